@@ -1,0 +1,44 @@
+import { isoLocal } from './isoLocal.js';
+
+/** The `heartbeat` event payload, field for field as spec §5.1 (GiB with one decimal, agent uptime in s). */
+export interface HeartbeatPayload {
+  agent_id: string;
+  cpu_usage: number;
+  memory_usage: number;
+  memory_total: number;
+  disk_usage: number;
+  disk_total: number;
+  uptime: number;
+  status: 'active';
+  timestamp: string;
+}
+
+export interface HeartbeatMetrics {
+  cpuPercent: number;
+  memoryUsedGiB: number;
+  memoryTotalGiB: number;
+  diskUsedGiB: number;
+  diskTotalGiB: number;
+  uptimeSeconds: number;
+}
+
+export const HEARTBEAT_EVENT = 'heartbeat';
+export const HEARTBEAT_INTERVAL_MS = 5_000;
+
+export function heartbeatPayload(agentId: string, m: HeartbeatMetrics, now: Date = new Date()): HeartbeatPayload {
+  return {
+    agent_id: agentId,
+    cpu_usage: oneDecimal(m.cpuPercent),
+    memory_usage: oneDecimal(m.memoryUsedGiB),
+    memory_total: oneDecimal(m.memoryTotalGiB),
+    disk_usage: oneDecimal(m.diskUsedGiB),
+    disk_total: oneDecimal(m.diskTotalGiB),
+    uptime: Math.floor(m.uptimeSeconds),
+    status: 'active',
+    timestamp: isoLocal(now),
+  };
+}
+
+function oneDecimal(value: number): number {
+  return Math.round(value * 10) / 10;
+}
