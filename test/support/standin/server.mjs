@@ -1,0 +1,271 @@
+// Stand-in for the OpenPLC runtime's REST API, baked into orchestrator-test/openplc-standin (see
+// scripts/build-runtime-standin.sh). It only needs Node's built-ins because the image holds nothing else.
+// HTTPS on 8443 (self-signed certificate made at image build time, like the real runtime) and plain HTTP on 8080,
+// both serving the same routes. One log line per request on stdout; SIGTERM closes everything at once.
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { networkInterfaces } from 'node:os';
+
+const HTTPS_PORT = Number(process.env.HTTPS_PORT ?? 8443);
+const HTTP_PORT = Number(process.env.HTTP_PORT ?? 8080);
+const CERT_DIR = process.env.CERT_DIR ?? '/app';
+const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
+const MAX_BIG_BYTES = 256 * 1024 * 1024;
+const MAX_SLOW_MS = 10 * 60 * 1000;
+
+let plcStatus = 'RUNNING';
+const startedAt = Date.now();
+
+function sendJson(res, status, value, extraHeaders = {}) {
+  const body = Buffer.from(JSON.stringify(value));
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': String(body.length),
+    ...extraHeaders,
+  });
+  res.end(body);
+}
+
+function sendBytes(res, status, contentType, body) {
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': String(body.length) });
+  res.end(body);
+}
+
+function queryObject(url) {
+  const out = {};
+  for (const [key, value] of url.searchParams) {
+    if (key in out) {
+      out[key] = Array.isArray(out[key]) ? [...out[key], value] : [out[key], value];
+    } else {
+      out[key] = value;
+    }
+  }
+  return out;
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (chunk) => {
+      size += chunk.length;
+      if (size > MAX_REQUEST_BYTES) {
+        reject(new Error('request body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function isUtf8(buf) {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(buf);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// Minimal multipart/form-data parser: enough for what an HTTP client library sends (RFC 7578).
+function parseMultipart(body, contentType) {
+  const match = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType);
+  if (!match) throw new Error('multipart body without boundary');
+  const delimiter = Buffer.from(`--${match[1] ?? match[2].trim()}`);
+  const files = [];
+  const fields = {};
+  let pos = body.indexOf(delimiter);
+  while (pos !== -1) {
+    let partStart = pos + delimiter.length;
+    if (body.subarray(partStart, partStart + 2).toString() === '--') break;
+    if (body.subarray(partStart, partStart + 2).toString() === '\r\n') partStart += 2;
+    const next = body.indexOf(delimiter, partStart);
+    if (next === -1) break;
+    // The part ends with CRLF before the next delimiter.
+    const part = body.subarray(partStart, next - 2);
+    const headerEnd = part.indexOf('\r\n\r\n');
+    if (headerEnd !== -1) {
+      const headerText = part.subarray(0, headerEnd).toString('utf8');
+      const content = part.subarray(headerEnd + 4);
+      const disposition = /content-disposition:([^\r\n]*)/i.exec(headerText)?.[1] ?? '';
+      const name = /\bname="([^"]*)"/i.exec(disposition)?.[1] ?? '';
+      const filename = /\bfilename="([^"]*)"/i.exec(disposition)?.[1];
+      const partType = /content-type:\s*([^\r\n]*)/i.exec(headerText)?.[1]?.trim();
+      if (filename !== undefined) {
+        files.push({ field: name, filename, size: content.length, content_type: partType ?? null });
+      } else {
+        fields[name] = content.toString('utf8');
+      }
+    }
+    pos = next;
+  }
+  return { files, fields };
+}
+
+function lowerHeaders(req) {
+  const out = {};
+  for (const [key, value] of Object.entries(req.headers)) out[key] = Array.isArray(value) ? value.join(', ') : value;
+  return out;
+}
+
+function internalAddresses() {
+  const out = [];
+  for (const [name, addrs] of Object.entries(networkInterfaces())) {
+    for (const a of addrs ?? [])
+      if (!a.internal && a.family === 'IPv4') out.push({ interface: name, address: a.address });
+  }
+  return out;
+}
+
+async function route(req, res, url) {
+  const method = req.method ?? 'GET';
+  const path = url.pathname;
+
+  if (path === '/api/status' && (method === 'GET' || method === 'HEAD')) {
+    return sendJson(res, 200, { status: plcStatus });
+  }
+  if (path === '/api/start-plc' && method === 'POST') {
+    await readBody(req);
+    plcStatus = 'RUNNING';
+    return sendJson(res, 200, { status: plcStatus, message: 'PLC started' });
+  }
+  if (path === '/api/stop-plc' && method === 'POST') {
+    await readBody(req);
+    plcStatus = 'STOPPED';
+    return sendJson(res, 200, { status: plcStatus, message: 'PLC stopped' });
+  }
+  if (path === '/api/upload-file' && method === 'POST') {
+    const body = await readBody(req);
+    const contentType = req.headers['content-type'] ?? '';
+    if (!/^multipart\/form-data/i.test(contentType)) {
+      return sendJson(res, 400, { error: 'upload-file expects multipart/form-data' });
+    }
+    const { files, fields } = parseMultipart(body, contentType);
+    if (files.length === 0) return sendJson(res, 400, { error: 'no file part in the upload', fields });
+    return sendJson(res, 200, { status: 'uploaded', files, fields });
+  }
+  if (path === '/api/echo') {
+    const body = await readBody(req);
+    const text = isUtf8(body);
+    return sendJson(res, 200, {
+      method,
+      path,
+      query: queryObject(url),
+      headers: lowerHeaders(req),
+      body: text ? body.toString('utf8') : body.toString('base64'),
+      body_encoding: text ? 'utf8' : 'base64',
+      body_bytes: body.length,
+    });
+  }
+  if (path === '/api/binary' && method === 'GET') {
+    return sendBytes(
+      res,
+      200,
+      'application/octet-stream',
+      Buffer.from([0x00, 0xff, 0xfe, 0x80, 0x81, 0xc3, 0x28, 0x0a]),
+    );
+  }
+  if (path === '/api/text' && method === 'GET') {
+    // "café" in ISO-8859-1: a correct client decodes by charset, a naive UTF-8 decode mangles the é.
+    return sendBytes(res, 200, 'text/plain; charset=iso-8859-1', Buffer.from([0x63, 0x61, 0x66, 0xe9]));
+  }
+  if (path === '/api/empty') {
+    await readBody(req);
+    res.writeHead(204);
+    return res.end();
+  }
+  if (path === '/api/big' && method === 'GET') {
+    const bytes = Math.max(0, Math.min(MAX_BIG_BYTES, Number(url.searchParams.get('bytes') ?? 0) || 0));
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': String(bytes) });
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    let left = bytes;
+    const pump = () => {
+      while (left > 0) {
+        const n = Math.min(left, chunk.length);
+        left -= n;
+        if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      res.end();
+    };
+    res.on('close', () => {
+      left = 0;
+    });
+    return pump();
+  }
+  if (path === '/api/slow' && method === 'GET') {
+    const ms = Math.max(0, Math.min(MAX_SLOW_MS, Number(url.searchParams.get('ms') ?? 1000) || 0));
+    const timer = setTimeout(() => sendJson(res, 200, { slept_ms: ms }), ms);
+    res.on('close', () => clearTimeout(timer));
+    return;
+  }
+  if (path === '/api/redirect') {
+    await readBody(req);
+    const code = [301, 302, 303, 307, 308].includes(Number(url.searchParams.get('code')))
+      ? Number(url.searchParams.get('code'))
+      : 302;
+    res.writeHead(code, { Location: url.searchParams.get('to') ?? '/api/status', 'Content-Length': '0' });
+    return res.end();
+  }
+  if (path === '/api/info' && method === 'GET') {
+    return sendJson(res, 200, {
+      runtime: 'openplc-standin',
+      node: process.version,
+      uptime_s: Math.round((Date.now() - startedAt) / 1000),
+      addresses: internalAddresses(),
+    });
+  }
+  return sendJson(res, 404, { error: `No route for ${method} ${path}` });
+}
+
+function handler(scheme) {
+  return (req, res) => {
+    const started = Date.now();
+    let bytes = 0;
+    const write = res.write.bind(res);
+    const end = res.end.bind(res);
+    res.write = (chunk, ...rest) => {
+      if (chunk) bytes += Buffer.byteLength(chunk);
+      return write(chunk, ...rest);
+    };
+    res.end = (chunk, ...rest) => {
+      if (chunk && typeof chunk !== 'function') bytes += Buffer.byteLength(chunk);
+      return end(chunk, ...rest);
+    };
+    res.on('close', () => {
+      const peer = req.socket.remoteAddress ?? '-';
+      process.stdout.write(
+        `${new Date().toISOString()} ${scheme} ${peer} ${req.method} ${req.url} ${res.statusCode} ${bytes}B ${Date.now() - started}ms\n`,
+      );
+    });
+    const url = new URL(req.url ?? '/', 'http://standin');
+    route(req, res, url).catch((err) => {
+      if (!res.headersSent) sendJson(res, 500, { error: String(err?.message ?? err) });
+      else res.destroy();
+    });
+  };
+}
+
+const servers = [];
+const tls = { cert: readFileSync(`${CERT_DIR}/cert.pem`), key: readFileSync(`${CERT_DIR}/key.pem`) };
+servers.push(https.createServer(tls, handler('https')).listen(HTTPS_PORT, '0.0.0.0'));
+servers.push(http.createServer(handler('http')).listen(HTTP_PORT, '0.0.0.0'));
+process.stdout.write(`openplc-standin listening: https ${HTTPS_PORT}, http ${HTTP_PORT}\n`);
+
+// As PID 1 in a container Node gets no default signal handling, so without this `docker stop` waits the full grace period.
+function shutdown(signal) {
+  process.stdout.write(`openplc-standin stopping on ${signal}\n`);
+  for (const s of servers) {
+    s.close();
+    s.closeAllConnections?.();
+  }
+  process.exit(0);
+}
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));
