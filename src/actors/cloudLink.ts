@@ -45,7 +45,9 @@ export class CloudLink {
         session: fromCallback<CloudLinkEvent, LinkSession>(({ input, sendBack }) => {
           const session = input as CloudSession;
           this.live = session;
-          session.onIncoming((topic, args) => opts.dispatch(topic, args, (event, payload) => this.emit(event, payload)));
+          session.onIncoming((topic, args) =>
+            opts.dispatch(topic, args, (event, payload) => this.emit(event, payload)),
+          );
           session.onClosed((reason) => sendBack({ type: 'CONNECTION_LOST', reason }));
           log.info({ session: session.id }, 'Connection established with the server.');
           this.flushOutbox(session);
@@ -73,7 +75,11 @@ export class CloudLink {
         previous = state;
         if (state === 'backingOff') {
           log.warn(
-            { retryInMs: snapshot.context.retryInMs, attempt: snapshot.context.attempt, error: snapshot.context.lastError },
+            {
+              retryInMs: snapshot.context.retryInMs,
+              attempt: snapshot.context.attempt,
+              error: snapshot.context.lastError,
+            },
             'cloud link down; reconnecting after backoff',
           );
         } else {

@@ -33,10 +33,7 @@ export interface CloudLinkContext {
   maxDelayMs: number;
 }
 
-export type CloudLinkEvent =
-  | { type: 'CONNECTION_LOST'; reason: string }
-  | { type: 'RECONNECT_NOW' }
-  | { type: 'STOP' };
+export type CloudLinkEvent = { type: 'CONNECTION_LOST'; reason: string } | { type: 'RECONNECT_NOW' } | { type: 'STOP' };
 
 export const cloudLinkMachine = setup({
   types: {} as {

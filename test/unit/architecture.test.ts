@@ -20,7 +20,7 @@ async function sourceFiles(dir: string): Promise<string[]> {
 }
 
 /** Every module specifier a file imports or re-exports, static or dynamic. */
-export function importsOf(source: string): string[] {
+function importsOf(source: string): string[] {
   const specs: string[] = [];
   const patterns = [
     /\bimport\s+(?:type\s+)?(?:[^'"`;]*?\s+from\s+)?['"]([^'"]+)['"]/g,
@@ -75,7 +75,9 @@ describe('architecture', () => {
   });
 
   it('keeps actors from depending on main', async () => {
-    const found = await violations('src/actors', (file, spec) => (layerOf(file, spec) === 'main' ? 'actors must not depend on main' : null));
+    const found = await violations('src/actors', (file, spec) =>
+      layerOf(file, spec) === 'main' ? 'actors must not depend on main' : null,
+    );
     expect(found).toEqual([]);
   });
 
@@ -87,7 +89,13 @@ describe('architecture', () => {
       "export { y } from './y.js';",
       "const m = await import('node:net');",
     ].join('\n');
-    expect(importsOf(sample)).toEqual(['dockerode', 'node:fs/promises', '../io/docker/engine.js', './y.js', 'node:net']);
+    expect(importsOf(sample)).toEqual([
+      'dockerode',
+      'node:fs/promises',
+      '../io/docker/engine.js',
+      './y.js',
+      'node:net',
+    ]);
     expect(NODE_IO.test('node:fs/promises')).toBe(true);
     expect(IO_PACKAGES.test('dockerode')).toBe(true);
     expect(layerOf('src/machines/vplc.machine.ts', '../io/docker/engine.js')).toBe('io');

@@ -58,7 +58,10 @@ export class CloudConnector {
     } as Parameters<typeof io>[1]);
 
     return new Promise<CloudSession>((resolve, reject) => {
-      const timer = setTimeout(() => fail(new CloudConnectError(`no answer from ${url} within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => fail(new CloudConnectError(`no answer from ${url} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       const fail = (error: Error) => {
         clearTimeout(timer);
         socket.removeAllListeners();
