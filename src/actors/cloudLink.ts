@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import type { CloudConnector, CloudSession } from '../io/cloud/connection.js';
 import { HEARTBEAT_EVENT, HEARTBEAT_INTERVAL_MS } from '../io/cloud/heartbeat.js';
-import { type CloudLinkEvent, cloudLinkMachine, type LinkSession } from '../machines/cloudLink.machine.js';
+import { type LinkEvent, type LinkSession, linkMachine } from '../machines/link.machine.js';
 
 export type Dispatch = (topic: string, args: unknown[], emit: (event: string, payload: object) => void) => void;
 
@@ -36,13 +36,13 @@ export class CloudLink {
   constructor(private readonly opts: CloudLinkOptions) {
     const { log } = opts;
     const interval = opts.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
-    const machine = cloudLinkMachine.provide({
+    const machine = linkMachine.provide({
       actors: {
         connect: fromPromise<LinkSession, void>(async () => {
           log.info('Attempting to connect to the cloud');
           return opts.connector.connect();
         }),
-        session: fromCallback<CloudLinkEvent, LinkSession>(({ input, sendBack }) => {
+        session: fromCallback<LinkEvent, LinkSession>(({ input, sendBack }) => {
           const session = input as CloudSession;
           this.live = session;
           session.onIncoming((topic, args) =>
@@ -53,14 +53,12 @@ export class CloudLink {
           this.flushOutbox(session);
           for (const wake of this.onlineWaiters) wake();
           this.onlineWaiters.clear();
+          const stopHeartbeats = startHeartbeatLoop(session, opts.heartbeat, interval, log);
           return () => {
+            stopHeartbeats();
             if (this.live === session) this.live = null;
             session.close();
           };
-        }),
-        heartbeat: fromCallback<CloudLinkEvent, LinkSession>(({ input }) => {
-          const session = input as CloudSession;
-          return startHeartbeatLoop(session, opts.heartbeat, interval, log);
         }),
       },
     });

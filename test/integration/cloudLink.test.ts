@@ -85,7 +85,9 @@ describe('cloud connection over mTLS', () => {
   it('is refused without a client certificate', async () => {
     const identity = await loadClientIdentity(pki.mtlsDir, pki.caFile);
     const anonymous = { ...identity, key: '', cert: '' };
-    await expect(new CloudConnector({ url: cloud.url, identity: anonymous, log }).connect()).rejects.toThrow(/cannot connect/);
+    await expect(new CloudConnector({ url: cloud.url, identity: anonymous, log }).connect()).rejects.toThrow(
+      /cannot connect/,
+    );
   });
 
   it('is refused with a certificate from another CA', async () => {
@@ -108,7 +110,17 @@ describe('cloud link', () => {
     const [beat] = await cloud.waitForHeartbeats(cloud.heartbeats.length + 1, 8_000);
     expect(beat!.payload).toMatchObject({ agent_id: TEST_AGENT_CN, status: 'active', memory_total: 2, uptime: 5 });
     expect(Object.keys(beat!.payload as object).sort()).toEqual(
-      ['agent_id', 'cpu_usage', 'disk_total', 'disk_usage', 'memory_total', 'memory_usage', 'status', 'timestamp', 'uptime'].sort(),
+      [
+        'agent_id',
+        'cpu_usage',
+        'disk_total',
+        'disk_usage',
+        'memory_total',
+        'memory_usage',
+        'status',
+        'timestamp',
+        'uptime',
+      ].sort(),
     );
     expect((beat!.payload as { timestamp: string }).timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?$/);
   });

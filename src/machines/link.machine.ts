@@ -1,12 +1,14 @@
 import { type ActorRefFrom, assign, fromCallback, fromPromise, setup } from 'xstate';
-import { reconnectDelayMs } from './cloudLink.backoff.js';
+import { reconnectDelayMs } from './link.backoff.js';
 
 /**
- * The agent's link to the cloud: connecting → online → (connection lost) → backingOff → connecting …
+ * A long-lived link to a peer — the cloud (Socket.IO) or the network-monitor sidecar (Unix socket):
+ * connecting → online → (connection lost) → backingOff → connecting …
  *
- * While `online`, two actors run: `session` (watches the live connection and routes cloud topics) and
- * `heartbeat` (the 5 s heartbeat loop). Both are children of the `online` state, so leaving it stops
- * them: there is exactly one heartbeat loop per live connection and none while disconnected (D2).
+ * While `online`, one `session` actor runs: it owns the live connection and everything tied to it
+ * (for the cloud, the topic routing and the heartbeat loop). It is a child of the `online` state, so
+ * leaving that state stops it: exactly one heartbeat loop per live connection, none while
+ * disconnected (D2), and no stale connection is ever used again.
  */
 
 /** A live connection as the machine sees it: opaque, owned by the provided actors. */
@@ -14,14 +16,14 @@ export interface LinkSession {
   readonly id: string;
 }
 
-export interface CloudLinkInput {
+export interface LinkInput {
   /** Source of jitter, [0, 1). Injected so tests and the model are deterministic. */
   random?: () => number;
   baseDelayMs?: number;
   maxDelayMs?: number;
 }
 
-export interface CloudLinkContext {
+export interface LinkContext {
   session: LinkSession | null;
   /** Consecutive failed attempts since the last successful connection. */
   attempt: number;
@@ -33,23 +35,20 @@ export interface CloudLinkContext {
   maxDelayMs: number;
 }
 
-export type CloudLinkEvent = { type: 'CONNECTION_LOST'; reason: string } | { type: 'RECONNECT_NOW' } | { type: 'STOP' };
+export type LinkEvent = { type: 'CONNECTION_LOST'; reason: string } | { type: 'RECONNECT_NOW' } | { type: 'STOP' };
 
-export const cloudLinkMachine = setup({
+export const linkMachine = setup({
   types: {} as {
-    context: CloudLinkContext;
-    events: CloudLinkEvent;
-    input: CloudLinkInput;
+    context: LinkContext;
+    events: LinkEvent;
+    input: LinkInput;
   },
   actors: {
     connect: fromPromise<LinkSession, void>(async () => {
       throw new Error('connect was not provided');
     }),
-    session: fromCallback<CloudLinkEvent, LinkSession>(() => {
+    session: fromCallback<LinkEvent, LinkSession>(() => {
       throw new Error('session was not provided');
-    }),
-    heartbeat: fromCallback<CloudLinkEvent, LinkSession>(() => {
-      throw new Error('heartbeat was not provided');
     }),
   },
   delays: {
@@ -62,7 +61,7 @@ export const cloudLinkMachine = setup({
     }),
   },
 }).createMachine({
-  id: 'cloudLink',
+  id: 'link',
   context: ({ input }) => ({
     session: null,
     attempt: 0,
@@ -97,10 +96,7 @@ export const cloudLinkMachine = setup({
       },
     },
     online: {
-      invoke: [
-        { id: 'session', src: 'session', input: ({ context }) => context.session as LinkSession },
-        { id: 'heartbeat', src: 'heartbeat', input: ({ context }) => context.session as LinkSession },
-      ],
+      invoke: { id: 'session', src: 'session', input: ({ context }) => context.session as LinkSession },
       on: {
         CONNECTION_LOST: {
           target: 'backingOff',
@@ -125,4 +121,4 @@ export const cloudLinkMachine = setup({
   },
 });
 
-export type CloudLinkActor = ActorRefFrom<typeof cloudLinkMachine>;
+export type LinkActor = ActorRefFrom<typeof linkMachine>;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
-import { reconnectDelayMs } from '../../src/machines/cloudLink.backoff.js';
-import { type CloudLinkEvent, cloudLinkMachine, type LinkSession } from '../../src/machines/cloudLink.machine.js';
+import { reconnectDelayMs } from '../../src/machines/link.backoff.js';
+import { type LinkEvent, linkMachine, type LinkSession } from '../../src/machines/link.machine.js';
 
 /** A link whose connect attempts follow a script, with counters for the actors the machine runs. */
 function harness(script: Array<'ok' | 'fail'>) {
@@ -9,26 +9,23 @@ function harness(script: Array<'ok' | 'fail'>) {
   const live = { sessions: 0, heartbeats: 0, maxHeartbeats: 0 };
   let attempts = 0;
   let lose: ((reason: string) => void) | null = null;
-  const machine = cloudLinkMachine.provide({
+  const machine = linkMachine.provide({
     actors: {
       connect: fromPromise<LinkSession, void>(async () => {
         const outcome = script[attempts++] ?? 'ok';
         if (outcome === 'fail') throw new Error(`attempt ${attempts} refused`);
         return { id: `s${attempts}` };
       }),
-      session: fromCallback<CloudLinkEvent, LinkSession>(({ sendBack }) => {
+      // The session is where a heartbeat loop lives (as the cloud's does): count both.
+      session: fromCallback<LinkEvent, LinkSession>(({ sendBack }) => {
         live.sessions++;
+        live.heartbeats++;
+        live.maxHeartbeats = Math.max(live.maxHeartbeats, live.heartbeats);
         lose = (reason) => sendBack({ type: 'CONNECTION_LOST', reason });
         return () => {
           live.sessions--;
-          lose = null;
-        };
-      }),
-      heartbeat: fromCallback<CloudLinkEvent, LinkSession>(() => {
-        live.heartbeats++;
-        live.maxHeartbeats = Math.max(live.maxHeartbeats, live.heartbeats);
-        return () => {
           live.heartbeats--;
+          lose = null;
         };
       }),
     },
@@ -40,7 +37,7 @@ function harness(script: Array<'ok' | 'fail'>) {
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
-describe('cloud link machine', () => {
+describe('link machine', () => {
   it('goes online after a successful connect and runs one session and one heartbeat loop', async () => {
     const h = harness(['ok']);
     await settle();
