@@ -1,0 +1,505 @@
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CONFIG_OPTIONS,
+  type Config,
+  ConfigError,
+  ConfigInfoRequest,
+  ConfigSchema,
+  describeConfig,
+  parseConfig,
+  usage,
+} from '../../src/config.js';
+
+let dir: string;
+let mtls: string;
+let ca: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'config-test-'));
+  mtls = join(dir, 'mtls');
+  await mkdir(mtls);
+  await writeFile(join(mtls, 'client.crt'), '-----BEGIN CERTIFICATE-----\nnot really\n-----END CERTIFICATE-----\n');
+  await writeFile(join(mtls, 'client.key'), '-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----\n');
+  ca = join(dir, 'ca.pem');
+  await writeFile(ca, '-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n');
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Parse with a readable mTLS folder unless the test says otherwise. */
+function parse(argv: string[], env: Record<string, string | undefined> = {}): Promise<Config> {
+  return parseConfig(argv, { ORCH_MTLS_DIR: mtls, ...env });
+}
+
+async function errorOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    const message = (err as Error).message;
+    expect(message).not.toContain('\n');
+    return message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('defaults', () => {
+  it('gives the reference defaults when nothing is set', async () => {
+    const config = await parse([]);
+    expect(config).toEqual({
+      cloudUrl: 'https://api.autonomylogic.com:3001',
+      mtlsDir: mtls,
+      caFile: null,
+      dataDir: '/var/orchestrator',
+      logLevel: 'info',
+      runtimeImage: 'ghcr.io/autonomy-logic/openplc-runtime:latest',
+      netmonSocket: '/var/orchestrator/netmon.sock',
+      runtimeUlimits: [
+        { name: 'rtprio', soft: 99, hard: 99 },
+        { name: 'memlock', soft: -1, hard: -1 },
+      ],
+      dockerHost: { socketPath: '/var/run/docker.sock' },
+      logRetentionDays: 14,
+      restartBudget: { max: 5, windowMs: 600_000 },
+      runCommand: { ports: [8443], timeoutMs: 30_000, maxBytes: 10_485_760 },
+    } satisfies Config);
+  });
+
+  it('defaults the mTLS folder to ~/.mtls and names it when the certificate is missing', async () => {
+    // The test machine may or may not have ~/.mtls: either it parses to that folder or the error names it.
+    const outcome = await parseConfig([], {}).then(
+      (config) => config.mtlsDir,
+      (err: Error) => err.message,
+    );
+    expect([
+      join(homedir(), '.mtls'),
+      `--mtls-dir: cannot read ${join(homedir(), '.mtls', 'client.crt')} (ENOENT)`,
+      `--mtls-dir: cannot read ${join(homedir(), '.mtls', 'client.key')} (ENOENT)`,
+    ]).toContain(outcome);
+  });
+});
+
+describe('each flag and its environment variable', () => {
+  const cases: Array<{ flag: string; env: string; value: string; expect: (c: Config) => unknown; want: unknown }> = [
+    {
+      flag: '--cloud-url',
+      env: 'ORCH_CLOUD_URL',
+      value: 'https://cloud.test:8443',
+      expect: (c) => c.cloudUrl,
+      want: 'https://cloud.test:8443',
+    },
+    { flag: '--data-dir', env: 'ORCH_DATA_DIR', value: '/srv/orch', expect: (c) => c.dataDir, want: '/srv/orch' },
+    { flag: '--log-level', env: 'ORCH_LOG_LEVEL', value: 'debug', expect: (c) => c.logLevel, want: 'debug' },
+    {
+      flag: '--runtime-image',
+      env: 'ORCH_RUNTIME_IMAGE',
+      value: 'localhost:5000/openplc-runtime:v4.1',
+      expect: (c) => c.runtimeImage,
+      want: 'localhost:5000/openplc-runtime:v4.1',
+    },
+    {
+      flag: '--netmon-socket',
+      env: 'ORCH_NETMON_SOCKET',
+      value: '/run/netmon.sock',
+      expect: (c) => c.netmonSocket,
+      want: '/run/netmon.sock',
+    },
+    {
+      flag: '--runtime-ulimits',
+      env: 'ORCH_RUNTIME_ULIMITS',
+      value: 'nofile=1024:4096',
+      expect: (c) => c.runtimeUlimits,
+      want: [{ name: 'nofile', soft: 1024, hard: 4096 }],
+    },
+    {
+      flag: '--log-retention-days',
+      env: 'ORCH_LOG_RETENTION_DAYS',
+      value: '3',
+      expect: (c) => c.logRetentionDays,
+      want: 3,
+    },
+    {
+      flag: '--restart-budget',
+      env: 'ORCH_RESTART_BUDGET',
+      value: '3/60',
+      expect: (c) => c.restartBudget,
+      want: { max: 3, windowMs: 60_000 },
+    },
+    {
+      flag: '--run-command-ports',
+      env: 'ORCH_RUN_COMMAND_PORTS',
+      value: '8443, 8080,8443',
+      expect: (c) => c.runCommand.ports,
+      want: [8443, 8080],
+    },
+    {
+      flag: '--run-command-timeout',
+      env: 'ORCH_RUN_COMMAND_TIMEOUT',
+      value: '2.5',
+      expect: (c) => c.runCommand.timeoutMs,
+      want: 2500,
+    },
+    {
+      flag: '--run-command-max-bytes',
+      env: 'ORCH_RUN_COMMAND_MAX_BYTES',
+      value: '1024',
+      expect: (c) => c.runCommand.maxBytes,
+      want: 1024,
+    },
+  ];
+
+  for (const c of cases) {
+    it(`reads ${c.flag} as "--flag value", "--flag=value" and ${c.env}`, async () => {
+      expect(c.expect(await parse([c.flag, c.value]))).toEqual(c.want);
+      expect(c.expect(await parse([`${c.flag}=${c.value}`]))).toEqual(c.want);
+      expect(c.expect(await parse([], { [c.env]: c.value }))).toEqual(c.want);
+    });
+  }
+
+  it('reads --mtls-dir and ORCH_MTLS_DIR', async () => {
+    expect((await parseConfig(['--mtls-dir', mtls], {})).mtlsDir).toBe(mtls);
+    expect((await parseConfig([`--mtls-dir=${mtls}`], {})).mtlsDir).toBe(mtls);
+    expect((await parseConfig([], { ORCH_MTLS_DIR: mtls })).mtlsDir).toBe(mtls);
+  });
+
+  it('reads --ca-file and ORCH_CA_FILE', async () => {
+    expect((await parse(['--ca-file', ca])).caFile).toBe(ca);
+    expect((await parse([`--ca-file=${ca}`])).caFile).toBe(ca);
+    expect((await parse([], { ORCH_CA_FILE: ca })).caFile).toBe(ca);
+  });
+
+  it('accepts -l as the short form of --log-level', async () => {
+    expect((await parse(['-l', 'WARNING'])).logLevel).toBe('warn');
+    expect((await parse(['-l=trace'])).logLevel).toBe('trace');
+  });
+
+  it('documents every option in the table printed by --help', () => {
+    const text = usage();
+    for (const option of CONFIG_OPTIONS) {
+      expect(text).toContain(option.env);
+      if (option.flag !== null) expect(text).toContain(option.flag);
+    }
+    expect(CONFIG_OPTIONS.map((o) => o.env)).toEqual([
+      'ORCH_CLOUD_URL',
+      'ORCH_MTLS_DIR',
+      'ORCH_CA_FILE',
+      'ORCH_DATA_DIR',
+      'ORCH_LOG_LEVEL',
+      'ORCH_RUNTIME_IMAGE',
+      'ORCH_NETMON_SOCKET',
+      'ORCH_RUNTIME_ULIMITS',
+      'DOCKER_HOST',
+      'ORCH_LOG_RETENTION_DAYS',
+      'ORCH_RESTART_BUDGET',
+      'ORCH_RUN_COMMAND_PORTS',
+      'ORCH_RUN_COMMAND_TIMEOUT',
+      'ORCH_RUN_COMMAND_MAX_BYTES',
+    ]);
+  });
+});
+
+describe('precedence and derived values', () => {
+  it('lets a flag win over its environment variable', async () => {
+    const config = await parse(['--log-level', 'error', '--data-dir=/flag'], {
+      ORCH_LOG_LEVEL: 'debug',
+      ORCH_DATA_DIR: '/env',
+    });
+    expect(config.logLevel).toBe('error');
+    expect(config.dataDir).toBe('/flag');
+  });
+
+  it('uses the last of a repeated flag', async () => {
+    expect((await parse(['-l', 'debug', '--log-level', 'error'])).logLevel).toBe('error');
+  });
+
+  it('treats an empty environment variable as unset', async () => {
+    const config = await parse([], { ORCH_CLOUD_URL: '', ORCH_CA_FILE: '  ', DOCKER_HOST: '' });
+    expect(config.cloudUrl).toBe('https://api.autonomylogic.com:3001');
+    expect(config.caFile).toBeNull();
+    expect(config.dockerHost).toEqual({ socketPath: '/var/run/docker.sock' });
+  });
+
+  it('puts the netmon socket in the data folder unless set', async () => {
+    expect((await parse(['--data-dir', '/data'])).netmonSocket).toBe('/data/netmon.sock');
+    expect((await parse(['--data-dir', '/data', '--netmon-socket', '/x.sock'])).netmonSocket).toBe('/x.sock');
+  });
+
+  it('expands ~ to the home folder and resolves relative paths', async () => {
+    const config = await parse(['--data-dir', '~/orch', '--netmon-socket', '~']);
+    expect(config.dataDir).toBe(join(homedir(), 'orch'));
+    expect(config.netmonSocket).toBe(homedir());
+    expect((await parse(['--data-dir', 'rel'])).dataDir).toBe(join(process.cwd(), 'rel'));
+  });
+
+  it('produces a config that satisfies its published schema', async () => {
+    const { Compile } = await import('typebox/compile');
+    expect(Compile(ConfigSchema).Check(await parse([]))).toBe(true);
+  });
+});
+
+describe('log levels', () => {
+  const table: Array<[string, Config['logLevel']]> = [
+    ['DEBUG', 'debug'],
+    ['INFO', 'info'],
+    ['WARNING', 'warn'],
+    ['ERROR', 'error'],
+    ['CRITICAL', 'fatal'],
+    ['Warning', 'warn'],
+    ['critical', 'fatal'],
+    ['fatal', 'fatal'],
+    ['TRACE', 'trace'],
+    ['warn', 'warn'],
+  ];
+  for (const [text, level] of table) {
+    it(`maps ${text} to ${level}`, async () => {
+      expect((await parse(['--log-level', text])).logLevel).toBe(level);
+    });
+  }
+});
+
+describe('runtime ulimits', () => {
+  it('sets no ulimits for none, in any case', async () => {
+    expect((await parse(['--runtime-ulimits', 'none'])).runtimeUlimits).toEqual([]);
+    expect((await parse([], { ORCH_RUNTIME_ULIMITS: 'NONE' })).runtimeUlimits).toEqual([]);
+  });
+
+  it('parses name=value, name=soft:hard and unlimited', async () => {
+    expect((await parse(['--runtime-ulimits', 'rtprio=50, memlock=unlimited,nofile=1024:-1'])).runtimeUlimits).toEqual([
+      { name: 'rtprio', soft: 50, hard: 50 },
+      { name: 'memlock', soft: -1, hard: -1 },
+      { name: 'nofile', soft: 1024, hard: -1 },
+    ]);
+  });
+});
+
+describe('DOCKER_HOST', () => {
+  const table: Array<[string, Config['dockerHost']]> = [
+    ['unix:///run/docker.sock', { socketPath: '/run/docker.sock' }],
+    ['/opt/docker26/docker.sock', { socketPath: '/opt/docker26/docker.sock' }],
+    ['tcp://10.0.0.5:2376', { host: '10.0.0.5', port: 2376 }],
+    ['tcp://docker.local', { host: 'docker.local', port: 2375 }],
+    ['tcp://[::1]:2375', { host: '::1', port: 2375 }],
+  ];
+  for (const [value, want] of table) {
+    it(`understands ${value}`, async () => {
+      expect((await parse([], { DOCKER_HOST: value })).dockerHost).toEqual(want);
+    });
+  }
+});
+
+describe('error lines', () => {
+  const table: Array<[string, string[], Record<string, string>, string]> = [
+    ['a non-http cloud URL', ['--cloud-url', 'ftp://x'], {}, '--cloud-url: "ftp://x" is not an http(s) URL'],
+    ['garbage as cloud URL', ['--cloud-url=nonsense'], {}, '--cloud-url: "nonsense" is not an http(s) URL'],
+    [
+      'a bad URL from the environment',
+      [],
+      { ORCH_CLOUD_URL: 'ws://x' },
+      'ORCH_CLOUD_URL: "ws://x" is not an http(s) URL',
+    ],
+    ['an unknown flag', ['--foo'], {}, 'unknown flag --foo (see --help)'],
+    ['an unknown flag with a value', ['--foo=bar'], {}, 'unknown flag --foo (see --help)'],
+    ['a stray argument', ['serve'], {}, 'unexpected argument "serve" (see --help)'],
+    ['a flag without value at the end', ['--data-dir'], {}, '--data-dir: missing value'],
+    ['a flag followed by another flag', ['--data-dir', '--log-level', 'info'], {}, '--data-dir: missing value'],
+    ['an empty value', ['--runtime-image='], {}, '--runtime-image: empty value'],
+    [
+      'an unknown log level',
+      ['-l', 'verbose'],
+      {},
+      '--log-level: "verbose" is not a log level (use fatal, error, warn, info, debug, trace or DEBUG, INFO, WARNING, ERROR, CRITICAL)',
+    ],
+    [
+      'an image with spaces',
+      ['--runtime-image', 'open plc'],
+      {},
+      '--runtime-image: "open plc" is not an image reference (e.g. ghcr.io/autonomy-logic/openplc-runtime:latest)',
+    ],
+    [
+      'a malformed ulimit',
+      ['--runtime-ulimits', 'rtprio'],
+      {},
+      '--runtime-ulimits: "rtprio" is not name=value or name=soft:hard (e.g. rtprio=99,memlock=-1, or none)',
+    ],
+    [
+      'an unknown ulimit',
+      ['--runtime-ulimits', 'foo=1'],
+      {},
+      '--runtime-ulimits: "foo" is not a ulimit Docker knows (core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack)',
+    ],
+    [
+      'a non-numeric ulimit',
+      [],
+      { ORCH_RUNTIME_ULIMITS: 'rtprio=high' },
+      'ORCH_RUNTIME_ULIMITS: "rtprio=high" needs whole numbers, -1 or unlimited as its limits',
+    ],
+    [
+      'a soft limit above the hard limit',
+      ['--runtime-ulimits', 'nofile=10:5'],
+      {},
+      '--runtime-ulimits: "nofile=10:5" has a soft limit above its hard limit',
+    ],
+    ['a repeated ulimit', ['--runtime-ulimits', 'nofile=1,nofile=2'], {}, '--runtime-ulimits: nofile is given twice'],
+    [
+      'an ssh DOCKER_HOST',
+      [],
+      { DOCKER_HOST: 'ssh://me@host' },
+      'DOCKER_HOST: "ssh://me@host" is not supported (use unix:///path/to/docker.sock, /path/to/docker.sock or tcp://host:port)',
+    ],
+    [
+      'a relative unix socket',
+      [],
+      { DOCKER_HOST: 'unix://docker.sock' },
+      'DOCKER_HOST: "unix://docker.sock" needs an absolute socket path (use unix:///path/to/docker.sock, /path/to/docker.sock or tcp://host:port)',
+    ],
+    [
+      'a tcp address with a path',
+      [],
+      { DOCKER_HOST: 'tcp://host:2375/v1' },
+      'DOCKER_HOST: "tcp://host:2375/v1" is not a valid address (use unix:///path/to/docker.sock, /path/to/docker.sock or tcp://host:port)',
+    ],
+    [
+      'a zero retention',
+      ['--log-retention-days', '0'],
+      {},
+      '--log-retention-days: "0" is not a whole number of days (1 or more)',
+    ],
+    [
+      'a fractional retention',
+      [],
+      { ORCH_LOG_RETENTION_DAYS: '1.5' },
+      'ORCH_LOG_RETENTION_DAYS: "1.5" is not a whole number of days (1 or more)',
+    ],
+    [
+      'a malformed restart budget',
+      ['--restart-budget', '5'],
+      {},
+      '--restart-budget: "5" is not <restarts>/<seconds> (e.g. 5/600)',
+    ],
+    [
+      'a restart budget with an empty window',
+      ['--restart-budget', '5/0'],
+      {},
+      '--restart-budget: "5/0" is not <restarts>/<seconds> (e.g. 5/600)',
+    ],
+    [
+      'a port out of range',
+      ['--run-command-ports', '8443,70000'],
+      {},
+      '--run-command-ports: "70000" is not a TCP port (1-65535; list them comma separated)',
+    ],
+    [
+      'an empty port in the list',
+      ['--run-command-ports', '8443,'],
+      {},
+      '--run-command-ports: "" is not a TCP port (1-65535; list them comma separated)',
+    ],
+    [
+      'a negative timeout',
+      ['--run-command-timeout', '-1'],
+      {},
+      '--run-command-timeout: "-1" is not a positive number of seconds',
+    ],
+    [
+      'a zero timeout',
+      [],
+      { ORCH_RUN_COMMAND_TIMEOUT: '0' },
+      'ORCH_RUN_COMMAND_TIMEOUT: "0" is not a positive number of seconds',
+    ],
+    [
+      'a size with a unit',
+      ['--run-command-max-bytes', '10MB'],
+      {},
+      '--run-command-max-bytes: "10MB" is not a whole number of bytes (1 or more)',
+    ],
+  ];
+  for (const [what, argv, env, message] of table) {
+    it(`reports ${what} in one line`, async () => {
+      expect(await errorOf(parse(argv, env))).toBe(message);
+    });
+  }
+
+  it('names the mTLS folder and the missing file', async () => {
+    expect(await errorOf(parseConfig(['--mtls-dir', '/x'], {}))).toBe('--mtls-dir: cannot read /x/client.crt (ENOENT)');
+    expect(await errorOf(parseConfig([], { ORCH_MTLS_DIR: '/x' }))).toBe(
+      'ORCH_MTLS_DIR: cannot read /x/client.crt (ENOENT)',
+    );
+  });
+
+  it('names the missing key when only the certificate is there', async () => {
+    const half = join(dir, 'half');
+    await mkdir(half);
+    await writeFile(join(half, 'client.crt'), 'x');
+    expect(await errorOf(parseConfig(['--mtls-dir', half], {}))).toBe(
+      `--mtls-dir: cannot read ${join(half, 'client.key')} (ENOENT)`,
+    );
+  });
+
+  it('names an unreadable key', async () => {
+    if (process.getuid?.() === 0) return; // root reads everything; the ENOENT cases above cover the path
+    const locked = join(dir, 'locked');
+    await mkdir(locked);
+    await writeFile(join(locked, 'client.crt'), 'x');
+    await writeFile(join(locked, 'client.key'), 'x');
+    await chmod(join(locked, 'client.key'), 0o000);
+    expect(await errorOf(parseConfig(['--mtls-dir', locked], {}))).toBe(
+      `--mtls-dir: cannot read ${join(locked, 'client.key')} (EACCES)`,
+    );
+  });
+
+  it('names a missing CA file', async () => {
+    expect(await errorOf(parse(['--ca-file', '/nope/ca.pem']))).toBe('--ca-file: cannot read /nope/ca.pem (ENOENT)');
+    expect(await errorOf(parse([], { ORCH_CA_FILE: '/nope/ca.pem' }))).toBe(
+      'ORCH_CA_FILE: cannot read /nope/ca.pem (ENOENT)',
+    );
+  });
+
+  it('reports a syntax error before a missing certificate', async () => {
+    expect(await errorOf(parseConfig(['--mtls-dir', '/x', '-l', 'loud'], {}))).toMatch(/^--log-level: /);
+  });
+});
+
+describe('--help and --version', () => {
+  it('asks to print usage for --help and -h, even beside other flags', async () => {
+    for (const argv of [['--help'], ['-h'], ['--foo', '--help']]) {
+      const err = await parse(argv).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConfigInfoRequest);
+      expect((err as ConfigInfoRequest).kind).toBe('help');
+      expect((err as ConfigInfoRequest).text).toBe(usage());
+    }
+  });
+
+  it('asks to print the package version for --version', async () => {
+    const err = await parse(['--version']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigInfoRequest);
+    expect((err as ConfigInfoRequest).kind).toBe('version');
+    expect((err as ConfigInfoRequest).text).toMatch(/^orchestrator-agent \d+\.\d+\.\d+/);
+  });
+});
+
+describe('describeConfig', () => {
+  it('shows paths and settings but never file contents or URL credentials', async () => {
+    const config = await parse(['--ca-file', ca, '--cloud-url', 'https://user:pw@cloud.test'], {
+      DOCKER_HOST: 'tcp://[::1]:2375',
+      ORCH_RUNTIME_ULIMITS: 'nofile=1:2,rtprio=9',
+    });
+    const described = describeConfig(config);
+    const text = JSON.stringify(described);
+    expect(text).not.toContain('BEGIN');
+    expect(text).not.toContain('secret');
+    expect(text).not.toContain('pw');
+    expect(described).toMatchObject({
+      mtlsDir: mtls,
+      caFile: ca,
+      dockerHost: 'tcp://[::1]:2375',
+      runtimeUlimits: 'nofile=1:2,rtprio=9',
+      restartBudget: '5 restarts in 600 s',
+      runCommand: { ports: [8443], timeoutSeconds: 30, maxBytes: 10_485_760 },
+    });
+  });
+});
