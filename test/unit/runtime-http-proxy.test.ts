@@ -223,6 +223,10 @@ describe('RuntimeHttpProxy requests and response mapping', () => {
     const head = await proxy().request({ ip: IP }, { method: 'HEAD', api: '/x' });
     expect(head).toMatchObject({ status_code: 200, body: '', content_type: 'application/json' });
     expect(seen.at(-1)?.method).toBe('HEAD');
+    handler = reply(200, { 'Content-Type': 'application/zip', 'Content-Length': String(50 * 1024 * 1024) });
+    const bigHead = await proxy().request({ ip: IP }, { method: 'HEAD', api: '/firmware.zip' });
+    expect(bigHead).toMatchObject({ status_code: 200, ok: true, body: '' });
+    expect(bigHead.headers['Content-Length']).toBe(String(50 * 1024 * 1024));
   });
 
   it('sends JSON data, whatever the case of the JSON content type', async () => {

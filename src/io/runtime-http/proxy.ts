@@ -225,7 +225,8 @@ export class RuntimeHttpProxy {
     };
     return new Promise<RawResponse>((resolve, reject) => {
       const onResponse = (res: IncomingMessage): void => {
-        const declared = Number(res.headers['content-length']);
+        // A HEAD answer declares the length of a body it does not send.
+        const declared = req.method === 'HEAD' ? 0 : Number(res.headers['content-length']);
         if (Number.isFinite(declared) && declared > this.maxBytes) {
           res.destroy();
           reject(new ResponseTooLarge());
