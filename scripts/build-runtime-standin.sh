@@ -43,12 +43,13 @@ if LC_ALL=C ldd "$BUSYBOX" 2>&1 | grep -q '=>'; then
   fail "$BUSYBOX is dynamically linked; install busybox-static (apt-get install -y busybox-static)"
 fi
 
-# The hash covers everything that ends up in the image except the certificate (which is random by design).
+# The hash covers the contents (never the paths: several checkouts share one engine) of everything that ends up in
+# the image, except the certificate, which is random by design.
 INPUT_HASH="$(
   {
-    sha256sum "$STANDIN_DIR/server.mjs" "$STANDIN_DIR/udhcpc.script" "${BASH_SOURCE[0]}"
+    cat "$STANDIN_DIR/server.mjs" "$STANDIN_DIR/udhcpc.script" "${BASH_SOURCE[0]}"
     "$NODE_BIN" --version
-    sha256sum "$BUSYBOX"
+    sha256sum <"$BUSYBOX"
   } | sha256sum | cut -c1-32
 )"
 
@@ -125,6 +126,7 @@ if command -v chroot >/dev/null && [ "$(id -u)" = 0 ]; then
   env -i "$(command -v chroot)" "$RFS" /usr/local/bin/node -e 'process.exit(0)' || fail "node does not start inside the assembled rootfs"
 fi
 
+previous="$("${DOCKER[@]}" image inspect --format '{{ .Id }}' "$IMAGE" 2>/dev/null || true)"
 tar --numeric-owner --owner=0 --group=0 -C "$RFS" -cf - . |
   "${DOCKER[@]}" import \
     --change 'CMD ["/usr/local/bin/node","/app/server.mjs"]' \
@@ -137,5 +139,9 @@ tar --numeric-owner --owner=0 --group=0 -C "$RFS" -cf - . |
     --message "OpenPLC runtime stand-in for tests" \
     - "$IMAGE" >/dev/null
 
+# The replaced build would linger as a dangling ~90 MB image; removing it fails harmlessly while a container uses it.
+if [ -n "$previous" ] && [ "$previous" != "$("${DOCKER[@]}" image inspect --format '{{ .Id }}' "$IMAGE")" ]; then
+  "${DOCKER[@]}" image rm "$previous" >/dev/null 2>&1 || true
+fi
 size="$("${DOCKER[@]}" image inspect --format '{{ .Size }}' "$IMAGE")"
 echo "build-runtime-standin: built $IMAGE on $SOCKET ($((size / 1024 / 1024)) MiB) in $(($(date +%s) - started)) s"
