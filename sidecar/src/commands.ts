@@ -1,0 +1,114 @@
+/**
+ * Command dispatch: one reply per command line, always (contract §3), echoing the command's `id`. Validation
+ * messages and their order are the reference's (spec §11.3) so an agent written for it reads them unchanged.
+ */
+import type { Logger } from 'pino';
+import type { DhcpManager, DhcpResult } from './dhcp.js';
+import { COMMAND_TIMEOUT_MS, type SidecarCommandName, type SidecarReply } from './protocol.js';
+import type { SerialMonitor } from './serial.js';
+
+export interface CommandContext {
+  log: Logger;
+  dhcp: DhcpManager;
+  serial: SerialMonitor;
+  timeouts?: Partial<Record<SidecarCommandName, number>>;
+}
+
+type Fields = Record<string, unknown>;
+type Id = string | number;
+type Handler = (fields: Fields) => Promise<SidecarReply>;
+
+export class CommandDispatcher {
+  private readonly handlers: Record<SidecarCommandName, Handler>;
+
+  constructor(private readonly context: CommandContext) {
+    const { dhcp, serial } = context;
+    this.handlers = {
+      start_dhcp: (fields) => startDhcp(dhcp, fields),
+      stop_dhcp: async (fields) => {
+        const { container_name: containerName, vnic_name: vnicName } = fields;
+        if (!containerName || !vnicName) return { success: false, error: 'Missing required parameters' };
+        return dhcp.stop(String(containerName), String(vnicName));
+      },
+      get_dhcp_status: async () => ({ success: true, status: dhcp.status() }),
+      get_device_status: async () => ({ success: true, status: serial.status() }),
+      discover_devices: async () => ({ success: true, devices: await serial.rescan() }),
+    };
+  }
+
+  /** Never rejects: whatever happens, the result is the one reply for this line. */
+  async handleLine(line: string): Promise<SidecarReply> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      return { success: false, error: 'Invalid JSON' };
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      return { success: false, error: 'Invalid command: expected a JSON object with a "command" field' };
+    }
+    const fields = parsed as Fields;
+    const rawId = fields.id;
+    if (rawId !== undefined && typeof rawId !== 'string' && typeof rawId !== 'number') {
+      return { success: false, error: 'Invalid id: it must be a string or a number' };
+    }
+    const id: Id | undefined = rawId;
+    const reply = await this.run(fields);
+    return id === undefined ? reply : { id, ...reply };
+  }
+
+  private async run(fields: Fields): Promise<SidecarReply> {
+    const name = fields.command;
+    const { log } = this.context;
+    if (typeof name !== 'string' || !Object.hasOwn(this.handlers, name)) {
+      return { success: false, error: `Unknown command: ${typeof name === 'string' ? name : String(name)}` };
+    }
+    const command = name as SidecarCommandName;
+    const timeoutMs = this.context.timeouts?.[command] ?? COMMAND_TIMEOUT_MS[command];
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<SidecarReply>((resolve) => {
+      timer = setTimeout(
+        () =>
+          resolve({
+            success: false,
+            error: `${command} did not finish within ${timeoutMs / 1000} s; the sidecar may still complete it, check its status before retrying`,
+          }),
+        timeoutMs,
+      );
+    });
+    try {
+      const reply = await Promise.race([this.handlers[command](fields), timeout]);
+      log.debug({ step: 'command.done', command, success: reply.success }, 'command answered');
+      return reply;
+    } catch (err) {
+      log.error({ step: 'command.failed', command, err }, 'command failed');
+      return { success: false, error: `${command} failed: ${err instanceof Error ? err.message : String(err)}` };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+async function startDhcp(dhcp: DhcpManager, fields: Fields): Promise<DhcpResult> {
+  const { container_name: containerName, vnic_name: vnicName, mac_address: macAddress } = fields;
+  const rawPid = fields.container_pid;
+  if (!containerName) return { success: false, error: 'Missing container_name' };
+  if (!vnicName) return { success: false, error: 'Missing vnic_name' };
+  if (!macAddress) return { success: false, error: 'Missing mac_address' };
+  if (rawPid === undefined || rawPid === null) return { success: false, error: 'Missing container_pid' };
+  const pid = toInteger(rawPid);
+  if (pid === undefined) return { success: false, error: `Invalid container_pid: ${String(rawPid)}` };
+  return dhcp.start({
+    containerName: String(containerName),
+    vnicName: String(vnicName),
+    macAddress: String(macAddress),
+    containerPid: pid,
+  });
+}
+
+/** The reference coerced with Python's int(): integers and integer strings pass, anything else does not. */
+function toInteger(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isInteger(value) ? value : undefined;
+  if (typeof value === 'string' && /^\s*[+-]?\d+\s*$/.test(value)) return Number.parseInt(value, 10);
+  return undefined;
+}

@@ -1,0 +1,323 @@
+/**
+ * The agent <-> network-monitor sidecar protocol (spec reference-agent.md §11, contract README §1 and §3).
+ *
+ * Transport: a Unix stream socket (default {@link DEFAULT_SOCKET_PATH}) carrying UTF-8 JSON objects, one per line.
+ * - sidecar -> agent: **events** (they have a `type` and a `data` object) and **replies** (they never have `type`).
+ * - agent -> sidecar: **commands** `{ command, id?, ...fields }`. Every command line gets exactly one reply line; the
+ *   reply echoes the command's `id` (string or number) when it had one. Commands without an `id` are answered too, so
+ *   the reference agent, which never reads replies, keeps working.
+ *
+ * Event shapes keep every field of the reference field for field; fields marked "added" are new and optional to
+ * readers. This file is the only part of the sidecar the agent imports: types and TypeBox schemas, no Node I/O.
+ */
+import Type, { type Static } from 'typebox';
+
+export const DEFAULT_SOCKET_PATH = '/var/orchestrator/netmon.sock';
+export const DEFAULT_DATA_DIR = '/var/orchestrator';
+/** A line longer than this (bytes, without the newline) is discarded and answered with an {@link ErrorEvent} (D18). */
+export const MAX_LINE_BYTES = 1024 * 1024;
+export const LINE_TOO_LONG_ERROR = 'line exceeds 1 MiB; discarded';
+/** Host interfaces the agent creates for itself start with this prefix; the sidecar never reports them. */
+export const OWN_SHIM_PREFIX = 'orch-';
+/** Interfaces that are never reported: loopback, Docker's bridges and container veths, and our own shims. */
+export const IGNORED_INTERFACE_NAMES: readonly string[] = ['lo', 'docker0'];
+export const IGNORED_INTERFACE_PREFIXES: readonly string[] = ['veth', 'br-', OWN_SHIM_PREFIX];
+/** Per-interface quiet period before a `network_change` is sent (spec §11.4, now per interface). */
+export const NETWORK_DEBOUNCE_MS = 3000;
+
+const Nullable = <T extends Type.TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const CommandId = Type.Union([Type.String(), Type.Number()]);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Events (sidecar -> agent)
+// ---------------------------------------------------------------------------------------------------------------
+
+export const Ipv4Address = Type.Object({
+  address: Type.String(),
+  prefixlen: Type.Integer(),
+  /** CIDR of the network, e.g. `192.168.1.0/24`. */
+  subnet: Type.String(),
+  network_address: Type.String(),
+});
+export type Ipv4Address = Static<typeof Ipv4Address>;
+
+/**
+ * Why an interface is (or is not) usable. Added: the reference only ever reported `up`.
+ * - `up`: link up and at least one IPv4 address.
+ * - `no_ipv4`: link up, no IPv4 address (e.g. a MACVLAN parent without an address on the host).
+ * - `down`: link down (cable pulled, administratively down); `ipv4_addresses` is empty and `gateway` null.
+ * - `removed`: the interface no longer exists on the host (only in `network_change`).
+ */
+export const InterfaceStatus = Type.Union([
+  Type.Literal('up'),
+  Type.Literal('no_ipv4'),
+  Type.Literal('down'),
+  Type.Literal('removed'),
+]);
+export type InterfaceStatus = Static<typeof InterfaceStatus>;
+
+/** The "iface info" object of spec §11.2. */
+export const InterfaceInfo = Type.Object({
+  interface: Type.String(),
+  index: Type.Integer(),
+  /** The kernel's operstate (`UP`, `DOWN`, `LOWERLAYERDOWN`, `UNKNOWN`, ...). */
+  operstate: Type.String(),
+  /** Usable IPv4 addresses: empty unless `status` is `up`. */
+  ipv4_addresses: Type.Array(Ipv4Address),
+  /** Gateway of the first IPv4 default route leaving through this interface. */
+  gateway: Nullable(Type.String()),
+  /** ISO local time without zone, as the reference (`YYYY-MM-DDTHH:MM:SS.ffffff`). */
+  timestamp: Type.String(),
+  /** Added. */
+  status: InterfaceStatus,
+  /** Added: the link-layer address, lower case; null for a removed interface or one without one. */
+  mac_address: Nullable(Type.String()),
+});
+export type InterfaceInfo = Static<typeof InterfaceInfo>;
+
+export const NetworkDiscoveryEvent = Type.Object({
+  type: Type.Literal('network_discovery'),
+  data: Type.Object({
+    /** Every reported interface, including those down or without IPv4 (their `ipv4_addresses` is empty). */
+    interfaces: Type.Array(InterfaceInfo),
+    timestamp: Type.String(),
+  }),
+});
+export type NetworkDiscoveryEvent = Static<typeof NetworkDiscoveryEvent>;
+
+/** Sent once an interface has been quiet for {@link NETWORK_DEBOUNCE_MS} and its reported view differs. */
+export const NetworkChangeEvent = Type.Object({
+  type: Type.Literal('network_change'),
+  data: InterfaceInfo,
+});
+export type NetworkChangeEvent = Static<typeof NetworkChangeEvent>;
+
+export const DhcpUpdateEvent = Type.Object({
+  type: Type.Literal('dhcp_update'),
+  data: Type.Object({
+    container_name: Type.String(),
+    vnic_name: Type.String(),
+    mac_address: Type.String(),
+    ip: Type.String(),
+    /** As udhcpc passed it: a prefix length (`24`, busybox) or a dotted netmask. */
+    mask: Type.String(),
+    /** The real prefix length, whatever form `mask` took (D8). */
+    prefix: Type.Integer(),
+    /** The lease's `router` option: possibly empty or a space-separated list. */
+    gateway: Type.String(),
+    /** Space-separated DNS servers from the lease (may be empty). */
+    dns: Type.String(),
+    /** Lease time in seconds, as a string. */
+    lease_time: Type.String(),
+    /** `date -Iseconds` of the hook run. */
+    timestamp: Type.String(),
+    /** Added: the interface name inside the runtime's network namespace. */
+    interface: Type.String(),
+    /** Added: the DNS search domain from the lease (may be empty). */
+    domain: Type.String(),
+    /** Added: `bound` or `renew`. */
+    event: Type.String(),
+  }),
+});
+export type DhcpUpdateEvent = Static<typeof DhcpUpdateEvent>;
+
+/** Spec §11.2 device object. Any property other than `path` and `subsystem` may be null. */
+export const SerialDevice = Type.Object({
+  path: Type.String(),
+  by_id: Nullable(Type.String()),
+  major: Nullable(Type.Integer()),
+  minor: Nullable(Type.Integer()),
+  vendor_id: Nullable(Type.String()),
+  product_id: Nullable(Type.String()),
+  serial: Nullable(Type.String()),
+  subsystem: Type.String(),
+  manufacturer: Nullable(Type.String()),
+  product: Nullable(Type.String()),
+});
+export type SerialDevice = Static<typeof SerialDevice>;
+
+export const DeviceDiscoveryEvent = Type.Object({
+  type: Type.Literal('device_discovery'),
+  data: Type.Object({ devices: Type.Array(SerialDevice), timestamp: Type.String() }),
+});
+export type DeviceDiscoveryEvent = Static<typeof DeviceDiscoveryEvent>;
+
+/**
+ * A serial device appeared or disappeared. An `add` is sent again for a known path when its identity changes
+ * (typically `by_id` appearing a moment after the node, when udev has created the symlink).
+ */
+export const DeviceChangeEvent = Type.Object({
+  type: Type.Literal('device_change'),
+  data: Type.Object({
+    action: Type.Union([Type.Literal('add'), Type.Literal('remove')]),
+    device: SerialDevice,
+  }),
+});
+export type DeviceChangeEvent = Static<typeof DeviceChangeEvent>;
+
+/** Added: a problem with the stream itself (e.g. an oversized line), not tied to any command. */
+export const ErrorEvent = Type.Object({ type: Type.Literal('error'), error: Type.String() });
+export type ErrorEvent = Static<typeof ErrorEvent>;
+
+export const SidecarEvent = Type.Union([
+  NetworkDiscoveryEvent,
+  NetworkChangeEvent,
+  DhcpUpdateEvent,
+  DeviceDiscoveryEvent,
+  DeviceChangeEvent,
+  ErrorEvent,
+]);
+export type SidecarEvent = Static<typeof SidecarEvent>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Commands (agent -> sidecar)
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Start (or keep) a DHCP client for one vNIC of a runtime, inside the runtime's network namespace. A repeated
+ * command with the same PID and MAC is a no-op; a different PID (the runtime restarted) or MAC replaces the client.
+ * The sidecar also accepts `container_pid` as a numeric string, as the reference did.
+ */
+export const StartDhcpCommand = Type.Object({
+  command: Type.Literal('start_dhcp'),
+  id: Type.Optional(CommandId),
+  container_name: Type.String(),
+  vnic_name: Type.String(),
+  mac_address: Type.String(),
+  container_pid: Type.Integer(),
+});
+export type StartDhcpCommand = Static<typeof StartDhcpCommand>;
+
+export const StopDhcpCommand = Type.Object({
+  command: Type.Literal('stop_dhcp'),
+  id: Type.Optional(CommandId),
+  container_name: Type.String(),
+  vnic_name: Type.String(),
+});
+export type StopDhcpCommand = Static<typeof StopDhcpCommand>;
+
+export const GetDhcpStatusCommand = Type.Object({
+  command: Type.Literal('get_dhcp_status'),
+  id: Type.Optional(CommandId),
+});
+export type GetDhcpStatusCommand = Static<typeof GetDhcpStatusCommand>;
+
+export const GetDeviceStatusCommand = Type.Object({
+  command: Type.Literal('get_device_status'),
+  id: Type.Optional(CommandId),
+});
+export type GetDeviceStatusCommand = Static<typeof GetDeviceStatusCommand>;
+
+export const DiscoverDevicesCommand = Type.Object({
+  command: Type.Literal('discover_devices'),
+  id: Type.Optional(CommandId),
+});
+export type DiscoverDevicesCommand = Static<typeof DiscoverDevicesCommand>;
+
+export const SidecarCommand = Type.Union([
+  StartDhcpCommand,
+  StopDhcpCommand,
+  GetDhcpStatusCommand,
+  GetDeviceStatusCommand,
+  DiscoverDevicesCommand,
+]);
+export type SidecarCommand = Static<typeof SidecarCommand>;
+export type SidecarCommandName = SidecarCommand['command'];
+
+/** How long the sidecar lets each command run before it answers with a timeout failure. */
+export const COMMAND_TIMEOUT_MS: Readonly<Record<SidecarCommandName, number>> = {
+  start_dhcp: 15_000,
+  stop_dhcp: 10_000,
+  get_dhcp_status: 5_000,
+  get_device_status: 5_000,
+  discover_devices: 5_000,
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Replies (sidecar -> agent): never carry `type`
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Any command can fail this way: validation (`Missing container_name`, ...), `Unknown command: <cmd>`,
+ * `Invalid JSON` (then without `id`, since none could be read), a timeout, or an operation failure.
+ */
+export const FailureReply = Type.Object({
+  id: Type.Optional(CommandId),
+  success: Type.Literal(false),
+  error: Type.String(),
+});
+export type FailureReply = Static<typeof FailureReply>;
+
+/** `start_dhcp` and `stop_dhcp` success: `DHCP client started for <ifname>`, `DHCP client already running`, ... */
+export const MessageReply = Type.Object({
+  id: Type.Optional(CommandId),
+  success: Type.Literal(true),
+  message: Type.String(),
+});
+export type MessageReply = Static<typeof MessageReply>;
+
+export const DhcpClientState = Type.Union([
+  Type.Literal('starting'),
+  Type.Literal('running'),
+  Type.Literal('restarting'),
+  Type.Literal('waiting_for_container'),
+]);
+export type DhcpClientState = Static<typeof DhcpClientState>;
+
+export const DhcpClientStatus = Type.Object({
+  running: Type.Boolean(),
+  /** PID of the udhcpc process (0 when none runs). */
+  pid: Type.Integer(),
+  last_ip: Nullable(Type.String()),
+  /** Interface name inside the runtime's network namespace. */
+  interface: Type.String(),
+  /** Added. */
+  state: DhcpClientState,
+  container_pid: Type.Integer(),
+  mac_address: Type.String(),
+  restarts: Type.Integer(),
+  last_error: Nullable(Type.String()),
+});
+export type DhcpClientStatus = Static<typeof DhcpClientStatus>;
+
+export const DhcpStatusReply = Type.Object({
+  id: Type.Optional(CommandId),
+  success: Type.Literal(true),
+  /** Keyed by `<container_name>:<vnic_name>`. */
+  status: Type.Record(Type.String(), DhcpClientStatus),
+});
+export type DhcpStatusReply = Static<typeof DhcpStatusReply>;
+
+export const DeviceStatusReply = Type.Object({
+  id: Type.Optional(CommandId),
+  success: Type.Literal(true),
+  status: Type.Object({
+    running: Type.Boolean(),
+    /** Kept for the reference's readers: true when serial monitoring works (here from sysfs, without udev). */
+    pyudev_available: Type.Boolean(),
+    cached_devices: Type.Integer(),
+    devices: Type.Array(SerialDevice),
+  }),
+});
+export type DeviceStatusReply = Static<typeof DeviceStatusReply>;
+
+export const DiscoverDevicesReply = Type.Object({
+  id: Type.Optional(CommandId),
+  success: Type.Literal(true),
+  devices: Type.Array(SerialDevice),
+});
+export type DiscoverDevicesReply = Static<typeof DiscoverDevicesReply>;
+
+export const SidecarReply = Type.Union([
+  FailureReply,
+  MessageReply,
+  DhcpStatusReply,
+  DeviceStatusReply,
+  DiscoverDevicesReply,
+]);
+export type SidecarReply = Static<typeof SidecarReply>;
+
+/** Key of a DHCP client, as the reference: `<container_name>:<vnic_name>`. */
+export function dhcpKey(containerName: string, vnicName: string): string {
+  return `${containerName}:${vnicName}`;
+}

@@ -1,0 +1,131 @@
+/** The sidecar assembled: socket server, interface monitor, DHCP clients, serial monitor and command dispatch. */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { CommandDispatcher } from './commands.js';
+import { DhcpManager } from './dhcp.js';
+import { InterfaceMonitor } from './interfaces.js';
+import type {
+  DeviceChangeEvent,
+  DeviceDiscoveryEvent,
+  DhcpUpdateEvent,
+  NetworkChangeEvent,
+  NetworkDiscoveryEvent,
+  SidecarCommandName,
+} from './protocol.js';
+import { SerialMonitor } from './serial.js';
+import { SidecarServer } from './server.js';
+import { isoLocalNow } from './time.js';
+
+/** Next to the compiled or source `src/` folder: `sidecar/udhcpc-hook.sh` (the Dockerfile keeps that layout). */
+export const DEFAULT_HOOK_PATH = fileURLToPath(new URL('../udhcpc-hook.sh', import.meta.url));
+
+export interface SidecarOptions {
+  socketPath: string;
+  /** The shared volume; leases go to `<dataDir>/dhcp`. */
+  dataDir: string;
+  log: Logger;
+  socketMode?: number;
+  hookPath?: string;
+  sysRoot?: string;
+  devRoot?: string;
+  serialPollMs?: number;
+  networkDebounceMs?: number;
+  commandTimeouts?: Partial<Record<SidecarCommandName, number>>;
+  dhcp?: {
+    nsenterCommand?: string;
+    udhcpcCommand?: readonly string[];
+    restartMinMs?: number;
+    restartMaxMs?: number;
+  };
+}
+
+export interface RunningSidecar {
+  readonly server: SidecarServer;
+  readonly dhcp: DhcpManager;
+  close(): Promise<void>;
+}
+
+export async function startSidecar(options: SidecarOptions): Promise<RunningSidecar> {
+  const { log } = options;
+  const leaseDir = join(options.dataDir, 'dhcp');
+  await mkdir(leaseDir, { recursive: true });
+
+  // The server exists before the monitors so that their first events have somewhere to go.
+  let server: SidecarServer | undefined;
+  const broadcast = (event: object) => server?.broadcast(event);
+
+  const interfaces = new InterfaceMonitor({
+    log: log.child({ part: 'interfaces' }),
+    debounceMs: options.networkDebounceMs,
+    onChange: (info) => broadcast({ type: 'network_change', data: info } satisfies NetworkChangeEvent),
+  });
+  const serial = new SerialMonitor({
+    log: log.child({ part: 'serial' }),
+    sysRoot: options.sysRoot,
+    devRoot: options.devRoot,
+    pollMs: options.serialPollMs,
+    onChange: (action, device) =>
+      broadcast({ type: 'device_change', data: { action, device } } satisfies DeviceChangeEvent),
+  });
+  const dhcp = new DhcpManager({
+    log: log.child({ part: 'dhcp' }),
+    leaseDir,
+    hookPath: options.hookPath ?? DEFAULT_HOOK_PATH,
+    onLease: (data) => broadcast({ type: 'dhcp_update', data } satisfies DhcpUpdateEvent),
+    ...options.dhcp,
+  });
+  const dispatcher = new CommandDispatcher({
+    log: log.child({ part: 'commands' }),
+    dhcp,
+    serial,
+    timeouts: options.commandTimeouts,
+  });
+
+  server = new SidecarServer({
+    socketPath: options.socketPath,
+    log: log.child({ part: 'server' }),
+    mode: options.socketMode,
+    hooks: {
+      // Spec §11.1: every new client first gets one network_discovery, then one device_discovery.
+      async greet(client) {
+        const interfacesNow = await interfaces.discover().catch((err: unknown) => {
+          log.error({ step: 'discovery.failed', err }, 'could not read the host interfaces for a new client');
+          return [];
+        });
+        client.sendFirst({
+          type: 'network_discovery',
+          data: { interfaces: interfacesNow, timestamp: isoLocalNow() },
+        } satisfies NetworkDiscoveryEvent);
+        client.sendFirst({
+          type: 'device_discovery',
+          data: { devices: serial.devices(), timestamp: isoLocalNow() },
+        } satisfies DeviceDiscoveryEvent);
+      },
+      onLine(client, line) {
+        void dispatcher.handleLine(line).then((reply) => client.send(reply));
+      },
+    },
+  });
+
+  try {
+    await Promise.all([interfaces.start(), serial.start()]);
+    await server.listen();
+  } catch (err) {
+    interfaces.stop();
+    serial.stop();
+    throw err;
+  }
+
+  return {
+    server,
+    dhcp,
+    async close() {
+      interfaces.stop();
+      serial.stop();
+      await server.close();
+      await dhcp.shutdown();
+    },
+  };
+}
