@@ -32,6 +32,8 @@ export interface SidecarOptions {
   devRoot?: string;
   serialPollMs?: number;
   networkDebounceMs?: number;
+  /** iproute2 command for the host view (tests point it at a wrapper that adds `-n <netns>`). */
+  interfacesIpCommand?: string;
   commandTimeouts?: Partial<Record<SidecarCommandName, number>>;
   dhcp?: {
     nsenterCommand?: string;
@@ -59,6 +61,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   const interfaces = new InterfaceMonitor({
     log: log.child({ part: 'interfaces' }),
     debounceMs: options.networkDebounceMs,
+    ipCommand: options.interfacesIpCommand,
     onChange: (info) => broadcast({ type: 'network_change', data: info } satisfies NetworkChangeEvent),
   });
   const serial = new SerialMonitor({
