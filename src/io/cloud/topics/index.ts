@@ -1,0 +1,62 @@
+/** Every topic the agent answers, and the types derived from the list. */
+import type { Static } from 'typebox';
+import { createNewRuntime } from './create_new_runtime.js';
+import { deleteDevice } from './delete_device.js';
+import { deleteOrchestrator } from './delete_orchestrator.js';
+import { getConsumptionDevice } from './get_consumption_device.js';
+import { getConsumptionOrchestrator } from './get_consumption_orchestrator.js';
+import { getDeviceStatus } from './get_device_status.js';
+import { getHostInterfaces } from './get_host_interfaces.js';
+import { getSerialDevices } from './get_serial_devices.js';
+import { restartDevice } from './restart_device.js';
+import { runCommand } from './run_command.js';
+import { startDevice } from './start_device.js';
+import { stopDevice } from './stop_device.js';
+
+export * from './base.js';
+export * from './create_new_runtime.js';
+export * from './delete_device.js';
+export * from './delete_orchestrator.js';
+export * from './get_consumption_device.js';
+export * from './get_consumption_orchestrator.js';
+export * from './get_device_status.js';
+export * from './get_host_interfaces.js';
+export * from './get_serial_devices.js';
+export { isPythonIsoDateTime } from './iso-datetime.js';
+export * from './restart_device.js';
+export * from './run_command.js';
+export * from './start_device.js';
+export * from './stop_device.js';
+
+export const allTopics = [
+  createNewRuntime,
+  deleteDevice,
+  deleteOrchestrator,
+  runCommand,
+  getConsumptionDevice,
+  getConsumptionOrchestrator,
+  getDeviceStatus,
+  getHostInterfaces,
+  getSerialDevices,
+  startDevice,
+  stopDevice,
+  restartDevice,
+] as const;
+
+export type AnyTopic = (typeof allTopics)[number];
+export type TopicName = AnyTopic['name'];
+/** Topic name -> validated request type. */
+export type TopicRequests = { [T in AnyTopic as T['name']]: Static<T['request']> };
+
+const byName = new Map<string, AnyTopic>(allTopics.map((topic) => [topic.name, topic]));
+
+export function isTopicName(name: string): name is TopicName {
+  return byName.has(name);
+}
+
+/** The definition of a topic, or undefined when the agent does not handle it. */
+export function findTopic<Name extends TopicName>(name: Name): Extract<AnyTopic, { name: Name }>;
+export function findTopic(name: string): AnyTopic | undefined;
+export function findTopic(name: string): AnyTopic | undefined {
+  return byName.get(name);
+}

@@ -1,0 +1,49 @@
+/** `run_command` (spec §4.4, §10): an HTTP request proxied to a runtime's own API. */
+import Type, { type Static } from 'typebox';
+import { defineTopic, type ErrorResult, IsoDateTime, Opt, type Reply } from './base.js';
+
+export const RunCommandRequest = Type.Object(
+  {
+    correlation_id: Type.Number({ description: 'Chosen by the cloud; echoed in the reply.' }),
+    device_id: Type.String({ description: 'The runtime container name.' }),
+    method: Type.String({ description: 'GET, POST, PUT or DELETE.' }),
+    api: Type.String({ description: 'Path on the runtime, e.g. /api/status.' }),
+    action: Opt(Type.String()),
+    // The reference skips the date check here (D37); we check it as everywhere else.
+    requested_at: Opt(IsoDateTime),
+    port: Opt(Type.Number({ description: 'Runtime port; 8443 (https) by default.' })),
+    // Free-form, as in the reference: shapes are the proxy's business, and they may carry credentials,
+    // so neither the router nor the logs look inside.
+    headers: Type.Optional(Type.Unknown({ description: 'Header name -> value.' })),
+    data: Type.Optional(Type.Unknown({ description: 'Request body: JSON value, form object or string.' })),
+    params: Type.Optional(Type.Unknown({ description: 'Query parameters.' })),
+    files: Type.Optional(
+      Type.Unknown({ description: 'Multipart uploads: field -> {content_base64, filename?, content_type?}.' }),
+    ),
+  },
+  {
+    description:
+      "Proxy one HTTP request to a runtime's API and return its response. A GET only reads; any other method counts as a change.",
+  },
+);
+export type RunCommandRequest = Static<typeof RunCommandRequest>;
+
+/** The runtime's answer as the reference maps it (spec §10 step 5). */
+export type ProxiedHttpResponse = {
+  status_code: number;
+  headers: Record<string, string>;
+  body: unknown;
+  ok: boolean;
+  content_type: string;
+};
+
+export type RunCommandResult = { status: 'success' | 'error'; http_response: ProxiedHttpResponse } | ErrorResult;
+export type RunCommandReply = Reply<'run_command', RunCommandResult>;
+
+export const runCommand = defineTopic({
+  name: 'run_command',
+  request: RunCommandRequest,
+  // A GET only reads the runtime's state; every other method may change it.
+  mutating: (request: RunCommandRequest) => request.method !== 'GET',
+  reply: 'ack',
+});
