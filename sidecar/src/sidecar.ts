@@ -1,5 +1,5 @@
 /** The sidecar assembled: socket server, interface monitor, DHCP clients, serial monitor and command dispatch. */
-import { mkdir } from 'node:fs/promises';
+import { access, constants, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -40,6 +40,8 @@ export interface SidecarOptions {
     udhcpcCommand?: readonly string[];
     restartMinMs?: number;
     restartMaxMs?: number;
+    lookupAttempts?: number;
+    lookupIntervalMs?: number;
   };
 }
 
@@ -53,6 +55,11 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   const { log } = options;
   const leaseDir = join(options.dataDir, 'dhcp');
   await mkdir(leaseDir, { recursive: true });
+  const hookPath = options.hookPath ?? DEFAULT_HOOK_PATH;
+  // udhcpc runs the hook itself: without it every client would get leases and configure nothing, silently.
+  await access(hookPath, constants.X_OK).catch(() => {
+    throw new Error(`the udhcpc hook ${hookPath} is missing or not executable; install it or pass --dhcp-hook`);
+  });
 
   // The server exists before the monitors so that their first events have somewhere to go.
   let server: SidecarServer | undefined;
@@ -75,7 +82,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   const dhcp = new DhcpManager({
     log: log.child({ part: 'dhcp' }),
     leaseDir,
-    hookPath: options.hookPath ?? DEFAULT_HOOK_PATH,
+    hookPath,
     onLease: (data) => broadcast({ type: 'dhcp_update', data } satisfies DhcpUpdateEvent),
     ...options.dhcp,
   });

@@ -16,6 +16,7 @@ import {
 } from '../src/protocol.js';
 import { type RunningSidecar, startSidecar } from '../src/sidecar.js';
 import { eventually, type Message, TestClient } from './client.js';
+import { isRoot } from './netns.js';
 
 const log = pino({ level: 'silent' });
 
@@ -63,6 +64,8 @@ describe('sidecar socket protocol', () => {
       sysRoot: join(dir, 'sys'),
       devRoot: join(dir, 'dev'),
       serialPollMs: 100,
+      commandTimeouts: { start_dhcp: 200 },
+      dhcp: { lookupAttempts: 4, lookupIntervalMs: 300 },
     });
   });
 
@@ -220,6 +223,25 @@ describe('sidecar socket protocol', () => {
       success: false,
       error: 'No DHCP client found for plc1:eth1',
     });
+    await client.close();
+  });
+
+  it.skipIf(!isRoot)('answers a command that overruns its timeout once, with a failure, and never again', async () => {
+    const client = await TestClient.connect(socketPath);
+    // This test process stands in for a runtime: its namespace has no such MAC, so the lookup retries past 200 ms.
+    const command = {
+      command: 'start_dhcp',
+      container_name: 'slow',
+      vnic_name: 'eth0',
+      mac_address: '02:00:00:00:77:77',
+    };
+    const reply = await client.request({ ...command, container_pid: process.pid });
+    expect(reply).toMatchObject({ success: false });
+    expect(String(reply.error)).toMatch(/^start_dhcp did not finish within 0.2 s/);
+    const dhcpStatus = async () => (await client.request({ command: 'get_dhcp_status' })).status as Message;
+    await eventually(async () => !('slow:eth0' in (await dhcpStatus())), 10_000, 'the lookup to give up');
+    await client.request({ command: 'get_dhcp_status' });
+    expect(client.messages.filter((m) => m.id === reply.id)).toHaveLength(1);
     await client.close();
   });
 
