@@ -1,0 +1,646 @@
+import Dockerode from 'dockerode';
+import type { Logger } from 'pino';
+import {
+  type ContainerFacts,
+  type ContainerPlan,
+  type NetworkFacts,
+  fromInspect,
+  fromNetworkInspect,
+  toCreateOptions,
+} from './convert.js';
+import {
+  Conflict,
+  EngineError,
+  ImageMissing,
+  NotFound,
+  Timeout,
+  engineText,
+  isNotFound,
+  toEngineError,
+} from './errors.js';
+import { onJsonLines } from './jsonLines.js';
+import { AGENT_FILTER, MANAGED_FILTER, type Labels, internalNetworkLabels, macvlanNetworkLabels } from './labels.js';
+import { macsInUseOnParent } from './macs.js';
+import { internalNetworkName, macvlanNetworkName } from './names.js';
+
+export type EngineAddress = { socketPath: string } | { host: string; port: number };
+
+export interface DockerEngineOptions {
+  address: EngineAddress;
+  log: Logger;
+  /** Upper bound of one engine call (default 30 s). */
+  callTimeoutMs?: number;
+  /** How long a registry may take to answer a pull before the local image is used (default 10 s). */
+  registryAnswerMs?: number;
+  /** Upper bound of a pull once the registry answered (default 10 min: runtime images are large). */
+  pullTimeoutMs?: number;
+  /**
+   * The agent's own container (name or id) to join runtimes' internal networks; `null` when the agent runs on the
+   * host. Left out: detected (label `edge.autonomy.role=orchestrator-agent`, then `HOSTNAME`).
+   */
+  selfContainer?: string | null;
+}
+
+/** A container as `docker ps` lists it. */
+export interface ContainerListing {
+  id: string;
+  name: string;
+  state: string;
+  labels: Labels;
+}
+
+export type RemoveNetworkOutcome = 'removed' | 'absent' | 'in_use' | 'not_ours';
+
+/** dockerode accepts `abortSignal` on these calls; its typings do not say so. */
+interface WithOptions {
+  version(opts: object): Promise<Dockerode.DockerVersion>;
+  ping(opts: object): Promise<unknown>;
+}
+interface InspectWithOptions {
+  inspect(opts: object): Promise<Dockerode.NetworkInspectInfo>;
+}
+
+const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+/** The reference's stop timeout (spec Appendix A); the engine kills after it. */
+export const STOP_TIMEOUT_SEC = 10;
+
+function apiAtLeast(version: string, major: number, minor: number): boolean {
+  const [maj = 0, min = 0] = version.split('.').map((p) => Number.parseInt(p, 10));
+  return maj > major || (maj === major && min >= minor);
+}
+
+/**
+ * The Docker engine as this agent uses it. Every call is bounded by a timeout and rejects with a typed error from
+ * `errors.ts`. dockerode's `version` is left unset so it speaks the daemon's own API; the API level is detected once
+ * and decides how a multi-network container is created (see `convert.ts`).
+ */
+export class DockerEngine {
+  private readonly docker: Dockerode;
+  private readonly log: Logger;
+  private readonly callTimeoutMs: number;
+  private readonly registryAnswerMs: number;
+  private readonly pullTimeoutMs: number;
+  private readonly selfOverride: string | null | undefined;
+  private version: Promise<string> | undefined;
+  private self: Promise<{ id: string; name: string } | null> | undefined;
+
+  constructor(options: DockerEngineOptions) {
+    const address = options.address;
+    this.docker =
+      'socketPath' in address
+        ? new Dockerode({ socketPath: address.socketPath })
+        : new Dockerode({ host: address.host, port: address.port });
+    this.log = options.log;
+    this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    this.registryAnswerMs = options.registryAnswerMs ?? 10_000;
+    this.pullTimeoutMs = options.pullTimeoutMs ?? 600_000;
+    this.selfOverride = options.selfContainer;
+  }
+
+  /**
+   * Run one engine call with a deadline. dockerode honours `abortSignal` on most calls; the race bounds the few
+   * that ignore it (e.g. network inspect).
+   */
+  private async call<T>(
+    action: string,
+    fn: (signal: AbortSignal) => Promise<T>,
+    timeoutMs: number = this.callTimeoutMs,
+  ): Promise<T> {
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        reject(
+          new Timeout(
+            `Docker did not answer within ${Math.round(timeoutMs / 1000)} s while trying to ${action}; the engine may be overloaded or hung. Check dockerd and retry.`,
+          ),
+        );
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([fn(controller.signal), deadline]);
+    } catch (err) {
+      throw toEngineError(err, { action, timeoutMs });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The daemon's API version, asked once. */
+  apiVersion(): Promise<string> {
+    if (!this.version) {
+      const asking = this.call('read the engine version', (signal) =>
+        (this.docker as unknown as WithOptions).version({ abortSignal: signal }),
+      ).then((v) => v.ApiVersion);
+      // A failed probe (engine down) is retried on the next call instead of being remembered.
+      asking.catch(() => {
+        if (this.version === asking) this.version = undefined;
+      });
+      this.version = asking;
+    }
+    return this.version;
+  }
+
+  /** API >= 1.44 accepts every network (and a MAC per endpoint) in the create call. */
+  async multiNetworkCreate(): Promise<boolean> {
+    return apiAtLeast(await this.apiVersion(), 1, 44);
+  }
+
+  async ping(timeoutMs = 5_000): Promise<void> {
+    await this.call(
+      'answer a ping',
+      (signal) => (this.docker as unknown as WithOptions).ping({ abortSignal: signal }),
+      timeoutMs,
+    );
+  }
+
+  // ---------------------------------------------------------------- images
+
+  /**
+   * Make sure `image` is usable (spec §8.1): pull when a registry answers within `registryAnswerMs`, else use the
+   * local image. Neither → `ImageMissing` naming the image and `--runtime-image`.
+   */
+  async ensureImage(image: string): Promise<'pulled' | 'local'> {
+    let pullProblem: string;
+    try {
+      await this.pull(image);
+      this.log.info({ step: 'image.pulled', image }, 'pulled runtime image');
+      return 'pulled';
+    } catch (err) {
+      pullProblem = err instanceof EngineError ? (err.engineMessage ?? err.message) : engineText(err);
+    }
+    const local = await this.call(`inspect image ${image}`, (signal) =>
+      this.docker.getImage(image).inspect({ abortSignal: signal } as object),
+    ).catch((err: unknown) => {
+      if (isNotFound(err) || err instanceof ImageMissing) return undefined;
+      throw err;
+    });
+    if (local) {
+      this.log.warn(
+        { step: 'image.local', image, reason: pullProblem },
+        'could not pull runtime image; using the local one',
+      );
+      return 'local';
+    }
+    throw new ImageMissing(
+      `Runtime image ${image} is not on this host and could not be pulled (${pullProblem}). Load it on the host (docker load / docker pull) or start the agent with --runtime-image naming an image that is present.`,
+      { engineMessage: pullProblem },
+    );
+  }
+
+  private async pull(image: string): Promise<void> {
+    const controller = new AbortController();
+    const answerTimer = setTimeout(() => controller.abort(), this.registryAnswerMs);
+    const overallTimer = setTimeout(() => controller.abort(), this.pullTimeoutMs);
+    try {
+      const stream = await this.docker.pull(image, { abortSignal: controller.signal });
+      clearTimeout(answerTimer);
+      await new Promise<void>((resolve, reject) => {
+        let failure: string | undefined;
+        const flush = onJsonLines(stream, (obj) => {
+          if (typeof obj.error === 'string') failure = obj.error;
+        });
+        const done = (): void => {
+          flush();
+          if (failure !== undefined) reject(new EngineError(failure, { engineMessage: failure }));
+          else resolve();
+        };
+        stream.once('end', done);
+        stream.once('error', (err: Error) => reject(err));
+        controller.signal.addEventListener('abort', () =>
+          reject(new Timeout('registry did not finish the pull in time')),
+        );
+      });
+    } catch (err) {
+      if (controller.signal.aborted && !(err instanceof EngineError)) {
+        throw new Timeout(`no registry answered within ${Math.round(this.registryAnswerMs / 1000)} s`);
+      }
+      throw toEngineError(err, { action: `pull image ${image}` });
+    } finally {
+      clearTimeout(answerTimer);
+      clearTimeout(overallTimer);
+    }
+  }
+
+  async imageExists(image: string): Promise<boolean> {
+    try {
+      await this.call(`inspect image ${image}`, (signal) =>
+        this.docker.getImage(image).inspect({ abortSignal: signal } as object),
+      );
+      return true;
+    } catch (err) {
+      if (isNotFound(err) || err instanceof ImageMissing) return false;
+      throw err;
+    }
+  }
+
+  // ---------------------------------------------------------------- networks
+
+  /** The network named exactly `name` (never a prefix or id match, D16), inspected; `undefined` when absent. */
+  async findNetwork(name: string): Promise<NetworkFacts | undefined> {
+    const listed = await this.call(`list networks named ${name}`, (signal) =>
+      this.docker.listNetworks({ filters: { name: [name] }, abortSignal: signal } as object),
+    );
+    const exact = listed.find((n) => n.Name === name);
+    if (!exact) return undefined;
+    return this.inspectNetwork(exact.Id, name);
+  }
+
+  private async inspectNetwork(id: string, label: string): Promise<NetworkFacts | undefined> {
+    try {
+      const info = await this.call(`inspect network ${label}`, (signal) =>
+        (this.docker.getNetwork(id) as unknown as InspectWithOptions).inspect({ abortSignal: signal }),
+      );
+      return fromNetworkInspect(info);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** All networks with the given driver, inspected (lists on API 1.41 leave `Containers` empty). */
+  async networksByDriver(driver: string): Promise<NetworkFacts[]> {
+    const listed = await this.call(`list ${driver} networks`, (signal) =>
+      this.docker.listNetworks({ filters: { driver: [driver] }, abortSignal: signal } as object),
+    );
+    const inspected = await Promise.all(listed.map((n) => this.inspectNetwork(n.Id, n.Name)));
+    return inspected.filter((n): n is NetworkFacts => n !== undefined);
+  }
+
+  /** `<runtime>_internal`: internal bridge, no external routing (spec §8.2). Reused when it exists. */
+  async ensureInternalNetwork(runtimeName: string): Promise<NetworkFacts> {
+    const name = internalNetworkName(runtimeName);
+    const existing = await this.findNetwork(name);
+    if (existing) return existing;
+    try {
+      await this.call(`create network ${name}`, (signal) =>
+        this.docker.createNetwork({
+          Name: name,
+          Driver: 'bridge',
+          Internal: true,
+          CheckDuplicate: true,
+          Labels: internalNetworkLabels(runtimeName),
+          abortSignal: signal,
+        } as Dockerode.NetworkCreateOptions),
+      );
+      this.log.info({ step: 'network.created', network: name }, 'created internal network');
+    } catch (err) {
+      if (!(err instanceof Conflict)) throw err;
+    }
+    const created = await this.findNetwork(name);
+    if (!created) throw new NotFound(`Docker created network ${name} but it disappeared right after; retry.`);
+    return created;
+  }
+
+  /**
+   * The MACVLAN network for (parent, subnet) (spec §8.3): reused by exact name; created otherwise; when Docker says
+   * the pool overlaps, the existing MACVLAN with the same parent and subnet is reused (whatever its name).
+   */
+  async ensureMacvlanNetwork(req: { parent: string; subnet: string; gateway: string | null }): Promise<NetworkFacts> {
+    const name = macvlanNetworkName(req.parent, req.subnet);
+    const existing = await this.findNetwork(name);
+    if (existing) return existing;
+    const pool: { Subnet: string; Gateway?: string } = { Subnet: req.subnet };
+    if (req.gateway) pool.Gateway = req.gateway;
+    try {
+      await this.call(`create network ${name}`, (signal) =>
+        this.docker.createNetwork({
+          Name: name,
+          Driver: 'macvlan',
+          CheckDuplicate: true,
+          Options: { parent: req.parent },
+          IPAM: { Driver: 'default', Config: [pool] },
+          Labels: macvlanNetworkLabels(),
+          abortSignal: signal,
+        } as Dockerode.NetworkCreateOptions),
+      );
+      this.log.info({ step: 'network.created', network: name, parent: req.parent }, 'created macvlan network');
+    } catch (err) {
+      if (err instanceof Conflict) {
+        const raced = await this.findNetwork(name);
+        if (raced) return raced;
+      }
+      const text = err instanceof EngineError ? (err.engineMessage ?? '') : '';
+      if (/already using parent interface/i.test(text)) {
+        // Docker allows one MACVLAN network per parent interface: a different subnet on the same parent is refused.
+        const holder = (await this.networksByDriver('macvlan')).find((n) => n.parent === req.parent);
+        const which = holder ? `${holder.name} (subnet ${holder.subnets.join(', ') || 'unknown'})` : 'another network';
+        throw new Conflict(
+          `Cannot create MACVLAN network ${name}: parent interface ${req.parent} already carries ${which}, and Docker allows one MACVLAN network per parent interface. Use that network's subnet for this vNIC, or delete the runtimes that use it first.`,
+          { engineMessage: text, cause: err },
+        );
+      }
+      if (!/overlaps/i.test(text)) throw err;
+      const sameNet = (await this.networksByDriver('macvlan')).find(
+        (n) => n.parent === req.parent && n.subnets.includes(req.subnet),
+      );
+      if (!sameNet) throw err;
+      this.log.info(
+        { step: 'network.reused', network: sameNet.name, wanted: name },
+        'reusing overlapping macvlan network',
+      );
+      return sameNet;
+    }
+    const created = await this.findNetwork(name);
+    if (!created) throw new NotFound(`Docker created network ${name} but it disappeared right after; retry.`);
+    return created;
+  }
+
+  /**
+   * Remove the network named exactly `name` if no container uses it. With `requireOwned`, a network without our
+   * label is left alone (`not_ours`): we never remove what we did not create.
+   */
+  async removeNetworkIfUnused(name: string, opts: { requireOwned: boolean }): Promise<RemoveNetworkOutcome> {
+    const net = await this.findNetwork(name);
+    if (!net) return 'absent';
+    if (opts.requireOwned && !net.managed) return 'not_ours';
+    if (Object.keys(net.containers).length > 0) return 'in_use';
+    // A created, not yet started container has no endpoint, so the network's inspect does not show it; removing
+    // the network would make its start fail. The container list's `network` filter does include it.
+    if ((await this.containersOn(net.name)).length > 0) return 'in_use';
+    try {
+      await this.call(`remove network ${name}`, (signal) =>
+        this.docker.getNetwork(net.id).remove({ abortSignal: signal }),
+      );
+    } catch (err) {
+      if (isNotFound(err)) return 'absent';
+      // "has active endpoints": someone attached between our inspect and the removal.
+      if (
+        err instanceof Conflict ||
+        /active endpoints/i.test(err instanceof EngineError ? (err.engineMessage ?? '') : '')
+      ) {
+        return 'in_use';
+      }
+      throw err;
+    }
+    this.log.info({ step: 'network.removed', network: name }, 'removed network');
+    return 'removed';
+  }
+
+  /**
+   * Containers (any state) configured on a network. By name: a created container's endpoint has no NetworkID yet,
+   * so the filter by id misses it.
+   */
+  private async containersOn(networkName: string): Promise<ContainerListing[]> {
+    return this.listContainers({ networks: [networkName] });
+  }
+
+  /**
+   * MACs (lower-case → container name) on MACVLAN networks whose parent is `parent` (spec §4.1 step 5), including
+   * containers created but not started (they hold no endpoint yet, but will claim their MAC on start).
+   */
+  async macsInUse(parent: string, excludeContainer?: string): Promise<Map<string, string>> {
+    const networks = (await this.networksByDriver('macvlan')).filter((n) => n.parent === parent);
+    const used = macsInUseOnParent(networks, parent, excludeContainer);
+    for (const net of networks) {
+      const attached = new Set(Object.keys(net.containers));
+      const idle = (await this.containersOn(net.name)).filter(
+        (c) => !attached.has(c.id) && c.name !== excludeContainer,
+      );
+      for (const c of idle) {
+        const facts = await this.inspectContainer(c.id);
+        const mac = facts?.networks[net.name]?.mac ?? (facts?.networkMode === net.name ? facts.configuredMac : null);
+        if (mac) used.set(mac.toLowerCase(), c.name);
+      }
+    }
+    return used;
+  }
+
+  /** Attach a container to a network; already attached is fine. */
+  async connect(network: string, container: string, endpoint: Dockerode.EndpointSettings = {}): Promise<void> {
+    try {
+      await this.call(`connect ${container} to network ${network}`, (signal) =>
+        this.docker
+          .getNetwork(network)
+          .connect({ Container: container, EndpointConfig: endpoint, abortSignal: signal } as object),
+      );
+    } catch (err) {
+      if (err instanceof Conflict) return;
+      if (err instanceof EngineError && /already (exists|attached)/i.test(err.engineMessage ?? '')) return;
+      throw err;
+    }
+  }
+
+  /** Detach a container from a network (force); not attached or absent is fine. */
+  async disconnect(network: string, container: string): Promise<void> {
+    try {
+      await this.call(`disconnect ${container} from network ${network}`, (signal) =>
+        this.docker
+          .getNetwork(network)
+          .disconnect({ Container: container, Force: true, abortSignal: signal } as object),
+      );
+    } catch (err) {
+      if (isNotFound(err)) return;
+      if (err instanceof EngineError && /is not connected|not attached/i.test(err.engineMessage ?? '')) return;
+      throw err;
+    }
+  }
+
+  // ---------------------------------------------------------------- containers
+
+  /**
+   * Create the runtime container, not started, with every network attached. On API < 1.44 the extra networks are
+   * connected right after create; if that fails the half-made container is removed before the error is raised.
+   */
+  async createContainer(plan: ContainerPlan): Promise<{ containerId: string }> {
+    const request = toCreateOptions(plan, { multiNetworkCreate: await this.multiNetworkCreate() });
+    const container = await this.call(`create container ${plan.name}`, (signal) =>
+      this.docker.createContainer({ ...request.options, abortSignal: signal } as Dockerode.ContainerCreateOptions),
+    );
+    try {
+      for (const pending of request.connectBeforeStart) {
+        await this.connect(pending.network, container.id, pending.endpoint);
+      }
+    } catch (err) {
+      await this.removeContainer(container.id).catch((cleanupErr: unknown) =>
+        this.log.warn(
+          { step: 'container.cleanup_failed', container: plan.name, err: cleanupErr },
+          'could not remove half-created container',
+        ),
+      );
+      throw err;
+    }
+    this.log.info({ step: 'container.created', container: plan.name, id: container.id }, 'created runtime container');
+    return { containerId: container.id };
+  }
+
+  /** Start; already running is fine. A refused ulimit raises `RlimitRefused` and leaves the container `created`. */
+  async startContainer(name: string): Promise<void> {
+    try {
+      await this.call(`start container ${name}`, (signal) =>
+        this.docker.getContainer(name).start({ abortSignal: signal } as object),
+      );
+    } catch (err) {
+      if (err instanceof EngineError && err.statusCode === 304) return;
+      throw err;
+    }
+  }
+
+  /** Stop with the engine's grace period, then kill. Resolves when already stopped or absent. */
+  async stopContainer(name: string, timeoutSec = STOP_TIMEOUT_SEC): Promise<'stopped' | 'already_stopped' | 'absent'> {
+    try {
+      await this.call(
+        `stop container ${name}`,
+        (signal) => this.docker.getContainer(name).stop({ t: timeoutSec, abortSignal: signal } as object),
+        timeoutSec * 1000 + this.callTimeoutMs,
+      );
+      return 'stopped';
+    } catch (err) {
+      if (err instanceof EngineError && err.statusCode === 304) return 'already_stopped';
+      if (isNotFound(err)) return 'absent';
+      throw err;
+    }
+  }
+
+  /** Kill with a signal (default SIGKILL). */
+  async killContainer(name: string, signalName = 'SIGKILL'): Promise<void> {
+    await this.call(`kill container ${name}`, (signal) =>
+      this.docker.getContainer(name).kill({ signal: signalName, abortSignal: signal } as object),
+    );
+  }
+
+  /** Force-remove. Resolves when absent; waits out a removal already in progress. */
+  async removeContainer(name: string): Promise<'removed' | 'absent'> {
+    try {
+      await this.call(`remove container ${name}`, (signal) =>
+        this.docker.getContainer(name).remove({ force: true, abortSignal: signal } as object),
+      );
+      this.log.info({ step: 'container.removed', container: name }, 'removed container');
+      return 'removed';
+    } catch (err) {
+      if (isNotFound(err)) return 'absent';
+      if (err instanceof Conflict && /already in progress/i.test(err.engineMessage ?? '')) {
+        for (let i = 0; i < 50; i++) {
+          if ((await this.inspectContainer(name)) === undefined) return 'removed';
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+      throw err;
+    }
+  }
+
+  /** Inspect by name or id; `undefined` when there is no such container. */
+  async inspectContainer(name: string): Promise<ContainerFacts | undefined> {
+    try {
+      const info = await this.call(`inspect container ${name}`, (signal) =>
+        this.docker.getContainer(name).inspect({ abortSignal: signal } as object),
+      );
+      return fromInspect(info);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Containers carrying `edge.autonomy.managed=true` (running or not, unless `runningOnly`). */
+  async listManagedContainers(opts: { runningOnly?: boolean } = {}): Promise<ContainerListing[]> {
+    return this.listContainers({ labels: [MANAGED_FILTER], runningOnly: opts.runningOnly ?? false });
+  }
+
+  async listContainers(opts: {
+    labels?: string[];
+    runningOnly?: boolean;
+    names?: string[];
+    networks?: string[];
+  }): Promise<ContainerListing[]> {
+    const filters: Record<string, string[]> = {};
+    if (opts.networks?.length) filters.network = opts.networks;
+    if (opts.labels?.length) filters.label = opts.labels;
+    if (opts.runningOnly) filters.status = ['running'];
+    if (opts.names?.length) filters.name = opts.names;
+    const listed = await this.call('list containers', (signal) =>
+      this.docker.listContainers({ all: !opts.runningOnly, filters, abortSignal: signal } as object),
+    );
+    return listed.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      state: c.State,
+      labels: c.Labels ?? {},
+    }));
+  }
+
+  /** One stats sample (`one-shot`: no 1 s priming wait; `precpu_stats` stays empty). */
+  async statsOnce(id: string, timeoutMs = 10_000): Promise<Dockerode.ContainerStats> {
+    return this.call(
+      `read stats of container ${id}`,
+      (signal) =>
+        this.docker.getContainer(id).stats({ stream: false, 'one-shot': true, abortSignal: signal } as {
+          stream: false;
+        }),
+      timeoutMs,
+    );
+  }
+
+  /**
+   * Open the events stream. No call timeout (it is meant to stay open); `signal` ends it. `since` (unix seconds)
+   * replays what happened while we were away, as far as dockerd still remembers.
+   */
+  async openEvents(
+    filters: Record<string, string[]>,
+    signal: AbortSignal,
+    since?: number,
+  ): Promise<NodeJS.ReadableStream> {
+    try {
+      const opts: Record<string, unknown> = { filters, abortSignal: signal };
+      if (since !== undefined) opts.since = since;
+      return await this.docker.getEvents(opts as Dockerode.GetEventsOptions);
+    } catch (err) {
+      throw toEngineError(err, { action: 'open the events stream' });
+    }
+  }
+
+  // ---------------------------------------------------------------- the agent's own container
+
+  /**
+   * The agent's own container (spec §8.7, fixing D32): label `edge.autonomy.role=orchestrator-agent` first, then
+   * `HOSTNAME` as container id/name. `null` when the agent runs on the host. Detected once.
+   */
+  findSelf(): Promise<{ id: string; name: string } | null> {
+    if (!this.self) {
+      const detecting = this.detectSelf();
+      detecting.catch(() => {
+        if (this.self === detecting) this.self = undefined;
+      });
+      this.self = detecting;
+    }
+    return this.self;
+  }
+
+  private async detectSelf(): Promise<{ id: string; name: string } | null> {
+    if (this.selfOverride === null) return null;
+    if (this.selfOverride !== undefined) {
+      const facts = await this.inspectContainer(this.selfOverride);
+      return facts ? { id: facts.id, name: facts.name } : null;
+    }
+    const labelled = await this.listContainers({ labels: [AGENT_FILTER], runningOnly: true });
+    const first = labelled[0];
+    if (first) return { id: first.id, name: first.name };
+    const hostname = process.env.HOSTNAME?.trim();
+    if (hostname) {
+      const facts = await this.inspectContainer(hostname);
+      // Docker sets HOSTNAME to the short id; on the host a same-named container would be a coincidence.
+      if (facts && (facts.id.startsWith(hostname) || facts.name === hostname))
+        return { id: facts.id, name: facts.name };
+    }
+    return null;
+  }
+
+  /**
+   * Join the agent's container to `<runtime>_internal` so `run_command` reaches the runtime. On the host there is
+   * nothing to join: the bridge's addresses are routable from the host itself.
+   */
+  async joinInternal(runtimeName: string): Promise<'joined' | 'host'> {
+    const self = await this.findSelf();
+    if (!self) return 'host';
+    await this.connect(internalNetworkName(runtimeName), self.id);
+    return 'joined';
+  }
+
+  /** Leave `<runtime>_internal` (before removing it). */
+  async leaveInternal(runtimeName: string): Promise<void> {
+    const self = await this.findSelf();
+    if (!self) return;
+    await this.disconnect(internalNetworkName(runtimeName), self.id);
+  }
+}

@@ -1,0 +1,93 @@
+import type { RuntimeSerial, RuntimeSpec, RuntimeVnic } from './runtimeSpec.js';
+
+/**
+ * Labels mark what this agent owns. A runtime container carries its whole vNIC and serial description, so the agent
+ * can rebuild every vPLC from Docker alone after a crash or a reinstall (reconciliation, D30).
+ */
+export const LABEL_MANAGED = 'edge.autonomy.managed';
+export const LABEL_ROLE = 'edge.autonomy.role';
+export const LABEL_VNICS = 'edge.autonomy.vnics';
+export const LABEL_SERIALS = 'edge.autonomy.serials';
+export const LABEL_SPEC_VERSION = 'edge.autonomy.spec-version';
+/** On networks: which kind of network we made (`internal` | `macvlan`). */
+export const LABEL_NETWORK_KIND = 'edge.autonomy.network';
+/** On an internal network: the runtime it belongs to. */
+export const LABEL_VPLC = 'edge.autonomy.vplc';
+
+export const ROLE_VPLC = 'vplc';
+export const ROLE_AGENT = 'orchestrator-agent';
+export const MANAGED_FILTER = `${LABEL_MANAGED}=true`;
+export const AGENT_FILTER = `${LABEL_ROLE}=${ROLE_AGENT}`;
+
+const SPEC_VERSION = '1';
+
+export type Labels = Record<string, string>;
+
+/** Labels of a runtime container: ownership plus the spec as JSON (vNIC objects kept verbatim, spec §9.2). */
+export function runtimeLabels(spec: RuntimeSpec): Labels {
+  return {
+    [LABEL_MANAGED]: 'true',
+    [LABEL_ROLE]: ROLE_VPLC,
+    [LABEL_SPEC_VERSION]: SPEC_VERSION,
+    [LABEL_VNICS]: JSON.stringify(spec.vnics),
+    [LABEL_SERIALS]: JSON.stringify(spec.serials),
+  };
+}
+
+export function internalNetworkLabels(runtimeName: string): Labels {
+  return { [LABEL_MANAGED]: 'true', [LABEL_NETWORK_KIND]: 'internal', [LABEL_VPLC]: runtimeName };
+}
+
+export function macvlanNetworkLabels(): Labels {
+  return { [LABEL_MANAGED]: 'true', [LABEL_NETWORK_KIND]: 'macvlan' };
+}
+
+export function isManaged(labels: Labels | null | undefined): boolean {
+  return labels?.[LABEL_MANAGED] === 'true';
+}
+
+export function isManagedRuntime(labels: Labels | null | undefined): boolean {
+  return isManaged(labels) && labels?.[LABEL_ROLE] === ROLE_VPLC;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function isVnic(v: unknown): v is RuntimeVnic {
+  return (
+    isRecord(v) &&
+    typeof v.name === 'string' &&
+    typeof v.parent_interface === 'string' &&
+    typeof v.network_mode === 'string'
+  );
+}
+
+function isSerial(v: unknown): v is RuntimeSerial {
+  return (
+    isRecord(v) && typeof v.name === 'string' && typeof v.device_id === 'string' && typeof v.container_path === 'string'
+  );
+}
+
+function parseArray(text: string | undefined): unknown[] | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return Array.isArray(parsed) ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Rebuild a runtime's spec from its container name and labels. `undefined` when the container is not one of our
+ * runtimes or its labels are damaged (then the caller falls back to the persisted files).
+ */
+export function specFromLabels(name: string, labels: Labels | null | undefined): RuntimeSpec | undefined {
+  if (!isManagedRuntime(labels) || labels === null || labels === undefined) return undefined;
+  const vnics = parseArray(labels[LABEL_VNICS]);
+  const serials = parseArray(labels[LABEL_SERIALS] ?? '[]');
+  if (vnics === undefined || serials === undefined) return undefined;
+  if (!vnics.every(isVnic) || !serials.every(isSerial)) return undefined;
+  return { name, vnics, serials };
+}
