@@ -255,7 +255,10 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
         const plan: ContainerPlan = {
           name: spec.name,
           image: deps.image,
-          labels: runtimeLabels(spec),
+          labels: runtimeLabels(
+            spec,
+            Object.fromEntries(spec.vnics.map((v, i) => [v.name, (macvlans[i] as MacvlanEndpointPlan).mac])),
+          ),
           macvlans,
           internalNetwork: internalNetworkName(spec.name),
           dns: dnsUnion(spec),

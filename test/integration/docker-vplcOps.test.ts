@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVplcOps } from '../../src/actors/vplcOps.js';
 import { DockerEngine } from '../../src/io/docker/engine.js';
 import { Conflict, ImageMissing, RlimitRefused } from '../../src/io/docker/errors.js';
-import { specFromLabels } from '../../src/io/docker/labels.js';
+import { macsFromLabels, specFromLabels } from '../../src/io/docker/labels.js';
 import type { InterfaceLookup } from '../../src/io/docker/subnet.js';
 import type { VplcOps } from '../../src/machines/vplc.ports.js';
 import type { VplcSpec } from '../../src/machines/vplc.spec.js';
@@ -214,6 +214,8 @@ describe.each(engines.map((e, i) => ({ ...e, index: i })))('VplcOps on Docker $l
     expect(lan).toBeDefined();
     const first = Number.parseInt(lan?.MacAddress.slice(0, 2) ?? 'ff', 16);
     expect(first & 0x03).toBe(0x02); // locally administered, unicast
+    // The generated MAC is kept in a label, so a recreated runtime can keep its DHCP identity.
+    expect(macsFromLabels(info.Config.Labels)).toEqual({ lan: lan?.MacAddress });
     await deleteLikeMachine(ops, spec);
     expect(dhcp.stopped).toContain(spec.name);
     interfaces.entries.delete(parentB);
@@ -434,4 +436,28 @@ describe.each(engines.map((e, i) => ({ ...e, index: i })))('VplcOps on Docker $l
     expect((await networkNames(docker)).sort()).toEqual(before.sort());
     await expect(docker.getContainer(spec.name).inspect()).rejects.toMatchObject({ statusCode: 404 });
   }, 120_000);
+
+  // Only on the second engine, and briefly: on the shared main engine an agent-labelled container would be found by
+  // other tests' agents running on the host.
+  it.runIf(target.label === '26')(
+    'finds its own container by the orchestrator-agent label when not told which it is',
+    async () => {
+      await docker
+        .createContainer({
+          name: `t5-ops-${tag}-labelled-agent`,
+          Image: image,
+          Labels: { 'edge.autonomy.role': 'orchestrator-agent' },
+          HostConfig: { NetworkMode: agentNet },
+        })
+        .then((c) => c.start());
+      const detecting = new DockerEngine({ address: { socketPath: target.socketPath }, log });
+      const self = await detecting.findSelf();
+      expect(self).not.toBeNull();
+      // Another agent-labelled container may exist on a shared engine; whichever is found carries the label.
+      const info = await docker.getContainer(self?.id ?? '').inspect();
+      expect(info.Config.Labels['edge.autonomy.role']).toBe('orchestrator-agent');
+      await docker.getContainer(`t5-ops-${tag}-labelled-agent`).remove({ force: true });
+    },
+    60_000,
+  );
 });

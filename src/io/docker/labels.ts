@@ -9,6 +9,8 @@ export const LABEL_ROLE = 'edge.autonomy.role';
 export const LABEL_VNICS = 'edge.autonomy.vnics';
 export const LABEL_SERIALS = 'edge.autonomy.serials';
 export const LABEL_SPEC_VERSION = 'edge.autonomy.spec-version';
+/** MACs chosen at create, by vNIC name (generated ones too), so a recreated runtime keeps its DHCP identity. */
+export const LABEL_MACS = 'edge.autonomy.macs';
 /** On networks: which kind of network we made (`internal` | `macvlan`). */
 export const LABEL_NETWORK_KIND = 'edge.autonomy.network';
 /** On an internal network: the runtime it belongs to. */
@@ -23,15 +25,31 @@ const SPEC_VERSION = '1';
 
 export type Labels = Record<string, string>;
 
-/** Labels of a runtime container: ownership plus the spec as JSON (vNIC objects kept verbatim, spec §9.2). */
-export function runtimeLabels(spec: RuntimeSpec): Labels {
-  return {
+/**
+ * Labels of a runtime container: ownership plus the spec as JSON (vNIC objects kept verbatim, spec §9.2) and,
+ * when given, the MAC chosen for each vNIC.
+ */
+export function runtimeLabels(spec: RuntimeSpec, macs?: Record<string, string>): Labels {
+  const labels: Labels = {
     [LABEL_MANAGED]: 'true',
     [LABEL_ROLE]: ROLE_VPLC,
     [LABEL_SPEC_VERSION]: SPEC_VERSION,
     [LABEL_VNICS]: JSON.stringify(spec.vnics),
     [LABEL_SERIALS]: JSON.stringify(spec.serials),
   };
+  if (macs) labels[LABEL_MACS] = JSON.stringify(macs);
+  return labels;
+}
+
+/** The MACs chosen at create, by vNIC name (empty when the label is absent or damaged). */
+export function macsFromLabels(labels: Labels | null | undefined): Record<string, string> {
+  try {
+    const parsed: unknown = JSON.parse(labels?.[LABEL_MACS] ?? '{}');
+    if (!isRecord(parsed)) return {};
+    return Object.fromEntries(Object.entries(parsed).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  } catch {
+    return {};
+  }
 }
 
 export function internalNetworkLabels(runtimeName: string): Labels {
