@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import type { ContainerFacts } from '../io/docker/convert.js';
 import type { ContainerListing, DockerEngine } from '../io/docker/engine.js';
-import { EngineUnavailable } from '../io/docker/errors.js';
 import { ContainerEventStream, type EngineContainerEvent } from '../io/docker/events.js';
 import { StatsSampler } from '../io/docker/stats.js';
 import { UsageBuffer } from '../io/metrics/usageBuffer.js';
@@ -291,7 +290,8 @@ export class ContainerWatch {
       listed = listing ?? (await this.listRuntimes());
       this.listOk = true;
     } catch (err) {
-      if (err instanceof EngineUnavailable) this.listOk = false;
+      // Unreachable or not answering in time: either way status answers are stale.
+      this.listOk = false;
       throw err;
     }
     const full = !tellChanges || this.ticks % this.fullRefreshEvery === 0;
@@ -366,7 +366,8 @@ export class ContainerWatch {
       listed = await this.listRuntimes();
       this.listOk = true;
     } catch (err) {
-      if (err instanceof EngineUnavailable) this.listOk = false;
+      // Unreachable or not answering in time: either way status answers are stale.
+      this.listOk = false;
       this.log.warn({ step: 'watch.list_failed', err }, 'could not list runtime containers');
       return;
     }
