@@ -520,6 +520,20 @@ export class DockerEngine {
     }
   }
 
+  /** Remove a named volume (force). Self-destruct removes the shared volume this way (spec §8.10). */
+  async removeVolume(name: string): Promise<'removed' | 'absent'> {
+    try {
+      await this.call(`remove volume ${name}`, (signal) =>
+        this.docker.getVolume(name).remove({ force: true, abortSignal: signal } as object),
+      );
+      this.log.info({ step: 'volume.removed', volume: name }, 'removed volume');
+      return 'removed';
+    } catch (err) {
+      if (isNotFound(err)) return 'absent';
+      throw err;
+    }
+  }
+
   /** Inspect by name or id; `undefined` when there is no such container. */
   async inspectContainer(name: string): Promise<ContainerFacts | undefined> {
     try {

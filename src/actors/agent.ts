@@ -1,0 +1,176 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { CloudConnector } from '../io/cloud/connection.js';
+import { heartbeatPayload } from '../io/cloud/heartbeat.js';
+import { IdempotencyCache } from '../io/cloud/idempotency.js';
+import { loadClientIdentity } from '../io/cloud/identity.js';
+import { TopicRouter } from '../io/cloud/router.js';
+import { DockerEngine } from '../io/docker/engine.js';
+import { HostMetrics } from '../io/metrics/hostMetrics.js';
+import { OrchestratorUsageSampler } from '../io/metrics/orchestratorUsage.js';
+import { UsageBuffer } from '../io/metrics/usageBuffer.js';
+import { NetmonConnector } from '../io/netmon/client.js';
+import { RuntimeHttpProxy } from '../io/runtime-http/proxy.js';
+import { CloudLink } from './cloudLink.js';
+import { ContainerWatch } from './containerWatch.js';
+import { DhcpCoordinator } from './dhcp.js';
+import { LeaseBook } from './leases.js';
+import { SelfDestruct } from './selfDestruct.js';
+import { SidecarLink } from './sidecarLink.js';
+import { Supervisor } from './supervisor.js';
+import { createTopicHandlers } from './topics/index.js';
+import { createVplcOps } from './vplcOps.js';
+
+export interface Agent {
+  readonly agentId: string;
+  readonly cloud: CloudLink;
+  readonly supervisor: Supervisor;
+  stop(): Promise<void>;
+}
+
+export interface AgentOptions {
+  /** Jitter source for every backoff (tests make it deterministic). */
+  random?: () => number;
+  heartbeatIntervalMs?: number;
+}
+
+/**
+ * Wires the running system: adapters (io) → provided actors → supervisor, then opens the cloud link
+ * last, so the agent answers the cloud only once it knows its vPLCs.
+ */
+export async function startAgent(config: Config, log: Logger, opts: AgentOptions = {}): Promise<Agent> {
+  const identity = await loadClientIdentity(config.mtlsDir, config.caFile);
+  if (!identity.agentIdFromCertificate) {
+    log.error(
+      { mtlsDir: config.mtlsDir },
+      'client certificate has no CN in its subject; heartbeats use agent id UNKNOWN',
+    );
+  }
+
+  const hostMetrics = new HostMetrics();
+  await hostMetrics.start();
+  const orchestratorUsage = new UsageBuffer();
+  const usageSampler = new OrchestratorUsageSampler({
+    metrics: hostMetrics,
+    buffer: orchestratorUsage,
+    log: log.child({ component: 'usage' }),
+  });
+  usageSampler.start();
+
+  const address =
+    'socketPath' in config.dockerHost
+      ? { socketPath: config.dockerHost.socketPath }
+      : { host: config.dockerHost.host, port: config.dockerHost.port };
+  const engine = new DockerEngine({ address, log: log.child({ component: 'docker' }) });
+  const watch = new ContainerWatch({ engine, log: log.child({ component: 'watch' }) });
+
+  const sidecar = new SidecarLink({
+    connector: new NetmonConnector({ socketPath: config.netmonSocket, log: log.child({ component: 'netmon' }) }),
+    log: log.child({ component: 'netmon' }),
+    random: opts.random,
+  });
+  const leases = new LeaseBook();
+  let supervisor: Supervisor | undefined;
+  const dhcp = new DhcpCoordinator({
+    sidecar,
+    leases,
+    log: log.child({ component: 'dhcp' }),
+    random: opts.random,
+    containers: {
+      inspect: async (name) => {
+        const facts = await engine.inspectContainer(name);
+        if (!facts) return undefined;
+        const networks = Object.fromEntries(Object.entries(facts.networks).map(([n, e]) => [n, { mac: e.mac }]));
+        return { running: facts.running, pid: facts.pid, networks };
+      },
+    },
+    onLease: (name, vnic, lease) =>
+      supervisor?.notify(name, { type: 'dhcp.lease', vnicName: vnic, ip: lease.ip, gateway: lease.gateway || null }),
+  });
+
+  const ops = createVplcOps({
+    engine,
+    image: config.runtimeImage,
+    ulimits: config.runtimeUlimits,
+    interfaces: sidecar,
+    dhcp: { start: (spec) => dhcp.start(spec), stop: (spec) => dhcp.stop(spec) },
+    log: log.child({ component: 'vplc-ops' }),
+  });
+  supervisor = new Supervisor({
+    ops,
+    log: log.child({ component: 'supervisor' }),
+    restartBudget: config.restartBudget,
+    random: opts.random,
+  });
+  const sup = supervisor;
+
+  watch.onFact((name, fact) => sup.notify(name, fact));
+  sidecar.on('networkChanged', (iface) => {
+    for (const vplc of sup.list()) {
+      if (vplc.spec.vnics.some((v) => v.parent_interface === iface.interface)) {
+        sup.notify(vplc.name, { type: 'network.changed', parentInterface: iface.interface });
+      }
+    }
+  });
+
+  const proxy = new RuntimeHttpProxy({
+    allowedPorts: config.runCommand.ports,
+    timeoutMs: config.runCommand.timeoutMs,
+    maxBytes: config.runCommand.maxBytes,
+    log: log.child({ component: 'run-command' }),
+  });
+  const selfDestruct = new SelfDestruct({
+    supervisor: sup,
+    engine,
+    clearRecords: async () => {},
+    log: log.child({ component: 'self-destruct' }),
+  });
+
+  const handlers = createTopicHandlers({
+    supervisor: sup,
+    watch,
+    sidecar,
+    proxy,
+    hostMetrics,
+    orchestratorUsage,
+    leases,
+    selfDestruct,
+    runCommandPorts: config.runCommand.ports,
+    log,
+  });
+  const router = new TopicRouter({
+    handlers,
+    log: log.child({ component: 'router' }),
+    idempotency: new IdempotencyCache(),
+    // The proxy has its own deadline; give it room to answer with its own, more precise error.
+    topicTimeoutsMs: { run_command: config.runCommand.timeoutMs + 5_000 },
+  });
+
+  await watch.start();
+  sidecar.start();
+
+  const cloud = new CloudLink({
+    connector: new CloudConnector({ url: config.cloudUrl, identity, log: log.child({ component: 'cloud' }) }),
+    dispatch: (topic, args, emit) => void router.dispatch(topic, args, emit),
+    heartbeat: async () => heartbeatPayload(identity.agentId, await hostMetrics.sample()),
+    log: log.child({ component: 'cloud' }),
+    random: opts.random,
+    heartbeatIntervalMs: opts.heartbeatIntervalMs,
+  });
+  cloud.start();
+  log.info({ agentId: identity.agentId, cloudUrl: config.cloudUrl }, 'agent started');
+
+  return {
+    agentId: identity.agentId,
+    cloud,
+    supervisor: sup,
+    async stop() {
+      cloud.stop();
+      sidecar.stop();
+      usageSampler.stop();
+      proxy.close();
+      sup.stop();
+      await watch.stop();
+    },
+  };
+}

@@ -1,0 +1,77 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const root = new URL('../..', import.meta.url).pathname;
+export const BUILT_ENTRY = join(root, 'dist/src/main.js');
+
+/** Builds the agent once when no build exists (CI builds before `npm test`). */
+export async function ensureBuilt(): Promise<string> {
+  try {
+    await access(BUILT_ENTRY);
+  } catch {
+    await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, timeout: 180_000 });
+  }
+  return BUILT_ENTRY;
+}
+
+export interface AgentProcess {
+  child: ChildProcess;
+  dataDir: string;
+  output(): string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+/** Runs the built agent as its own process, the way an installer would. */
+export async function startAgentProcess(args: string[], env: Record<string, string> = {}): Promise<AgentProcess> {
+  const entry = await ensureBuilt();
+  const dataDir = await mkdtemp(join(tmpdir(), 'e2e-agent-'));
+  let output = '';
+  const child = spawn(process.execPath, [entry, '--data-dir', dataDir, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    dataDir,
+    output: () => output,
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs the built agent to completion (for configuration errors). */
+export async function runAgentOnce(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const entry = await ensureBuilt();
+  return new Promise((resolve) => {
+    execFile(process.execPath, [entry, ...args], { timeout: 30_000 }, (error, stdout, stderr) => {
+      const code =
+        error && typeof (error as { code?: unknown }).code === 'number'
+          ? (error as { code: number }).code
+          : error
+            ? null
+            : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
