@@ -1,0 +1,56 @@
+/**
+ * The watchdog's arithmetic, kept pure so the machine, the model tests and the budget tests share it.
+ *
+ * Backoff: 1 s doubling up to 5 min with ±20 % jitter, so a crash-looping runtime does not hammer the
+ * engine and several runtimes that crash together (power dip, shared I/O fault) do not restart in step.
+ * Budget (OTP-style intensity): at most `max` restarts within `windowMs`; the crash that would need one
+ * more restart sends the vPLC to `failed` instead.
+ */
+
+export interface RestartBudget {
+  /** Restarts allowed inside one window. */
+  max: number;
+  windowMs: number;
+}
+
+export const DEFAULT_RESTART_BUDGET: RestartBudget = { max: 5, windowMs: 10 * 60_000 };
+
+export const RESTART_BACKOFF_BASE_MS = 1_000;
+export const RESTART_BACKOFF_MAX_MS = 5 * 60_000;
+/** A run at least this long counts as healthy: the next crash starts the backoff again at 1 s. */
+export const BACKOFF_RESET_AFTER_MS = 10 * 60_000;
+const JITTER = 0.2;
+
+/** Delay before restart number `attempt` (0-based) of a crash streak. `random` returns a number in [0, 1). */
+export function restartBackoffMs(attempt: number, random: () => number): number {
+  const raw = Math.min(RESTART_BACKOFF_MAX_MS, RESTART_BACKOFF_BASE_MS * 2 ** Math.max(0, Math.min(attempt, 30)));
+  const jittered = raw * (1 + JITTER * (2 * random() - 1));
+  return Math.round(Math.min(RESTART_BACKOFF_MAX_MS, Math.max(RESTART_BACKOFF_BASE_MS * (1 - JITTER), jittered)));
+}
+
+/** The streak position for the crash at `crashAtMs`: reset to 0 after a healthy run. */
+export function backoffAttemptAfterCrash(
+  previousAttempt: number,
+  startedAtMs: number | null,
+  crashAtMs: number,
+): number {
+  if (startedAtMs !== null && crashAtMs - startedAtMs >= BACKOFF_RESET_AFTER_MS) return 0;
+  return previousAttempt;
+}
+
+/** Restart times still inside the window that ends at `atMs`. */
+export function restartsInWindow(restarts: readonly number[], atMs: number, budget: RestartBudget): number[] {
+  return restarts.filter((t) => atMs - t < budget.windowMs);
+}
+
+/** Whether a crash at `atMs` may still be answered with a restart. */
+export function withinRestartBudget(restarts: readonly number[], atMs: number, budget: RestartBudget): boolean {
+  return restartsInWindow(restarts, atMs, budget).length < budget.max;
+}
+
+/** Milliseconds since the epoch of an engine timestamp, or null when it does not parse. */
+export function parseInstant(iso: string | null | undefined): number | null {
+  if (!iso) return null;
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? null : ms;
+}
