@@ -287,6 +287,9 @@ export const vplcMachine = setup({
     restartBackoff: ({ context }) => Math.max(0, (context.restartAt ?? 0) - context.now()),
   },
   guards: {
+    foundFailed: ({ context }) => context.failure !== null,
+    createRequested: ({ context }) => context.operation === 'create',
+    foundStopped: ({ context }) => context.desired === 'stopped',
     deleteRequested: ({ context }) => context.deleteRequested,
     containerGone: ({ context }) => context.containerGone,
     hasContainer: ({ context }) => context.containerId !== null,
@@ -502,9 +505,9 @@ export const vplcMachine = setup({
     /** Picks the start state from the input: a new runtime, or one boot reconciliation found. */
     boot: {
       always: [
-        { guard: ({ context }) => context.failure !== null, target: 'failed' },
-        { guard: ({ context }) => context.operation === 'create', target: 'creating' },
-        { guard: ({ context }) => context.desired === 'stopped', target: 'stopped' },
+        { guard: 'foundFailed', target: 'failed' },
+        { guard: 'createRequested', target: 'creating' },
+        { guard: 'foundStopped', target: 'stopped' },
         // Found running: join its internal network and renew DHCP, as after our own start (D30).
         { guard: 'hasContainer', target: 'adopting' },
         {
