@@ -457,6 +457,7 @@ export const vplcMachine = setup({
       },
     }),
     clearRestartTimer: assign({ restartAt: null }),
+    forgetInterrupts: assign({ pendingExit: null, containerGone: false, restartAt: null }),
   },
 }).createMachine({
   id: 'vplc',
@@ -898,6 +899,8 @@ export const vplcMachine = setup({
 
     /** Stop gracefully (OpenPLC gets the engine's 10 s to shut down), then remove everything. */
     deleting: {
+      // A crash or removal noticed while the last step ran no longer matters: everything is going.
+      entry: 'forgetInterrupts',
       initial: 'releaseDhcp',
       states: {
         releaseDhcp: {

@@ -39,6 +39,14 @@ export function vplcViolations(snapshot: VplcSnapshot, fake: FakeOps): string[] 
     out.push(`${phase} without a container id`);
   }
   if (phase === 'failed' && !snapshot.context.failure?.reason) out.push('failed without a reason');
+  // Nothing remembered mid-step may be forgotten: once at rest, every noted DELETE, crash and removal was acted on.
+  const resting = ['running', 'stopped', 'failed', 'deleted'].includes(phase) || inFlight.length === 0;
+  if (resting) {
+    const c = snapshot.context;
+    if (c.pendingExit !== null) out.push(`${JSON.stringify(snapshot.value)} at rest with an unhandled crash`);
+    if (c.deleteRequested) out.push(`${JSON.stringify(snapshot.value)} at rest with an unhandled DELETE`);
+    if (c.containerGone) out.push(`${JSON.stringify(snapshot.value)} at rest with an unhandled removal`);
+  }
   if (phase === 'deleted') {
     if (snapshot.status !== 'done') out.push('deleted is not final');
     if (inFlight.length > 0) out.push(`deleted with ${inFlight.join(', ')} in flight`);
