@@ -1,4 +1,4 @@
-import type { ActorLogic, EventObject } from 'xstate';
+import { type ActorLogic, type EventObject, transition } from 'xstate';
 import { TestModel } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
 import { type VplcInitial, type VplcInput, type VplcSnapshot, vplcMachine } from '../../src/machines/vplc.machine.js';
@@ -11,7 +11,8 @@ import { VplcHarness } from './support/vplcHarness.js';
  * against a real actor with fake operations held open until the path settles them and a simulated clock,
  * and the invariants are checked after every step.
  *
- * Shortest paths: one per distinct (state, decision context) vertex — unbounded.
+ * Shortest paths: one per distinct (state, decision context) vertex — unbounded. They reach every vertex
+ * but not every edge, so each transition is also replayed once: shortest path to its source, then it.
  * Simple paths: over the full decision context the graph has 451 vertices and its simple paths do not finish
  * enumerating (facts alone give tens of thousands within seconds, with every event minutes without end).
  * So simple paths are bounded by an abstraction: a path never enters the same state value twice, whatever
@@ -68,6 +69,28 @@ describe('vPLC machine: every shortest path', () => {
     const paths = model(initial, serializeVplc).getShortestPaths({ allowDuplicatePaths: true });
     it(`replays all ${paths.length} shortest paths from ${initial} and keeps every invariant`, async () => {
       for (const path of paths) await replay(initial, path as Path);
+    });
+  }
+});
+
+/** Each transition once: the shortest path to its source state, then that transition. */
+function everyTransition(initial: VplcInitial): Path[] {
+  const paths = model(initial, serializeVplc).getShortestPaths({ allowDuplicatePaths: true });
+  return paths.flatMap((p) => {
+    const last = p.state as VplcSnapshot;
+    if (last.status !== 'active') return [];
+    return ownEvents(last).map((event) => ({
+      description: `${p.description} → ${event.type}`,
+      steps: [...p.steps, { event, state: transition(vplcMachine, last, event)[0] }],
+    }));
+  });
+}
+
+describe('vPLC machine: every transition', () => {
+  for (const initial of ['creating', 'running'] as const) {
+    const paths = everyTransition(initial);
+    it(`replays all ${paths.length} transitions reachable from ${initial} and keeps every invariant`, async () => {
+      for (const path of paths) await replay(initial, path);
     });
   }
 });

@@ -59,8 +59,18 @@ export function vplcViolations(snapshot: VplcSnapshot, fake: FakeOps): string[] 
  * One real vPLC actor driven step by step: operations are fake calls the harness settles, time is a
  * simulated clock, and facts and commands are sent as they are in production.
  */
+const GOAL: Record<string, string> = {
+  create: 'running',
+  start: 'running',
+  restart: 'running',
+  stop: 'stopped',
+  delete: 'deleted',
+};
+
 export class VplcHarness {
   readonly ended: OperationEnded[] = [];
+  /** Operations reported successful in a state that is not their goal. */
+  readonly falseSuccesses: string[] = [];
   actorError: unknown = null;
 
   private constructor(
@@ -76,7 +86,11 @@ export class VplcHarness {
     clock.set(T0);
     const actor = createActor(provide(fake), { input: { ...input, now: () => clock.now() }, clock });
     const h = new VplcHarness(fake, clock, actor);
-    actor.on('operation.ended', (e) => h.ended.push(e));
+    actor.on('operation.ended', (e) => {
+      h.ended.push(e);
+      const phase = phaseOf(actor.getSnapshot());
+      if (e.success && phase !== GOAL[e.operation]) h.falseSuccesses.push(`${e.operation} reported done in ${phase}`);
+    });
     actor.subscribe({ error: (err) => (h.actorError = err) });
     actor.start();
     return h;
@@ -147,6 +161,7 @@ export class VplcHarness {
   violations(): string[] {
     const out = vplcViolations(this.snapshot, this.fake);
     if (this.actorError) out.push(`actor error: ${String(this.actorError)}`);
+    out.push(...this.falseSuccesses);
     return out;
   }
 }
