@@ -48,7 +48,7 @@ export const ConfigSchema = Type.Object(
     ]),
     logRetentionDays: Type.Integer({ minimum: 1 }),
     restartBudget: Type.Object(
-      { max: Type.Integer({ minimum: 0 }), windowMs: Type.Integer({ minimum: 1 }) },
+      { max: Type.Integer({ minimum: 1 }), windowMs: Type.Integer({ minimum: 1 }) },
       { additionalProperties: false },
     ),
     runCommand: Type.Object(
@@ -218,7 +218,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
     env: 'ORCH_RESTART_BUDGET',
     arg: '<n>/<seconds>',
     default: '5/600',
-    description: 'Watchdog restarts allowed per vPLC within the window before it is marked failed.',
+    description: 'A vPLC that crashes <n> times within the window goes to failed; earlier crashes are restarted with backoff.',
   },
   {
     key: 'runCommandPorts',
@@ -511,10 +511,11 @@ function parseRestartBudget(raw: Raw | null): Config['restartBudget'] {
   if (
     !Number.isSafeInteger(max) ||
     !Number.isSafeInteger(windowS) ||
+    max < 1 ||
     windowS < 1 ||
     windowS * 1000 > Number.MAX_SAFE_INTEGER
   ) {
-    fail(raw.label, `${JSON.stringify(raw.value)} is not <restarts>/<seconds> (e.g. 5/600)`);
+    fail(raw.label, `${JSON.stringify(raw.value)} is not <crashes>/<seconds> with at least 1 crash (e.g. 5/600)`);
   }
   return { max, windowMs: windowS * 1000 };
 }

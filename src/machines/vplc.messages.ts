@@ -97,7 +97,7 @@ export function restartBudgetExhausted(
   error: string | null,
 ): string {
   const last = error ? `last error: ${error}` : `last: ${describeExit(exit)}`;
-  return `${name} stopped unexpectedly more than ${max} times within ${formatDuration(windowMs)} (${last}); it stays stopped until you start, restart or delete it`;
+  return `${name} stopped unexpectedly ${max} times within ${formatDuration(windowMs)} (${last}); it stays stopped until you start, restart or delete it`;
 }
 
 export function restartAttemptFailed(name: string, error: string): string {

@@ -3,12 +3,13 @@
  *
  * Backoff: 1 s doubling up to 5 min with ±20 % jitter, so a crash-looping runtime does not hammer the
  * engine and several runtimes that crash together (power dip, shared I/O fault) do not restart in step.
- * Budget (OTP-style intensity): at most `max` restarts within `windowMs`; the crash that would need one
- * more restart sends the vPLC to `failed` instead.
+ * Budget (OTP-style intensity): at most `max` runs of the container within `windowMs` — the run that
+ * just crashed plus the watchdog's restarts. So the `max`-th crash inside the window sends the vPLC to
+ * `failed` instead of being restarted (issue 3: "5 crashes in 10 min → failed").
  */
 
 export interface RestartBudget {
-  /** Restarts allowed inside one window. */
+  /** Crashes inside one window that put the vPLC in `failed` (the earlier ones are restarted). */
   max: number;
   windowMs: number;
 }
@@ -43,9 +44,10 @@ export function restartsInWindow(restarts: readonly number[], atMs: number, budg
   return restarts.filter((t) => atMs - t < budget.windowMs);
 }
 
-/** Whether a crash at `atMs` may still be answered with a restart. */
+/** Whether a crash at `atMs` may still be answered with a restart: counting this crash, fewer than `max`
+ *  crashes (restarts in the window, plus this one) happened inside the window. */
 export function withinRestartBudget(restarts: readonly number[], atMs: number, budget: RestartBudget): boolean {
-  return restartsInWindow(restarts, atMs, budget).length < budget.max;
+  return restartsInWindow(restarts, atMs, budget).length + 1 < budget.max;
 }
 
 /** Milliseconds since the epoch of an engine timestamp, or null when it does not parse. */

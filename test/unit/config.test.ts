@@ -379,13 +379,19 @@ describe('error lines', () => {
       'a malformed restart budget',
       ['--restart-budget', '5'],
       {},
-      '--restart-budget: "5" is not <restarts>/<seconds> (e.g. 5/600)',
+      '--restart-budget: "5" is not <crashes>/<seconds> with at least 1 crash (e.g. 5/600)',
     ],
     [
       'a restart budget with an empty window',
       ['--restart-budget', '5/0'],
       {},
-      '--restart-budget: "5/0" is not <restarts>/<seconds> (e.g. 5/600)',
+      '--restart-budget: "5/0" is not <crashes>/<seconds> with at least 1 crash (e.g. 5/600)',
+    ],
+    [
+      'a restart budget of zero crashes',
+      ['--restart-budget', '0/600'],
+      {},
+      '--restart-budget: "0/600" is not <crashes>/<seconds> with at least 1 crash (e.g. 5/600)',
     ],
     [
       'a port out of range',
