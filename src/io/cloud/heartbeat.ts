@@ -1,3 +1,4 @@
+import type { HostSample } from '../metrics/hostMetrics.js';
 import { isoLocal } from './isoLocal.js';
 
 /** The `heartbeat` event payload, field for field as spec §5.1 (GiB with one decimal, agent uptime in s). */
@@ -13,14 +14,10 @@ export interface HeartbeatPayload {
   timestamp: string;
 }
 
-export interface HeartbeatMetrics {
-  cpuPercent: number;
-  memoryUsedGiB: number;
-  memoryTotalGiB: number;
-  diskUsedGiB: number;
-  diskTotalGiB: number;
-  uptimeSeconds: number;
-}
+export type HeartbeatMetrics = Pick<
+  HostSample,
+  'cpuPercent' | 'memoryUsedGiB' | 'memoryTotalGiB' | 'diskUsedGiB' | 'diskTotalGiB' | 'uptimeSeconds'
+>;
 
 export const HEARTBEAT_EVENT = 'heartbeat';
 export const HEARTBEAT_INTERVAL_MS = 5_000;
