@@ -8,7 +8,21 @@ import type { ObservedContainer } from '../containerWatch.js';
 type Result = Record<string, unknown>;
 
 /** Interface name prefixes that are not the host's own networks (spec §4.6). */
-export const VIRTUAL_PREFIXES = ['lo', 'docker', 'br-', 'veth', 'virbr', 'tailscale', 'zt', 'cni', 'flannel', 'kube-ipvs', 'wg', 'cilium', 'macvtap'];
+export const VIRTUAL_PREFIXES = [
+  'lo',
+  'docker',
+  'br-',
+  'veth',
+  'virbr',
+  'tailscale',
+  'zt',
+  'cni',
+  'flannel',
+  'kube-ipvs',
+  'wg',
+  'cilium',
+  'macvtap',
+];
 
 export function isVirtualInterface(name: string): boolean {
   const lower = name.toLowerCase();
@@ -64,7 +78,8 @@ export function consumptionOrchestrator(
   for (const iface of interfaces) {
     if (isVirtualInterface(iface.interface)) continue;
     for (const address of iface.ipv4_addresses) {
-      if (!address.address.startsWith('127.')) ip_addresses.push({ interface: iface.interface, ip_address: address.address });
+      if (!address.address.startsWith('127.'))
+        ip_addresses.push({ interface: iface.interface, ip_address: address.address });
     }
   }
   return {

@@ -42,7 +42,8 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
     get_device_status: async (req) => {
       const id = req.device_id;
       if (!id.trim()) return { status: 'error', error: 'Device ID must be a non-empty string' };
-      if (id === deps.selfDestruct.pseudoDeviceId) return deps.selfDestruct.status() ?? deviceStatus(id, { ...noDevice(deps), now: now() });
+      if (id === deps.selfDestruct.pseudoDeviceId)
+        return deps.selfDestruct.status() ?? deviceStatus(id, { ...noDevice(deps), now: now() });
       return deviceStatus(id, {
         status: deps.supervisor.status(id),
         observed: deps.watch.observed(id),
@@ -61,7 +62,13 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
         nowSec(),
       ),
     get_consumption_orchestrator: async (req) =>
-      consumptionOrchestrator(req, deps.hostMetrics.staticInfo(), deps.sidecar.interfaceList(), deps.orchestratorUsage, nowSec()),
+      consumptionOrchestrator(
+        req,
+        deps.hostMetrics.staticInfo(),
+        deps.sidecar.interfaceList(),
+        deps.orchestratorUsage,
+        nowSec(),
+      ),
     get_host_interfaces: async (req) => hostInterfaces(req, deps.sidecar.interfaceList()),
     get_serial_devices: async () => serialDevices(deps.sidecar.serialDevices()),
     run_command: async (req, ctx) => {
