@@ -1,0 +1,25 @@
+# orchestrator-agent image: build stage compiles TypeScript, runtime stage carries only production dependencies.
+# Run (as the installer does): docker run -d --name orchestrator_agent --restart unless-stopped \
+#   -v $HOME/.mtls:/root/.mtls:ro -v /var/run/docker.sock:/var/run/docker.sock \
+#   -v orchestrator-shared:/var/orchestrator ghcr.io/autonomy-logic/orchestrator-agent:latest
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY sidecar/src ./sidecar/src
+RUN npm run build && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# Self-detection (spec §8.7): the agent finds its own container by this label to join runtimes' internal
+# networks. Containers inherit image labels, so the installer needs no extra flag (the old agent's D32).
+LABEL edge.autonomy.role=orchestrator-agent
+VOLUME ["/var/orchestrator"]
+ENTRYPOINT ["node", "dist/src/main.js"]
