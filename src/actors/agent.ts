@@ -11,13 +11,16 @@ import { OrchestratorUsageSampler } from '../io/metrics/orchestratorUsage.js';
 import { UsageBuffer } from '../io/metrics/usageBuffer.js';
 import { NetmonConnector } from '../io/netmon/client.js';
 import { RuntimeHttpProxy } from '../io/runtime-http/proxy.js';
+import { StateStore } from '../io/store/stateStore.js';
 import { CloudLink } from './cloudLink.js';
 import { ContainerWatch } from './containerWatch.js';
 import { DhcpCoordinator } from './dhcp.js';
 import { LeaseBook } from './leases.js';
+import { AdoptedRuntimes, FactGate, networkInUseBy, reconcile } from './reconcile.js';
+import { parseFaultPoint, Records } from './records.js';
 import { SelfDestruct } from './selfDestruct.js';
 import { SidecarLink } from './sidecarLink.js';
-import { Supervisor } from './supervisor.js';
+import { Supervisor, type VplcFact } from './supervisor.js';
 import { createTopicHandlers } from './topics/index.js';
 import { createVplcOps } from './vplcOps.js';
 
@@ -47,6 +50,9 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     );
   }
 
+  // The files are read before anything else runs: they say which runtimes exist and what was in flight.
+  const { store, loaded } = await StateStore.open(config.dataDir, log.child({ component: 'store' }));
+
   const hostMetrics = new HostMetrics();
   await hostMetrics.start();
   const orchestratorUsage = new UsageBuffer();
@@ -70,6 +76,17 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     random: opts.random,
   });
   const leases = new LeaseBook();
+  const records = new Records({
+    store,
+    loaded,
+    log: log.child({ component: 'records' }),
+    leases,
+    serialDevices: () => sidecar.serialDevices(),
+    inspect: async (name) => engine.inspectContainer(name),
+    // TEST HOOK for the crash-recovery tests (see FaultPoint); unset in production.
+    faultKillAt: parseFaultPoint(process.env.ORCH_FAULT_KILL_AT),
+  });
+  const adopted = new AdoptedRuntimes();
   let supervisor: Supervisor | undefined;
   const dhcp = new DhcpCoordinator({
     sidecar,
@@ -84,8 +101,10 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
         return { running: facts.running, pid: facts.pid, networks };
       },
     },
-    onLease: (name, vnic, lease) =>
-      supervisor?.notify(name, { type: 'dhcp.lease', vnicName: vnic, ip: lease.ip, gateway: lease.gateway || null }),
+    onLease: (name, vnic, lease) => {
+      records.onLease(name, vnic);
+      supervisor?.notify(name, { type: 'dhcp.lease', vnicName: vnic, ip: lease.ip, gateway: lease.gateway || null });
+    },
   });
 
   const ops = createVplcOps({
@@ -95,6 +114,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     interfaces: sidecar,
     dhcp: { start: (spec) => dhcp.start(spec), stop: (spec) => dhcp.stop(spec) },
     log: log.child({ component: 'vplc-ops' }),
+    isAdopted: (name) => adopted.has(name),
   });
   supervisor = new Supervisor({
     ops,
@@ -104,7 +124,20 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
   });
   const sup = supervisor;
 
-  watch.onFact((name, fact) => sup.notify(name, fact));
+  records.follow(sup);
+  sup.onChange((status) => {
+    if (status.phase !== 'deleted' || !adopted.has(status.name)) return;
+    void adopted.release(status.name, {
+      engine,
+      watch,
+      stillNeeded: (network) => networkInUseBy(sup.list(), network),
+      log: log.child({ component: 'reconcile' }),
+    });
+  });
+  sidecar.on('serialChanged', () => records.onSerialDevices());
+  // Facts wait while boot reconciliation builds the actors they are about.
+  const facts = new FactGate<VplcFact>((name, fact) => sup.notify(name, fact));
+  watch.onFact((name, fact) => facts.push(name, fact));
   sidecar.on('networkChanged', (iface) => {
     for (const vplc of sup.list()) {
       if (vplc.spec.vnics.some((v) => v.parent_interface === iface.interface)) {
@@ -122,7 +155,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
   const selfDestruct = new SelfDestruct({
     supervisor: sup,
     engine,
-    clearRecords: async () => {},
+    clearRecords: () => records.clear(),
     log: log.child({ component: 'self-destruct' }),
   });
 
@@ -148,6 +181,18 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
 
   await watch.start();
   sidecar.start();
+  // Before the cloud hears from us: one actor per runtime, interrupted operations finished (D30, D35).
+  await reconcile({
+    engine,
+    supervisor: sup,
+    ops,
+    watch,
+    records,
+    loaded,
+    adopted,
+    log: log.child({ component: 'reconcile' }),
+  });
+  facts.open();
 
   const cloud = new CloudLink({
     connector: new CloudConnector({ url: config.cloudUrl, identity, log: log.child({ component: 'cloud' }) }),
@@ -171,6 +216,8 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       proxy.close();
       sup.stop();
       await watch.stop();
+      await records.flush();
+      store.close();
     },
   };
 }

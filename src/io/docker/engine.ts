@@ -534,6 +534,40 @@ export class DockerEngine {
     }
   }
 
+  /**
+   * Set a container's restart policy without stopping it (`docker update --restart`). Runtimes adopted from the
+   * old agent run with `always`, which would make the engine restart them behind the watchdog's back.
+   */
+  async ensureRestartPolicy(name: string, policy: 'no' = 'no'): Promise<'updated' | 'unchanged' | 'absent'> {
+    let current: string;
+    try {
+      const info = await this.call(`inspect container ${name}`, (signal) =>
+        this.docker.getContainer(name).inspect({ abortSignal: signal } as object),
+      );
+      current = info.HostConfig?.RestartPolicy?.Name ?? '';
+    } catch (err) {
+      if (isNotFound(err)) return 'absent';
+      throw err;
+    }
+    // Docker reports an unset policy as "" or "no".
+    if (current === policy || (policy === 'no' && current === '')) return 'unchanged';
+    try {
+      await this.call(`update the restart policy of container ${name}`, (signal) =>
+        this.docker
+          .getContainer(name)
+          .update({ RestartPolicy: { Name: policy, MaximumRetryCount: 0 }, abortSignal: signal } as object),
+      );
+    } catch (err) {
+      if (isNotFound(err)) return 'absent';
+      throw err;
+    }
+    this.log.info(
+      { step: 'container.restart_policy', container: name, from: current, to: policy },
+      'restart policy set',
+    );
+    return 'updated';
+  }
+
   /** Inspect by name or id; `undefined` when there is no such container. */
   async inspectContainer(name: string): Promise<ContainerFacts | undefined> {
     try {

@@ -1,0 +1,85 @@
+import { CorruptFile } from './atomicFile.js';
+import { isVnicRecord, type VnicRecord } from './referenceFiles.js';
+
+/**
+ * The agent's intent journal (`<data>/data/journal.json`): for every vPLC, what it should be (its spec and desired
+ * state) and the operation in flight with its step. Written atomically before/while each step runs, so that after
+ * a crash, a power cut or a kill the next start knows what was going on and finishes or rolls it back (D35: the
+ * reference kept operation states in RAM only). The reference files (§9) cannot carry this: their format is fixed.
+ */
+
+export const JOURNAL_VERSION = 1;
+
+/** A vPLC's spec as stored: vNIC and serial objects kept verbatim (spec §9.2). */
+export interface JournalSpec {
+  name: string;
+  vnics: VnicRecord[];
+  serials: Array<Record<string, unknown> & { name: string; device_id: string; container_path: string }>;
+}
+
+export interface JournalEntry {
+  spec: JournalSpec;
+  desired: 'running' | 'stopped';
+  /** The cloud operation in flight (`create`, `start`, `stop`, `restart`, `delete`), or null at rest. */
+  operation: string | null;
+  /** The lifecycle state, dotted (`creating.networks`, `running`, `failed`). */
+  state: string;
+  /** Why it sits in `failed`, when it does. */
+  failure: string | null;
+  /** How many starts of the agent found this operation in flight (a create that kills the agent is not retried forever). */
+  interruptions: number;
+  updatedAt: string;
+}
+
+export interface JournalFile {
+  version: number;
+  vplcs: Record<string, JournalEntry>;
+}
+
+export const emptyJournal = (): JournalFile => ({ version: JOURNAL_VERSION, vplcs: {} });
+
+export const formatJournal = (value: JournalFile): string => `${JSON.stringify(value, null, 2)}\n`;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function isSerial(v: unknown): v is JournalSpec['serials'][number] {
+  return (
+    isRecord(v) && typeof v.name === 'string' && typeof v.device_id === 'string' && typeof v.container_path === 'string'
+  );
+}
+
+function entry(name: string, v: unknown): JournalEntry | undefined {
+  if (!isRecord(v) || !isRecord(v.spec)) return undefined;
+  const { vnics, serials } = v.spec;
+  if (!Array.isArray(vnics) || !vnics.every(isVnicRecord)) return undefined;
+  if (!Array.isArray(serials) || !serials.every(isSerial)) return undefined;
+  if (v.desired !== 'running' && v.desired !== 'stopped') return undefined;
+  return {
+    spec: { name, vnics, serials },
+    desired: v.desired,
+    operation: typeof v.operation === 'string' ? v.operation : null,
+    state: typeof v.state === 'string' ? v.state : 'unknown',
+    failure: typeof v.failure === 'string' ? v.failure : null,
+    interruptions: typeof v.interruptions === 'number' && v.interruptions >= 0 ? Math.floor(v.interruptions) : 0,
+    updatedAt: typeof v.updatedAt === 'string' ? v.updatedAt : '',
+  };
+}
+
+export function parseJournal(raw: unknown): { value: JournalFile; skipped: string[] } {
+  if (!isRecord(raw) || !isRecord(raw.vplcs)) throw new CorruptFile('journal.json must hold {"version", "vplcs"}');
+  if (raw.version !== JOURNAL_VERSION) {
+    throw new CorruptFile(
+      `journal.json has version ${String(raw.version)}; this agent reads version ${JOURNAL_VERSION}`,
+    );
+  }
+  const value = emptyJournal();
+  const skipped: string[] = [];
+  for (const [name, v] of Object.entries(raw.vplcs)) {
+    const parsed = entry(name, v);
+    if (parsed) value.vplcs[name] = parsed;
+    else skipped.push(name);
+  }
+  return { value, skipped };
+}

@@ -1,0 +1,181 @@
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readJsonFile, setAsideName, writeFileAtomic } from '../../src/io/store/atomicFile.js';
+import { FileWriter } from '../../src/io/store/fileWriter.js';
+import { emptyJournal, formatJournal, parseJournal } from '../../src/io/store/journal.js';
+import {
+  formatClients,
+  formatRuntimeVnics,
+  formatSerialConfigs,
+  parseClients,
+  parseRuntimeVnics,
+  parseSerialConfigs,
+  pythonJson,
+  storePaths,
+} from '../../src/io/store/referenceFiles.js';
+import { StateStore } from '../../src/io/store/stateStore.js';
+import { waitFor } from '../support/wait.js';
+
+const log = pino({ level: 'silent' });
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'store-test-'));
+});
+afterEach(async () => {
+  await chmod(dir, 0o755).catch(() => undefined);
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('atomic files', () => {
+  it('replaces the whole file and leaves no temporary file behind', async () => {
+    const path = join(dir, 'sub', 'f.json');
+    await writeFileAtomic(path, 'first');
+    await writeFileAtomic(path, 'second');
+    expect(await readFile(path, 'utf8')).toBe('second');
+    expect(await readdir(join(dir, 'sub'))).toEqual(['f.json']);
+  });
+
+  it('sets a truncated file aside as <name>.corrupt-<time> and reports it', async () => {
+    const path = join(dir, 'clients.json');
+    await writeFile(path, '{"a": {"ip": "172.1');
+    const at = new Date('2026-01-20T10:00:00.000Z');
+    const outcome = await readJsonFile(path, parseClients, { log, now: () => at });
+    expect(outcome).toMatchObject({ kind: 'corrupt', movedTo: setAsideName(path, at) });
+    expect(setAsideName(path, at)).toBe(`${path}.corrupt-2026-01-20T10-00-00.000Z`);
+    expect(await readFile(setAsideName(path, at), 'utf8')).toBe('{"a": {"ip": "172.1');
+    expect(await readdir(dir)).toEqual(['clients.json.corrupt-2026-01-20T10-00-00.000Z']);
+  });
+
+  it('treats a JSON file of the wrong shape as corrupt, and a missing one as empty', async () => {
+    const path = join(dir, 'runtime_vnics.json');
+    await writeFile(path, '[1, 2]');
+    expect((await readJsonFile(path, parseRuntimeVnics, { log })).kind).toBe('corrupt');
+    expect(await readJsonFile(join(dir, 'none.json'), parseRuntimeVnics, { log })).toEqual({ kind: 'missing' });
+  });
+});
+
+describe('the single writer of a file', () => {
+  it('coalesces a burst: the file ends with the last value after at most two writes', async () => {
+    const path = join(dir, 'f.json');
+    let formatted = 0;
+    const writer = new FileWriter<number>({
+      path,
+      log,
+      format: (v) => {
+        formatted++;
+        return String(v);
+      },
+    });
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => writer.write(i)));
+    expect(results.every(Boolean)).toBe(true);
+    expect(await readFile(path, 'utf8')).toBe('199');
+    expect(formatted).toBeLessThanOrEqual(2);
+  });
+
+  it('retries a failed write until it succeeds, with the newest value', async () => {
+    const blocker = join(dir, 'blocked');
+    await writeFile(blocker, 'a file where a directory must be');
+    const path = join(blocker, 'f.json');
+    const writer = new FileWriter<string>({ path, log, format: (v) => v, retryMs: 20, maxRetryMs: 40 });
+    expect(await writer.write('one')).toBe(false);
+    void writer.write('two');
+    await rm(blocker);
+    await mkdir(blocker);
+    await waitFor(async () => (await readFile(path, 'utf8').catch(() => '')) === 'two', { message: 'retried write' });
+    writer.close();
+  });
+});
+
+describe('the reference formats (spec §9)', () => {
+  it('writes clients.json like Python json.dump(indent=4)', () => {
+    expect(formatClients({ '3f1c': { ip: '172.19.0.2', name: '3f1c' } })).toBe(
+      '{\n    "3f1c": {\n        "ip": "172.19.0.2",\n        "name": "3f1c"\n    }\n}',
+    );
+  });
+
+  it('writes runtime_vnics.json with 2 spaces, unknown keys kept, non-ASCII escaped as Python does', () => {
+    const text = formatRuntimeVnics({
+      a: [
+        { name: 'eth0', parent_interface: 'eth0', network_mode: 'dhcp', dns: ['8.8.8.8'], extra: { x: [] }, u: 'é☃' },
+      ],
+    });
+    expect(text).toBe(
+      '{\n  "a": [\n    {\n      "name": "eth0",\n      "parent_interface": "eth0",\n      "network_mode": "dhcp",\n      "dns": [\n        "8.8.8.8"\n      ],\n      "extra": {\n        "x": []\n      },\n      "u": "\\u00e9\\u2603"\n    }\n  ]\n}',
+    );
+    expect(JSON.parse(text).a[0].u).toBe('é☃');
+  });
+
+  it('writes serial_configs.json with 2 spaces and the §9.3 fields', () => {
+    const port = {
+      name: 'modbus_rtu',
+      device_id: 'usb-FTDI',
+      container_path: '/dev/modbus0',
+      status: 'disconnected' as const,
+      current_host_path: null,
+      major: null,
+      minor: null,
+    };
+    expect(formatSerialConfigs({ a: { serial_ports: [port] } })).toBe(pythonJson({ a: { serial_ports: [port] } }, 2));
+    expect(parseSerialConfigs(JSON.parse(formatSerialConfigs({ a: { serial_ports: [port] } }))).value).toEqual({
+      a: { serial_ports: [port] },
+    });
+  });
+
+  it('keeps good entries and skips malformed ones', () => {
+    expect(parseClients({ a: { ip: '1.2.3.4', name: 'a' }, b: 'nonsense' })).toEqual({
+      value: { a: { ip: '1.2.3.4', name: 'a' } },
+      skipped: ['b'],
+    });
+    expect(parseRuntimeVnics({ a: [{ name: 'x' }] }).skipped).toEqual(['a']);
+  });
+
+  it('puts the files where the reference does', () => {
+    expect(storePaths('/var/orchestrator')).toEqual({
+      clients: '/var/orchestrator/data/clients.json',
+      runtimeVnics: '/var/orchestrator/runtime_vnics.json',
+      serialConfigs: '/var/orchestrator/data/serial_configs.json',
+      journal: '/var/orchestrator/data/journal.json',
+    });
+  });
+});
+
+describe('the intent journal', () => {
+  it('round-trips and refuses another version', () => {
+    const journal = emptyJournal();
+    journal.vplcs.a = {
+      spec: {
+        name: 'a',
+        vnics: [{ name: 'eth0', parent_interface: 'p', network_mode: 'static', odd: 1 }],
+        serials: [],
+      },
+      desired: 'running',
+      operation: 'create',
+      state: 'creating.networks',
+      failure: null,
+      interruptions: 1,
+      updatedAt: '2026-01-20T10:00:00.000Z',
+    };
+    expect(parseJournal(JSON.parse(formatJournal(journal)))).toEqual({ value: journal, skipped: [] });
+    expect(() => parseJournal({ version: 2, vplcs: {} })).toThrow(/version 2/);
+  });
+});
+
+describe('StateStore', () => {
+  it('loads what is there, sets corrupt files aside and names them', async () => {
+    const paths = storePaths(dir);
+    await mkdir(join(dir, 'data'), { recursive: true });
+    await writeFile(paths.clients, formatClients({ a: { ip: '10.0.0.2', name: 'a' } }));
+    await writeFile(paths.runtimeVnics, '{"a": [');
+    const { store, loaded } = await StateStore.open(dir, log);
+    expect(loaded.clients).toEqual({ a: { ip: '10.0.0.2', name: 'a' } });
+    expect(loaded.runtimeVnics).toEqual({});
+    expect(loaded.corrupt).toEqual([paths.runtimeVnics]);
+    expect(loaded.journal).toEqual(emptyJournal());
+    expect((await readdir(dir)).some((f) => f.startsWith('runtime_vnics.json.corrupt-'))).toBe(true);
+    store.close();
+  });
+});
