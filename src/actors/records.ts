@@ -111,8 +111,9 @@ export class Records {
     this.serials = loaded.serialConfigs;
     this.journal = loaded.journal;
     for (const [name, e] of Object.entries(this.journal.vplcs)) this.interruptions.set(name, e.interruptions);
-    // Files set aside as corrupt are rewritten from what the agent rebuilds, even if nothing changes later.
-    const corrupt = new Set(opts.loaded.corrupt);
+    // Files set aside as corrupt are rewritten from what the agent rebuilds, even if nothing changes later; missing
+    // ones are written at once, so the files always exist and say what the agent knows.
+    const corrupt = new Set([...opts.loaded.corrupt, ...opts.loaded.missing]);
     const paths = opts.store.paths;
     this.dirty.clients = corrupt.has(paths.clients);
     this.dirty.vnics = corrupt.has(paths.runtimeVnics);
@@ -122,6 +123,7 @@ export class Records {
 
   /** Follow every vPLC of the supervisor; returns the unsubscribe function. */
   follow(supervisor: { onChange(listener: (status: VplcStatus) => void): () => void }): () => void {
+    this.persist();
     return supervisor.onChange((status) => this.observe(status));
   }
 

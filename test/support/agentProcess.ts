@@ -27,10 +27,20 @@ export interface AgentProcess {
   stop(): Promise<void>;
 }
 
+export interface AgentProcessOptions {
+  /** Run on this data dir (e.g. the previous run's, to test a restart) and leave it in place on `stop()`. */
+  dataDir?: string;
+}
+
 /** Runs the built agent as its own process, the way an installer would. */
-export async function startAgentProcess(args: string[], env: Record<string, string> = {}): Promise<AgentProcess> {
+export async function startAgentProcess(
+  args: string[],
+  env: Record<string, string> = {},
+  opts: AgentProcessOptions = {},
+): Promise<AgentProcess> {
   const entry = await ensureBuilt();
-  const dataDir = await mkdtemp(join(tmpdir(), 'e2e-agent-'));
+  const keepDataDir = opts.dataDir !== undefined;
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'e2e-agent-')));
   let output = '';
   const child = spawn(process.execPath, [entry, '--data-dir', dataDir, ...args], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
@@ -55,7 +65,7 @@ export async function startAgentProcess(args: string[], env: Record<string, stri
         await exited;
         clearTimeout(timer);
       }
-      await rm(dataDir, { recursive: true, force: true });
+      if (!keepDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -25,6 +25,8 @@ export interface LoadedState {
   journal: JournalFile;
   /** Paths of files that were corrupt and set aside (their content must be rebuilt from Docker). */
   corrupt: string[];
+  /** Paths of files that did not exist (first start). */
+  missing: string[];
 }
 
 /**
@@ -49,9 +51,13 @@ export class StateStore {
   static async open(dataDir: string, log: Logger): Promise<{ store: StateStore; loaded: LoadedState }> {
     const paths = storePaths(dataDir);
     const corrupt: string[] = [];
+    const missing: string[] = [];
     async function load<T>(path: string, parse: (raw: unknown) => Parsed<T>, empty: () => T): Promise<T> {
       const outcome = await readJsonFile(path, parse, { log });
-      if (outcome.kind === 'missing') return empty();
+      if (outcome.kind === 'missing') {
+        missing.push(path);
+        return empty();
+      }
       if (outcome.kind === 'corrupt') {
         corrupt.push(path);
         return empty();
@@ -70,7 +76,10 @@ export class StateStore {
       load(paths.serialConfigs, parseSerialConfigs, () => ({})),
       load(paths.journal, parseJournal, emptyJournal),
     ]);
-    return { store: new StateStore(paths, log), loaded: { clients, runtimeVnics, serialConfigs, journal, corrupt } };
+    return {
+      store: new StateStore(paths, log),
+      loaded: { clients, runtimeVnics, serialConfigs, journal, corrupt, missing },
+    };
   }
 
   async flush(): Promise<void> {
