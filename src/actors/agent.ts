@@ -112,7 +112,11 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     image: config.runtimeImage,
     ulimits: config.runtimeUlimits,
     interfaces: sidecar,
-    dhcp: { start: (spec) => dhcp.start(spec), stop: (spec) => dhcp.stop(spec) },
+    dhcp: {
+      start: (spec) => dhcp.start(spec),
+      stop: (spec) => dhcp.stop(spec),
+      forgetLease: (name, vnic) => leases.forget(name, vnic),
+    },
     log: log.child({ component: 'vplc-ops' }),
     isAdopted: (name) => adopted.has(name),
   });
@@ -139,6 +143,9 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
   const facts = new FactGate<VplcFact>((name, fact) => sup.notify(name, fact));
   watch.onFact((name, fact) => facts.push(name, fact));
   sidecar.on('networkChanged', (iface) => {
+    // Only an interface with an IPv4 subnet has a network to move to; a link that went down keeps its vPLCs
+    // where they are, and they move when it comes back (spec §11.6.3, D15).
+    if (iface.status !== 'up' || iface.ipv4_addresses.length === 0) return;
     for (const vplc of sup.list()) {
       if (vplc.spec.vnics.some((v) => v.parent_interface === iface.interface)) {
         sup.notify(vplc.name, { type: 'network.changed', parentInterface: iface.interface });

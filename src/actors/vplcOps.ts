@@ -16,6 +16,7 @@ import {
 import type { VplcOps } from '../machines/vplc.ports.js';
 import type { VnicConfig, VplcSpec } from '../machines/vplc.spec.js';
 import { stripPrefix, validateVplcSpec } from '../machines/vplc.validate.js';
+import { NetworkMover } from './networkMove.js';
 
 // io/docker keeps a structural twin of the domain spec (it may not import machines/): keep them interchangeable.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -25,6 +26,8 @@ void specsMatch;
 export interface DhcpControl {
   start(spec: VplcSpec): Promise<void>;
   stop(spec: VplcSpec): Promise<void>;
+  /** A vNIC moved to another subnet: its lease is void (LeaseBook.forget). */
+  forgetLease?(vplc: string, vnic: string): void;
 }
 
 export interface VplcOpsDeps {
@@ -76,6 +79,15 @@ class KeyedLock {
   }
 }
 
+/**
+ * Lock key of a parent interface: Docker allows one MACVLAN network per parent, so creating, removing and moving
+ * networks on the same parent must not interleave.
+ */
+function parentKeys(spec: VplcSpec, only?: readonly string[]): string[] {
+  const parents = spec.vnics.map((v) => v.parent_interface).filter((p) => only === undefined || only.includes(p));
+  return [...new Set(parents)].map((p) => `parent:${p}`);
+}
+
 function vnicLabel(vnic: VnicConfig, index: number): string {
   return vnic.name.trim() === '' ? `unnamed_vnic_${index}` : vnic.name;
 }
@@ -96,6 +108,13 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
   const lock = new KeyedLock();
   const waitMs = deps.subnetWaitMs ?? SUBNET_WAIT_MS;
   const isAdopted = deps.isAdopted ?? (() => false);
+  const mover = new NetworkMover({
+    engine,
+    interfaces: deps.interfaces,
+    isAdopted,
+    forgetLease: (vplc, vnic) => deps.dhcp.forgetLease?.(vplc, vnic),
+    log,
+  });
 
   /** Every vNIC's parent network, resolved concurrently (each may wait up to 3 s for the interface cache). */
   async function resolveAll(spec: VplcSpec, wait: number): Promise<Array<ResolvedSubnet | undefined>> {
@@ -202,12 +221,12 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
     },
 
     async createNetworks(spec) {
-      const keys = [internalNetworkName(spec.name), ...(await macvlanKeys(spec))];
+      const keys = [internalNetworkName(spec.name), ...(await macvlanKeys(spec)), ...parentKeys(spec)];
       await lock.with(keys, () => ensureNetworks(spec));
     },
 
     async createContainer(spec) {
-      const keys = [internalNetworkName(spec.name), ...(await macvlanKeys(spec))];
+      const keys = [internalNetworkName(spec.name), ...(await macvlanKeys(spec)), ...parentKeys(spec)];
       return lock.with(keys, async () => {
         const existing = await engine.inspectContainer(spec.name);
         if (existing) {
@@ -331,7 +350,8 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
       for (const net of await engine.networksByDriver('macvlan')) {
         if (net.managed && net.parent !== null && parents.has(net.parent)) candidates.add(net.name);
       }
-      await lock.with([internal, ...candidates], async () => {
+      mover.forget(spec.name);
+      await lock.with([internal, ...candidates, ...parentKeys(spec)], async () => {
         if (await engine.inspectContainer(spec.name)) {
           throw new Conflict(`Container ${spec.name} still exists; remove it before its networks.`);
         }
@@ -347,6 +367,16 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
           const result = await engine.removeNetworkIfUnused(name, { requireOwned: true });
           log.debug({ step: 'network.cleanup', network: name, result }, 'macvlan network cleanup');
         }
+      });
+    },
+
+    async moveNetworks({ spec, parentInterfaces }) {
+      const parents = [...new Set(parentInterfaces)].filter((p) => spec.vnics.some((v) => v.parent_interface === p));
+      if (parents.length === 0) return { conflicts: [] };
+      return lock.with(parentKeys(spec, parents), async () => {
+        const conflicts: string[] = [];
+        for (const parent of parents) conflicts.push(...(await mover.move(spec, parent)));
+        return { conflicts };
       });
     },
   };

@@ -1,7 +1,7 @@
 import { type ActorRefFrom, assign, emit, enqueueActions, fromPromise, not, type SnapshotFrom, setup } from 'xstate';
 import * as msg from './vplc.messages.js';
 import type { VplcOperation } from './vplc.messages.js';
-import type { VplcOps } from './vplc.ports.js';
+import type { NetworkMoveRequest, NetworkMoveResult, VplcOps } from './vplc.ports.js';
 import {
   backoffAttemptAfterCrash,
   DEFAULT_RESTART_BUDGET,
@@ -29,6 +29,9 @@ import type { ContainerExit, VplcSpec } from './vplc.spec.js';
  *   container and the budget would count only half of the crashes.
  * - Our own stop and delete produce `die` events; they are expected in `stopping`, `restarting.stop` and
  *   `deleting` and ignored there, so they never count as crashes.
+ * - A parent interface that changes subnet (`network.changed`) is noted in any state and acted on in `running`:
+ *   `reattaching` releases DHCP, moves the MACVLAN endpoints to the new subnet's network and asks for fresh
+ *   leases (D15). A vPLC that is not running when the change arrives moves the next time it runs.
  */
 
 export type { VplcOperation } from './vplc.messages.js';
@@ -92,6 +95,12 @@ export interface VplcContext {
   lastError: string | null;
   /** `lastError` is a DHCP warning that a lease will clear. */
   dhcpWarning: boolean;
+  /** `lastError` reports what a network move could not keep (or why it failed); the next clean move clears it. */
+  networkWarning: boolean;
+  /** Parent interfaces whose subnet changed and that this vPLC has not moved to yet (acted on in `running`). */
+  networkChanges: string[];
+  /** The parent interfaces the `reattaching` in progress moves. */
+  moving: string[];
   failure: VplcFailure | null;
   budget: RestartBudget;
   random: () => number;
@@ -282,6 +291,7 @@ export const vplcMachine = setup({
     stopContainer: fromPromise<void, string>(async () => notProvided('stopContainer')),
     removeContainer: fromPromise<void, string>(async () => notProvided('removeContainer')),
     removeNetworks: fromPromise<void, VplcSpec>(async () => notProvided('removeNetworks')),
+    moveNetworks: fromPromise<NetworkMoveResult, NetworkMoveRequest>(async () => notProvided('moveNetworks')),
   },
   delays: {
     restartBackoff: ({ context }) => Math.max(0, (context.restartAt ?? 0) - context.now()),
@@ -296,6 +306,8 @@ export const vplcMachine = setup({
     operationInProgress: ({ context }) => context.operation !== null,
     watchdogRestart: ({ context }) => context.restartAt !== null,
     dhcpWarning: ({ context }) => context.dhcpWarning,
+    networkWarning: ({ context }) => context.networkWarning,
+    networkChangePending: ({ context }) => context.networkChanges.length > 0,
     /** A `die` that belongs to the run we know of (not a late event from an earlier stop). */
     diedInCurrentRun: ({ context, event }) => {
       if (event.type !== 'container.died') return false;
@@ -315,9 +327,9 @@ export const vplcMachine = setup({
       const at = parseInstant(context.pendingExit?.at) ?? context.now();
       return withinRestartBudget(context.restarts, at, context.budget);
     },
-    usesDhcpOnChangedInterface: ({ context, event }) =>
-      event.type === 'network.changed' &&
-      context.spec.vnics.some((v) => v.network_mode === 'dhcp' && v.parent_interface === event.parentInterface),
+    /** Static vNICs move too: their endpoint sits on the old subnet's network just the same. */
+    usesChangedInterface: ({ context, event }) =>
+      event.type === 'network.changed' && context.spec.vnics.some((v) => v.parent_interface === event.parentInterface),
   },
   actions: {
     /** A cloud command was accepted: it becomes the operation in progress (ending any it supersedes). */
@@ -333,13 +345,17 @@ export const vplcMachine = setup({
           }),
         );
       }
+      // A network conflict stays visible through stop/start/restart: the container keeps that configuration
+      // until the cloud sends a new one (delete and create).
+      const keepConflict = context.networkWarning && op !== 'delete';
       enqueue(
         assign({
           operation: op,
           desired: op === 'stop' ? 'stopped' : op === 'delete' ? context.desired : 'running',
           deleteRequested: op === 'delete',
-          lastError: null,
+          lastError: keepConflict ? context.lastError : null,
           dhcpWarning: false,
+          networkWarning: keepConflict,
           failure: null,
         }),
       );
@@ -370,6 +386,7 @@ export const vplcMachine = setup({
           },
           lastError: reason,
           dhcpWarning: false,
+          networkWarning: false,
           operation: null,
           deleteRequested: false,
           pendingExit: null,
@@ -387,9 +404,40 @@ export const vplcMachine = setup({
         operation: context.operation,
       }),
     }),
-    recordError: assign({ lastError: (_, params: { error: string }) => params.error, dhcpWarning: false }),
-    recordDhcpWarning: assign({ lastError: (_, params: { error: string }) => params.error, dhcpWarning: true }),
+    recordError: assign({
+      lastError: (_, params: { error: string }) => params.error,
+      dhcpWarning: false,
+      networkWarning: false,
+    }),
+    recordDhcpWarning: assign({
+      lastError: (_, params: { error: string }) => params.error,
+      dhcpWarning: true,
+      networkWarning: false,
+    }),
     clearDhcpWarning: assign({ lastError: null, dhcpWarning: false }),
+    noteNetworkChange: assign({
+      networkChanges: ({ context, event }) => {
+        const parent = (event as Extract<VplcFactEvent, { type: 'network.changed' }>).parentInterface;
+        return context.networkChanges.includes(parent) ? context.networkChanges : [...context.networkChanges, parent];
+      },
+    }),
+    beginReattach: assign(({ context }) => ({ moving: context.networkChanges, networkChanges: [] })),
+    /** A reattach cut short by a crash before its move finished: move again once the vPLC runs. */
+    requeueMove: assign({
+      networkChanges: ({ context }) => [...new Set([...context.moving, ...context.networkChanges])],
+    }),
+    recordMoveResult: assign(({ context, event }) => {
+      const { conflicts } = outputOf<NetworkMoveResult>(event);
+      if (conflicts.length > 0) {
+        return { lastError: conflicts.join('; '), networkWarning: true, dhcpWarning: false };
+      }
+      return context.networkWarning ? { lastError: null, networkWarning: false } : {};
+    }),
+    recordMoveFailure: assign(({ context, event }) => ({
+      lastError: msg.networkMoveFailed(context.spec.name, context.moving, errorOf(event)),
+      networkWarning: true,
+      dhcpWarning: false,
+    })),
     recordContainer: assign({ containerId: ({ event }) => outputOf<{ containerId: string }>(event).containerId }),
     clearRun: assign({ startedAt: null, pendingExit: null }),
     recordStart: assign(({ event }) => {
@@ -436,6 +484,7 @@ export const vplcMachine = setup({
           exit.error ??
           msg.crashRestarting(name, exit, delayMs, restarts.length, context.budget.max, context.budget.windowMs),
         dhcpWarning: false,
+        networkWarning: false,
       };
     }),
     giveUpRestarting: assign({
@@ -457,7 +506,7 @@ export const vplcMachine = setup({
       },
     }),
     clearRestartTimer: assign({ restartAt: null }),
-    forgetInterrupts: assign({ pendingExit: null, containerGone: false, restartAt: null }),
+    forgetInterrupts: assign({ pendingExit: null, containerGone: false, restartAt: null, networkChanges: [] }),
   },
 }).createMachine({
   id: 'vplc',
@@ -480,6 +529,9 @@ export const vplcMachine = setup({
       restartCount: 0,
       lastError: null,
       dhcpWarning: false,
+      networkWarning: false,
+      networkChanges: [],
+      moving: [],
       failure:
         initial === 'missing' || initial === 'failed'
           ? {
@@ -501,6 +553,8 @@ export const vplcMachine = setup({
   initial: 'boot',
   on: {
     'dhcp.lease': { guard: 'dhcpWarning', actions: 'clearDhcpWarning' },
+    // Whatever the vPLC is doing, the change is remembered; `running` acts on it.
+    'network.changed': { guard: 'usesChangedInterface', actions: 'noteNetworkChange' },
   },
   states: {
     /** Picks the start state from the input: a new runtime, or one boot reconciliation found. */
@@ -681,6 +735,7 @@ export const vplcMachine = setup({
 
     running: {
       entry: 'endOperation',
+      always: { guard: 'networkChangePending', target: 'reattaching', actions: 'beginReattach' },
       on: {
         STOP: { target: 'stopping', actions: { type: 'beginOperation', params: { op: 'stop' } } },
         RESTART: { target: 'restarting', actions: { type: 'beginOperation', params: { op: 'restart' } } },
@@ -696,30 +751,76 @@ export const vplcMachine = setup({
             },
           ],
         },
-        'network.changed': { guard: 'usesDhcpOnChangedInterface', target: 'renewingLease' },
       },
     },
 
-    /** A parent interface of a DHCP vNIC changed (new subnet): ask for fresh leases. */
-    renewingLease: {
-      on: { DELETE: deferDelete(), ...watchRun },
-      invoke: {
-        id: 'startDhcp',
-        src: 'startDhcp',
-        input: ({ context }) => context.spec,
-        onDone: [toDeleting, toGone, toCrashed, { target: 'running' }],
-        onError: [
-          toDeleting,
-          toGone,
-          toCrashed,
-          {
-            target: 'running',
-            actions: {
-              type: 'recordDhcpWarning',
-              params: ({ context, event }) => ({ error: msg.dhcpFailed(context.spec.name, errorOf(event)) }),
-            },
+    /**
+     * A parent interface changed subnet (D15): release DHCP (its interface is about to go), move the MACVLAN
+     * endpoints to the new subnet's network, then ask for fresh leases. A crash before the move finished puts
+     * the move back on the list, so it happens once the watchdog has the vPLC running again.
+     */
+    reattaching: {
+      initial: 'releaseDhcp',
+      states: {
+        releaseDhcp: {
+          on: { DELETE: deferDelete(), ...watchRun },
+          invoke: {
+            id: 'stopDhcp',
+            src: 'stopDhcp',
+            input: ({ context }) => context.spec,
+            onDone: [toDeleting, { ...toGone }, { ...toCrashed, actions: 'requeueMove' }, { target: 'move' }],
+            onError: [
+              toDeleting,
+              toGone,
+              { ...toCrashed, actions: 'requeueMove' },
+              { target: 'move', actions: stopDhcpWarning() },
+            ],
           },
-        ],
+        },
+        move: {
+          on: { DELETE: deferDelete(), ...watchRun },
+          invoke: {
+            id: 'moveNetworks',
+            src: 'moveNetworks',
+            input: ({ context }) => ({ spec: context.spec, parentInterfaces: context.moving }),
+            onDone: [
+              toDeleting,
+              toGone,
+              { ...toCrashed, actions: 'recordMoveResult' },
+              { target: 'dhcp', actions: 'recordMoveResult' },
+            ],
+            // Not fatal: the PLC keeps running; the sentence says what failed and what to do.
+            onError: [
+              toDeleting,
+              toGone,
+              { ...toCrashed, actions: 'recordMoveFailure' },
+              { target: 'dhcp', actions: 'recordMoveFailure' },
+            ],
+          },
+        },
+        dhcp: {
+          on: { DELETE: deferDelete(), ...watchRun },
+          invoke: {
+            id: 'startDhcp',
+            src: 'startDhcp',
+            input: ({ context }) => context.spec,
+            onDone: [toDeleting, toGone, toCrashed, { target: '#vplc.running' }],
+            onError: [
+              toDeleting,
+              toGone,
+              toCrashed,
+              // A network conflict matters more than a lease that is retried anyway: it keeps its place.
+              { guard: 'networkWarning', target: '#vplc.running' },
+              {
+                target: '#vplc.running',
+                actions: {
+                  type: 'recordDhcpWarning',
+                  params: ({ context, event }) => ({ error: msg.dhcpFailed(context.spec.name, errorOf(event)) }),
+                },
+              },
+            ],
+          },
+        },
       },
     },
 
@@ -1016,6 +1117,7 @@ export function provideVplcOps(ops: VplcOps) {
       stopContainer: fromPromise<void, string>(({ input }) => ops.stopContainer(input)),
       removeContainer: fromPromise<void, string>(({ input }) => ops.removeContainer(input)),
       removeNetworks: fromPromise<void, VplcSpec>(({ input }) => ops.removeNetworks(input)),
+      moveNetworks: fromPromise<NetworkMoveResult, NetworkMoveRequest>(({ input }) => ops.moveNetworks(input)),
     },
   });
 }

@@ -37,8 +37,8 @@ export function refusal(cmd: VplcCommandName, s: RefusalSubject): string {
     case 'starting':
     case 'adopting':
       return `${name} is starting; ${verb} is possible once it is running`;
-    case 'renewingLease':
-      return `${name} is renewing its DHCP lease after a network change; ${verb} is possible again in a moment`;
+    case 'reattaching':
+      return `${name} is moving to the new subnet of its parent interface after a network change; ${verb} is possible again in a moment`;
     case 'stopping':
       return `${name} is stopping; ${verb} is possible once it has stopped`;
     case 'restarting':
@@ -154,6 +154,11 @@ export function attachFailed(name: string, error: string): string {
 
 export function dhcpFailed(name: string, error: string): string {
   return `${name} runs, but requesting its DHCP lease failed (${error}); it is requested again on its next start or network change`;
+}
+
+export function networkMoveFailed(name: string, parents: readonly string[], error: string): string {
+  const which = parents.length === 1 ? `interface ${parents[0]}` : `interfaces ${parents.join(', ')}`;
+  return `${name} runs, but moving it to the new subnet of ${which} failed (${error}); it is tried again on the next change of that interface, or delete and create it again`;
 }
 
 export function stopDhcpFailed(name: string, error: string): string {

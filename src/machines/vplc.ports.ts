@@ -34,6 +34,24 @@ export interface VplcOps {
   removeContainer(name: string): Promise<void>;
   /** Remove `<name>_internal` and every MACVLAN network of this spec that no other container uses. */
   removeNetworks(spec: VplcSpec): Promise<void>;
+  /**
+   * A parent interface changed (spec §11.6.3, D15): move the MACVLAN endpoint of every vNIC on these parents to the
+   * network of the parent's current subnet (creating it, removing the old one once unused), keeping the vNIC's MAC
+   * where the engine can and its static IP only when it lies inside the new subnet. Resolves with `conflicts`:
+   * sentences about what could not be kept (a static IP outside the new subnet, a MAC the engine replaced), for
+   * get_device_status. Rejects when the endpoint could not be moved. A no-op for vNICs already on the right network.
+   */
+  moveNetworks(request: NetworkMoveRequest): Promise<NetworkMoveResult>;
+}
+
+export interface NetworkMoveRequest {
+  spec: VplcSpec;
+  /** Host interfaces whose subnet changed; vNICs on other parents are left alone. */
+  parentInterfaces: string[];
+}
+
+export interface NetworkMoveResult {
+  conflicts: string[];
 }
 
 export type VplcOpName = keyof VplcOps;

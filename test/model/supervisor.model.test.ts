@@ -63,6 +63,8 @@ function outputFor(call: FakeCall, now: number): unknown {
       return { containerId: `id-${call.vplc}`, startedAt: new Date(now).toISOString() };
     case 'attachAgent':
       return { internalIp: '172.30.0.2' };
+    case 'moveNetworks':
+      return { conflicts: [] };
     default:
       return undefined;
   }
@@ -165,7 +167,7 @@ class World {
       } else if (status.state !== 'restarting.backoff') {
         expect(inFlight.length, `${name} in ${status.state} waits for nothing`).toBe(1);
       }
-      if (['running', 'adopting', 'renewingLease'].includes(status.phase)) expect(status.containerId).not.toBeNull();
+      if (['running', 'adopting', 'reattaching'].includes(status.phase)) expect(status.containerId).not.toBeNull();
       if (status.phase === 'failed') expect(status.failure?.reason).toBeTruthy();
       else expect(status.failure).toBeNull();
     }

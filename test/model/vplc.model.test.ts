@@ -13,7 +13,7 @@ import { VplcHarness } from './support/vplcHarness.js';
  *
  * Shortest paths: one per distinct (state, decision context) vertex — unbounded. They reach every vertex
  * but not every edge, so each transition is also replayed once: shortest path to its source, then it.
- * Simple paths: over the full decision context the graph has 451 vertices and its simple paths do not finish
+ * Simple paths: over the full decision context the graph has about 620 vertices and its simple paths do not finish
  * enumerating (facts alone give tens of thousands within seconds, with every event minutes without end).
  * So simple paths are bounded by an abstraction: a path never enters the same state value twice, whatever
  * the context (boundedSimplePaths walks real snapshots, so every path is one the machine can take). They

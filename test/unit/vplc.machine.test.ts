@@ -139,14 +139,101 @@ describe('vPLC machine', () => {
     expect(h.snapshot.context.lastError).toBeNull();
   });
 
-  it('renews DHCP leases when a parent interface of a DHCP vNIC changes', async () => {
+  it('moves to the new subnet when a parent interface changes: DHCP released, networks moved, DHCP again', async () => {
     const h = await created();
     h.actor.send({ type: 'network.changed', parentInterface: 'eth1' });
     expect(h.snapshot.value).toBe('running');
     h.actor.send({ type: 'network.changed', parentInterface: 'eth0' });
-    expect(h.snapshot.value).toBe('renewingLease');
+    expect(h.snapshot.value).toEqual({ reattaching: 'releaseDhcp' });
+    expect(h.snapshot.can({ type: 'STOP' })).toBe(false);
+    await done(h, 'stopDhcp');
+    expect(h.snapshot.value).toEqual({ reattaching: 'move' });
+    expect(h.fake.only('moveNetworks')).toBeTruthy();
+    await done(h, 'moveNetworks', { conflicts: [] });
     await done(h, 'startDhcp');
     expect(h.snapshot.value).toBe('running');
+    expect(h.snapshot.context.lastError).toBeNull();
+    expect(h.fake.calls.map((c) => c.op).slice(-3)).toEqual(['stopDhcp', 'moveNetworks', 'startDhcp']);
+    expect(h.ended).toHaveLength(1);
+  });
+
+  it('reports a conflict of the move in lastError, keeps it through a restart and clears it on a clean move', async () => {
+    const h = await created();
+    h.actor.send({ type: 'network.changed', parentInterface: 'eth0' });
+    await done(h, 'stopDhcp');
+    const conflict = 'vNIC lan of plc-1: static IP 192.168.1.77 is outside the new subnet 10.0.0.0/24 of eth0';
+    await done(h, 'moveNetworks', { conflicts: [conflict] });
+    await fail(h, 'startDhcp', 'sidecar away');
+    expect(h.snapshot.value).toBe('running');
+    expect(h.snapshot.context.lastError).toBe(conflict);
+    h.actor.send({ type: 'RESTART' });
+    for (const op of ['stopDhcp', 'stopContainer']) await done(h, op);
+    await done(h, 'startContainer', started);
+    await done(h, 'attachAgent', { internalIp: null });
+    await done(h, 'startDhcp');
+    expect(h.snapshot.context.lastError).toBe(conflict);
+    h.actor.send({ type: 'network.changed', parentInterface: 'eth0' });
+    await done(h, 'stopDhcp');
+    await done(h, 'moveNetworks', { conflicts: [] });
+    await done(h, 'startDhcp');
+    expect(h.snapshot.context.lastError).toBeNull();
+  });
+
+  it('keeps running with a sentence when the move fails', async () => {
+    const h = await created();
+    h.actor.send({ type: 'network.changed', parentInterface: 'eth0' });
+    await done(h, 'stopDhcp');
+    await fail(h, 'moveNetworks', 'Docker did not answer within 30 s');
+    await done(h, 'startDhcp');
+    expect(h.snapshot.value).toBe('running');
+    expect(h.snapshot.context.lastError).toBe(
+      'plc-1 runs, but moving it to the new subnet of interface eth0 failed (Docker did not answer within 30 s); it is tried again on the next change of that interface, or delete and create it again',
+    );
+  });
+
+  it('remembers a change that arrives while stopped and moves once it runs again', async () => {
+    const h = await created();
+    h.actor.send({ type: 'STOP' });
+    await done(h, 'stopDhcp');
+    await done(h, 'stopContainer');
+    expect(h.snapshot.value).toBe('stopped');
+    h.actor.send({ type: 'network.changed', parentInterface: 'eth0' });
+    expect(h.snapshot.value).toBe('stopped');
+    h.actor.send({ type: 'START' });
+    await done(h, 'startContainer', started);
+    await done(h, 'attachAgent', { internalIp: null });
+    await done(h, 'startDhcp');
+    expect(h.snapshot.value).toEqual({ reattaching: 'releaseDhcp' });
+    expect(h.ended.at(-1)).toEqual({ type: 'operation.ended', operation: 'start', success: true, error: null });
+  });
+
+  it('moves again after a second change that arrived during the move', async () => {
+    const h = await created();
+    h.actor.send({ type: 'network.changed', parentInterface: 'eth0' });
+    await done(h, 'stopDhcp');
+    h.actor.send({ type: 'network.changed', parentInterface: 'eth0' });
+    await done(h, 'moveNetworks', { conflicts: [] });
+    await done(h, 'startDhcp');
+    expect(h.snapshot.value).toEqual({ reattaching: 'releaseDhcp' });
+  });
+
+  it('defers DELETE during a move and deletes once the move settled', async () => {
+    const h = await created();
+    h.actor.send({ type: 'network.changed', parentInterface: 'eth0' });
+    await done(h, 'stopDhcp');
+    h.actor.send({ type: 'DELETE' });
+    expect(h.snapshot.value).toEqual({ reattaching: 'move' });
+    await done(h, 'moveNetworks', { conflicts: [] });
+    expect(h.snapshot.value).toEqual({ deleting: 'releaseDhcp' });
+  });
+
+  it('puts the move back after a crash mid-move and moves once the watchdog has it running', async () => {
+    const h = await created();
+    h.actor.send({ type: 'network.changed', parentInterface: 'eth0' });
+    h.actor.send({ type: 'container.died', exitCode: 1, oomKilled: false, at: '2026-01-20T10:00:01.000Z' });
+    await done(h, 'stopDhcp');
+    expect(h.snapshot.value).toEqual({ restarting: 'releaseDhcp' });
+    expect(h.snapshot.context.networkChanges).toEqual(['eth0']);
   });
 
   it('adopts what boot reconciliation found', () => {

@@ -46,7 +46,15 @@ export function deviceStatus(id: string, src: DeviceStatusSources): Result {
     if (status.phase === 'failed' || status.phase === 'stopped') {
       return { status: 'not_found', device_id: id, message: `Container ${id} does not exist`, ...lifecycle };
     }
-    return { status: 'success', device_id: id, container_status: 'unknown', is_running: false, networks: {}, restart_count: status.restartCount, ...lifecycle };
+    return {
+      status: 'success',
+      device_id: id,
+      container_status: 'unknown',
+      is_running: false,
+      networks: {},
+      restart_count: status.restartCount,
+      ...lifecycle,
+    };
   }
 
   const result: Result = {
@@ -82,7 +90,8 @@ function lifecycleFields(status: VplcStatus): Result {
 }
 
 function operationStatus(id: string, status: VplcStatus, lifecycle: Result): Result {
-  const operation = status.phase === 'creating' ? 'create' : status.phase === 'deleting' ? 'delete' : (status.operation ?? 'unknown');
+  const operation =
+    status.phase === 'creating' ? 'create' : status.phase === 'deleting' ? 'delete' : (status.operation ?? 'unknown');
   const failed = status.phase === 'failed';
   const error = status.failure?.reason ?? status.lastError ?? 'unknown error';
   const result: Result = {
@@ -127,8 +136,15 @@ function networksOf(id: string, status: VplcStatus, observed: ObservedContainer,
 function serialPorts(status: VplcStatus, devices: SerialDevice[]): Result[] {
   return status.spec.serials.map((port) => {
     // Exact identity match, by full by-id path or its basename (D22: no substring matching).
-    const device = devices.find((d) => d.by_id !== null && (d.by_id === port.device_id || d.by_id.endsWith(`/${port.device_id}`)));
-    const view: Result = { name: port.name, device_id: port.device_id, container_path: port.container_path, status: device ? 'connected' : 'disconnected' };
+    const device = devices.find(
+      (d) => d.by_id !== null && (d.by_id === port.device_id || d.by_id.endsWith(`/${port.device_id}`)),
+    );
+    const view: Result = {
+      name: port.name,
+      device_id: port.device_id,
+      container_path: port.container_path,
+      status: device ? 'connected' : 'disconnected',
+    };
     if (device) view.current_host_path = device.path;
     return view;
   });

@@ -29,6 +29,7 @@ export class FakeOps {
     stopContainer: (name) => this.call('stopContainer', name),
     removeContainer: (name) => this.call('removeContainer', name),
     removeNetworks: (spec) => this.call('removeNetworks', spec),
+    moveNetworks: (request) => this.call('moveNetworks', request.spec),
   };
 
   pending(vplc?: string): FakeCall[] {

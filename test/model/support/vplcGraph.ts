@@ -38,12 +38,27 @@ export const OUTPUTS: Record<string, unknown> = {
   stopContainer: undefined,
   removeContainer: undefined,
   removeNetworks: undefined,
+  moveNetworks: { conflicts: [] },
+};
+
+/** Outputs worth trying besides the plain one: a move that could not keep a static IP. */
+export const EXTRA_OUTPUTS: Record<string, unknown[]> = {
+  moveNetworks: [
+    {
+      conflicts: [
+        'vNIC lan of plc-1: static IP 192.168.1.77 is outside the new subnet 10.0.0.0/24 of eth0; send a new configuration',
+      ],
+    },
+  ],
 };
 
 /** Sample event for one event descriptor the state handles. */
 export function sampleEvents(descriptor: string): VplcEvent[] {
   const done = /^xstate\.done\.actor\.(.+)$/.exec(descriptor);
-  if (done) return [{ type: descriptor, output: OUTPUTS[done[1]!] } as unknown as VplcEvent];
+  if (done) {
+    const outputs = [OUTPUTS[done[1]!], ...(EXTRA_OUTPUTS[done[1]!] ?? [])];
+    return outputs.map((output) => ({ type: descriptor, output }) as unknown as VplcEvent);
+  }
   const error = /^xstate\.error\.actor\.(.+)$/.exec(descriptor);
   if (error) return [{ type: descriptor, error: new Error(`${error[1]} failed`) } as unknown as VplcEvent];
   if (descriptor.startsWith('xstate.after.')) return [{ type: descriptor } as unknown as VplcEvent];
@@ -85,6 +100,8 @@ export function decisionContext(c: VplcContext) {
     restarts: c.restarts.length,
     restartScheduled: c.restartAt !== null,
     dhcpWarning: c.dhcpWarning,
+    networkWarning: c.networkWarning,
+    networkChangePending: c.networkChanges.length > 0,
     failed: c.failure !== null,
   };
 }

@@ -1,0 +1,245 @@
+import Docker from 'dockerode';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createVplcOps } from '../../src/actors/vplcOps.js';
+import { DockerEngine } from '../../src/io/docker/engine.js';
+import type { InterfaceLookup } from '../../src/io/docker/subnet.js';
+import type { VplcOps } from '../../src/machines/vplc.ports.js';
+import type { VplcSpec } from '../../src/machines/vplc.spec.js';
+import { ensureVeth, removeTestObjects, removeVeth, testEngines } from '../support/engines.js';
+import { ensureStandinImage } from '../support/runtimeImage.js';
+
+/**
+ * VplcOps.moveNetworks against the real engines: a parent interface changes subnet and the runtimes on it follow
+ * (spec §11.6.3, D15). Docker allows one MACVLAN network per parent, so the old network is emptied, removed and
+ * replaced; what each engine can keep (MAC, primary network) differs and is asserted per engine.
+ */
+
+const engines = await testEngines();
+const log = pino({ level: 'silent' });
+
+class Interfaces implements InterfaceLookup {
+  readonly entries = new Map<string, { subnet: string; gateway: string | null }>();
+  get(iface: string) {
+    return this.entries.get(iface);
+  }
+}
+
+class RecordingDhcp {
+  readonly forgotten: string[] = [];
+  async start() {}
+  async stop() {}
+  forgetLease(vplc: string, vnic: string) {
+    this.forgotten.push(`${vplc}:${vnic}`);
+  }
+}
+
+async function createLikeMachine(ops: VplcOps, spec: VplcSpec): Promise<void> {
+  await ops.prepare(spec);
+  await ops.createNetworks(spec);
+  await ops.createContainer(spec);
+  await ops.startContainer(spec.name);
+}
+
+it('has at least one Docker engine to test against (or says why not)', () => {
+  if (engines.length === 0) console.warn('[docker] no engine reachable: network move tests skipped');
+  expect(Array.isArray(engines)).toBe(true);
+});
+
+describe.each(engines.map((e, i) => ({ ...e, index: i })))(
+  'moveNetworks on Docker $label (API $apiVersion)',
+  (target) => {
+    const docker = new Docker({ socketPath: target.socketPath });
+    const tag = target.label.replace('.', '');
+    const parent = `t10mv${target.index}`;
+    const peer = `t10mw${target.index}`;
+    const prefix = `t10-mv-${tag}`;
+    const octet = 240 + target.index * 4;
+    const multi = Number(target.apiVersion.split('.')[1]) >= 44;
+    let image: string;
+    let interfaces: Interfaces;
+    let dhcp: RecordingDhcp;
+    let engine: DockerEngine;
+    const adopted = new Set<string>();
+    let ops: VplcOps;
+
+    const networks = async (name: string) =>
+      Object.keys((await docker.getContainer(name).inspect()).NetworkSettings.Networks).sort();
+    const endpoint = async (name: string, network: string) =>
+      (await docker.getContainer(name).inspect()).NetworkSettings.Networks[network];
+    const macvlansOnParent = async () =>
+      (await docker.listNetworks({ filters: { driver: ['macvlan'] } }))
+        .filter((n) => n.Options?.parent === parent)
+        .map((n) => n.Name)
+        .sort();
+
+    beforeAll(async () => {
+      await removeTestObjects(target.socketPath, prefix, [prefix, `macvlan_${parent}_`]);
+      await ensureVeth(parent, peer);
+      image = await ensureStandinImage(target.socketPath);
+      interfaces = new Interfaces();
+      dhcp = new RecordingDhcp();
+      engine = new DockerEngine({ address: { socketPath: target.socketPath }, log, selfContainer: null });
+      ops = createVplcOps({
+        engine,
+        image,
+        ulimits: [],
+        interfaces,
+        dhcp,
+        log,
+        subnetWaitMs: 0,
+        isAdopted: (name) => adopted.has(name),
+      });
+    }, 300_000);
+
+    afterAll(async () => {
+      await removeTestObjects(target.socketPath, prefix, [prefix, `macvlan_${parent}_`]);
+      await removeVeth(parent);
+    }, 120_000);
+
+    const staticSpec: VplcSpec = {
+      name: `${prefix}-static`,
+      vnics: [
+        {
+          name: 'eth0',
+          parent_interface: parent,
+          network_mode: 'static',
+          ip: `10.${octet}.0.50/24`,
+          mac: `02:42:0a:${octet.toString(16)}:00:32`,
+        },
+      ],
+      serials: [],
+    };
+    const dhcpSpec: VplcSpec = {
+      name: `${prefix}-dhcp`,
+      vnics: [{ name: 'lan', parent_interface: parent, network_mode: 'dhcp' }],
+      serials: [],
+    };
+    const oldNet = `macvlan_${parent}_10.${octet}.0.0_24`;
+    const newNet = `macvlan_${parent}_10.${octet + 1}.0.0_24`;
+
+    it.runIf(!multi)(
+      'moves every runtime on the parent (a stopped one too), reports the static IP and the replaced MACs, removes the old network',
+      async () => {
+        interfaces.entries.set(parent, { subnet: `10.${octet}.0.0/24`, gateway: null });
+        await createLikeMachine(ops, staticSpec);
+        await createLikeMachine(ops, dhcpSpec);
+        const dhcpMacBefore = (await endpoint(dhcpSpec.name, oldNet))?.MacAddress;
+        await engine.stopContainer(dhcpSpec.name);
+        expect(await macvlansOnParent()).toEqual([oldNet]);
+
+        interfaces.entries.set(parent, { subnet: `10.${octet + 1}.0.0/24`, gateway: null });
+        const { conflicts } = await ops.moveNetworks({ spec: staticSpec, parentInterfaces: [parent] });
+
+        expect(await macvlansOnParent()).toEqual([newNet]);
+        expect(await networks(staticSpec.name)).toEqual([newNet, `${staticSpec.name}_internal`]);
+        expect(await networks(dhcpSpec.name)).toEqual([newNet, `${dhcpSpec.name}_internal`]);
+        const moved = await endpoint(staticSpec.name, newNet);
+        expect(moved?.IPAddress).toMatch(new RegExp(`^10\\.${octet + 1}\\.0\\.`));
+        // Docker cannot choose the MAC on connect: it derives one from the address, and the move says so.
+        expect(moved?.MacAddress).not.toBe(staticSpec.vnics[0]?.mac);
+        expect(conflicts).toEqual([
+          `vNIC eth0 of ${staticSpec.name}: static IP 10.${octet}.0.50 is outside the new subnet 10.${octet + 1}.0.0/24 of ${parent}, so it was connected without it; send a new configuration with an address in 10.${octet + 1}.0.0/24 (delete and create ${staticSpec.name})`,
+          expect.stringMatching(
+            new RegExp(
+              `^vNIC eth0 of ${staticSpec.name} now has MAC ${moved?.MacAddress} instead of ${staticSpec.vnics[0]?.mac}: Docker cannot choose the MAC`,
+            ),
+          ),
+        ]);
+        expect(dhcp.forgotten).toEqual([`${dhcpSpec.name}:lan`]);
+        expect((await docker.getContainer(staticSpec.name).inspect()).State.Running).toBe(true);
+
+        // The stopped runtime starts on the new network although its primary network is gone (fine on API 1.41).
+        await ops.startContainer(dhcpSpec.name);
+        const dhcpAfter = await endpoint(dhcpSpec.name, newNet);
+        expect(dhcpAfter?.IPAddress).toMatch(new RegExp(`^10\\.${octet + 1}\\.0\\.`));
+
+        // Its own move finds it moved already and reports what it could not keep.
+        const second = await ops.moveNetworks({ spec: dhcpSpec, parentInterfaces: [parent] });
+        expect(second.conflicts).toEqual([
+          expect.stringContaining(
+            `vNIC lan of ${dhcpSpec.name} now has MAC ${dhcpAfter?.MacAddress} instead of ${dhcpMacBefore}`,
+          ),
+        ]);
+        // Repeating a move changes nothing and reports the same.
+        const networkId = (await docker.getNetwork(newNet).inspect()).Id;
+        const again = await ops.moveNetworks({ spec: staticSpec, parentInterfaces: [parent] });
+        expect(again.conflicts).toEqual(conflicts);
+        expect((await docker.getNetwork(newNet).inspect()).Id).toBe(networkId);
+        expect(dhcp.forgotten).toEqual([`${dhcpSpec.name}:lan`]);
+
+        await engine.stopContainer(staticSpec.name);
+        await engine.startContainer(staticSpec.name);
+        expect((await docker.getContainer(staticSpec.name).inspect()).State.Running).toBe(true);
+      },
+      120_000,
+    );
+
+    it.runIf(multi)(
+      'refuses to move a runtime whose primary network is the old MACVLAN network, and changes nothing',
+      async () => {
+        interfaces.entries.set(parent, { subnet: `10.${octet}.0.0/24`, gateway: null });
+        await createLikeMachine(ops, staticSpec);
+        interfaces.entries.set(parent, { subnet: `10.${octet + 1}.0.0/24`, gateway: null });
+        await expect(ops.moveNetworks({ spec: staticSpec, parentInterfaces: [parent] })).rejects.toThrow(
+          `container ${staticSpec.name} has ${oldNet} as its primary network, and this Docker engine (API 1.44 or newer) cannot connect or start a container whose primary network was removed; nothing was changed and it stays on the old subnet; delete and create ${staticSpec.name} to place it on 10.${octet + 1}.0.0/24`,
+        );
+        expect(await macvlansOnParent()).toEqual([oldNet]);
+        expect(await networks(staticSpec.name)).toEqual([oldNet, `${staticSpec.name}_internal`]);
+        await engine.stopContainer(staticSpec.name);
+        await engine.startContainer(staticSpec.name);
+        expect((await docker.getContainer(staticSpec.name).inspect()).State.Running).toBe(true);
+        await engine.removeContainer(staticSpec.name);
+        await ops.removeNetworks(staticSpec);
+      },
+      120_000,
+    );
+
+    it.runIf(multi)(
+      'moves a runtime made the reference way (internal bridge primary): static IP inside the new subnet kept, replaced MAC reported',
+      async () => {
+        const name = `${prefix}-ref`;
+        const mac = `02:aa:0a:${(octet + 2).toString(16)}:05:3c`;
+        const legacy = `macvlan_${parent}_10.${octet + 2}.0.0_16`;
+        interfaces.entries.set(parent, { subnet: `10.${octet + 2}.0.0/16`, gateway: null });
+        await engine.ensureMacvlanNetwork({ parent, subnet: `10.${octet + 2}.0.0/16`, gateway: null });
+        await engine.ensureInternalNetwork(name);
+        await docker
+          .createContainer({
+            name,
+            Image: image,
+            HostConfig: { NetworkMode: `${name}_internal`, RestartPolicy: { Name: 'no' } },
+            NetworkingConfig: {
+              EndpointsConfig: {
+                [`${name}_internal`]: {},
+                [legacy]: { MacAddress: mac, IPAMConfig: { IPv4Address: `10.${octet + 2}.5.60` } },
+              },
+            },
+          })
+          .then((c) => c.start());
+        adopted.add(name);
+        const spec: VplcSpec = {
+          name,
+          vnics: [{ name: 'eth1', parent_interface: parent, network_mode: 'static', ip: `10.${octet + 2}.5.60`, mac }],
+          serials: [],
+        };
+        interfaces.entries.set(parent, { subnet: `10.${octet + 2}.5.0/24`, gateway: `10.${octet + 2}.5.1` });
+        const { conflicts } = await ops.moveNetworks({ spec, parentInterfaces: [parent] });
+        const moved = `macvlan_${parent}_10.${octet + 2}.5.0_24`;
+        expect(await macvlansOnParent()).toEqual([moved]);
+        const after = await endpoint(name, moved);
+        expect(after?.IPAddress).toBe(`10.${octet + 2}.5.60`);
+        // API 1.45 honours EndpointConfig.MacAddress at create only, not on connect.
+        expect(conflicts).toEqual([
+          `vNIC eth1 of ${name} now has MAC ${after?.MacAddress} instead of ${mac}: Docker cannot choose the MAC of a network it connects to an existing container, so DHCP reservations and MAC filters for ${mac} no longer match; update them, or delete and create ${name} to get ${mac} back`,
+        ]);
+        const pool = (await docker.getNetwork(moved).inspect()).IPAM?.Config?.[0];
+        expect(pool).toMatchObject({ Subnet: `10.${octet + 2}.5.0/24`, Gateway: `10.${octet + 2}.5.1` });
+        await engine.stopContainer(name);
+        await engine.startContainer(name);
+        expect(await endpoint(name, moved)).toMatchObject({ IPAddress: `10.${octet + 2}.5.60` });
+      },
+      120_000,
+    );
+  },
+);
