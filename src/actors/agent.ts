@@ -119,6 +119,10 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     },
     log: log.child({ component: 'vplc-ops' }),
     isAdopted: (name) => adopted.has(name),
+    // get_device_status answers from the watch's cache: show the new network at once, not at the next full refresh.
+    onNetworksMoved: (name) => {
+      watch.refresh(name).catch((err: unknown) => log.warn({ vplc: name, err }, 'could not re-read a moved runtime'));
+    },
   });
   supervisor = new Supervisor({
     ops,

@@ -37,6 +37,8 @@ export interface NetworkMoveDeps {
   isAdopted: (name: string) => boolean;
   /** A moved DHCP vNIC's lease belongs to the old subnet. */
   forgetLease: (vplc: string, vnic: string) => void;
+  /** A runtime's networks changed (status caches re-read it). */
+  onMoved: (vplc: string) => void;
   log: Logger;
 }
 
@@ -151,6 +153,7 @@ export class NetworkMover {
         await this.makeRoom(parent, network, target, spec.name, multi);
         if (current) await engine.disconnect(current[0], spec.name);
         await this.connect(spec.name, vnic, network, mac, ipFits ? ip : null, multi);
+        this.deps.onMoved(spec.name);
         log.info(
           { step: 'network.moved', vplc: spec.name, vnic: vnic.name, from: current?.[0] ?? null, to: network },
           'moved vNIC to the network of the new subnet',
@@ -259,6 +262,7 @@ export class NetworkMover {
     } else {
       await this.deps.engine.connect(network, m.name, multi && mac ? { MacAddress: mac } : {});
     }
+    this.deps.onMoved(m.name);
     this.deps.log.info(
       { step: 'network.moved', vplc: m.name, from: m.from, to: network },
       'moved another runtime on the same parent to the network of the new subnet',

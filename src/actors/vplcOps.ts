@@ -46,6 +46,8 @@ export interface VplcOpsDeps {
   isAdopted?: (name: string) => boolean;
   /** Auto-detection wait per vNIC (spec §8.3: 3 s). */
   subnetWaitMs?: number;
+  /** A network move changed this runtime's networks (another runtime's too, when they share the parent). */
+  onNetworksMoved?: (vplc: string) => void;
 }
 
 /** Serialises work per key (network name) inside this agent: a runtime being deleted must not remove a network
@@ -113,6 +115,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
     interfaces: deps.interfaces,
     isAdopted,
     forgetLease: (vplc, vnic) => deps.dhcp.forgetLease?.(vplc, vnic),
+    onMoved: (vplc) => deps.onNetworksMoved?.(vplc),
     log,
   });
 
