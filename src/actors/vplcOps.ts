@@ -354,6 +354,8 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
         if (net.managed && net.parent !== null && parents.has(net.parent)) candidates.add(net.name);
       }
       mover.forget(spec.name);
+      // Leases belong to this incarnation: a runtime created again under the same name must not show them.
+      for (const vnic of spec.vnics) deps.dhcp.forgetLease?.(spec.name, vnic.name);
       await lock.with([internal, ...candidates, ...parentKeys(spec)], async () => {
         if (await engine.inspectContainer(spec.name)) {
           throw new Conflict(`Container ${spec.name} still exists; remove it before its networks.`);
