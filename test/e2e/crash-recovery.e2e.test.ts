@@ -101,6 +101,11 @@ describe.skipIf(!docker)('the agent killed at every step of create and delete', 
     };
   }
 
+  /** Our keys only: while other test files run, this agent adopts their labelled runtimes too (as it must). */
+  const ours = (record: Record<string, unknown>) =>
+    Object.keys(record)
+      .filter((k) => k.startsWith('t9-'))
+      .sort();
   const isRunning = (s: Reply) => s.status === 'success' && s.is_running === true && s.state === 'running';
 
   /** An interrupted create, after the restart: completed, its container running. */
@@ -219,7 +224,7 @@ describe.skipIf(!docker)('the agent killed at every step of create and delete', 
     await waitFor(
       async () => {
         const clients = JSON.parse(await readFile(join(dataDir, 'data', 'clients.json'), 'utf8'));
-        expect(Object.keys(clients).sort()).toEqual(createNames);
+        expect(ours(clients)).toEqual(createNames);
         for (const name of createNames) {
           expect(clients[name]).toEqual({
             ip: facts[name]!.NetworkSettings.Networks[`${name}_internal`]!.IPAddress,
@@ -227,7 +232,7 @@ describe.skipIf(!docker)('the agent killed at every step of create and delete', 
           });
         }
         const vnics = JSON.parse(await readFile(join(dataDir, 'runtime_vnics.json'), 'utf8'));
-        expect(Object.keys(vnics).sort()).toEqual(createNames);
+        expect(ours(vnics)).toEqual(createNames);
         for (const name of createNames) {
           expect(vnics[name]).toEqual([
             expect.objectContaining({
@@ -239,7 +244,7 @@ describe.skipIf(!docker)('the agent killed at every step of create and delete', 
           ]);
         }
         const journal = JSON.parse(await readFile(join(dataDir, 'data', 'journal.json'), 'utf8'));
-        expect(Object.keys(journal.vplcs).sort()).toEqual(createNames);
+        expect(ours(journal.vplcs)).toEqual(createNames);
         for (const name of createNames)
           expect(journal.vplcs[name]).toMatchObject({ operation: null, state: 'running' });
         return true;
@@ -250,7 +255,7 @@ describe.skipIf(!docker)('the agent killed at every step of create and delete', 
     expect(clientsText).toBe(JSON.stringify(JSON.parse(clientsText), null, 4));
     const vnicsText = await readFile(join(dataDir, 'runtime_vnics.json'), 'utf8');
     expect(vnicsText).toBe(JSON.stringify(JSON.parse(vnicsText), null, 2));
-    expect(JSON.parse(await readFile(join(dataDir, 'data', 'serial_configs.json'), 'utf8'))).toEqual({});
+    expect(ours(JSON.parse(await readFile(join(dataDir, 'data', 'serial_configs.json'), 'utf8')))).toEqual([]);
     const setAside = (await readdir(join(dataDir, 'data'))).filter((f) => f.startsWith('clients.json.corrupt-'));
     expect(setAside).toHaveLength(1);
 
