@@ -3,6 +3,7 @@ import { access, constants, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { endOrphanDhcpClients } from './orphans.js';
 import { CommandDispatcher } from './commands.js';
 import { DhcpManager } from './dhcp.js';
 import { InterfaceMonitor } from './interfaces.js';
@@ -60,6 +61,9 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
   await access(hookPath, constants.X_OK).catch(() => {
     throw new Error(`the udhcpc hook ${hookPath} is missing or not executable; install it or pass --dhcp-hook`);
   });
+
+  // A previous sidecar killed hard leaves its udhcpc clients running (D12-like duplicates on resync).
+  await endOrphanDhcpClients(leaseDir, log);
 
   // The server exists before the monitors so that their first events have somewhere to go.
   let server: SidecarServer | undefined;
