@@ -377,7 +377,12 @@ async function settle(
     return 'create.restarted';
   }
 
-  const observed = observedOf(c.facts);
+  let observed = observedOf(c.facts);
+  // A vPLC that sat in `failed` (crash loop, failed operation) stays failed with its reason until the cloud acts,
+  // also across an agent restart — unless someone started its container meanwhile.
+  if (entry?.state.startsWith('failed') && observed.state !== 'running' && operation === null) {
+    observed = { ...observed, state: 'failed', failureReason: entry.failure };
+  }
   supervisor.adopt(c.spec, observed);
   if (operation === 'delete') {
     follow(vlog, 'delete', supervisor.command(name, 'DELETE'));

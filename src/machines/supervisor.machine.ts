@@ -22,9 +22,12 @@ export interface SupervisorInput {
 }
 
 export type ObservedRuntime = {
-  state: 'running' | 'stopped' | 'missing';
+  /** `failed`: the vPLC sat in failed before the agent restarted, and its container is not running. */
+  state: 'running' | 'stopped' | 'missing' | 'failed';
   containerId: string | null;
   startedAt?: string | null;
+  /** Why it failed (kept across agent restarts so the cloud still sees the reason). */
+  failureReason?: string | null;
 };
 
 export type SupervisorEvent =
@@ -163,6 +166,7 @@ export const supervisorMachine = setup({
           initial: event.observed.state,
           containerId: event.observed.containerId,
           startedAt: event.observed.startedAt ?? null,
+          ...(event.observed.failureReason ? { failureReason: event.observed.failureReason } : {}),
           ...childSettings(context),
         };
         enqueue({ type: 'spawnVplc', params: { name: event.spec.name, input } });
