@@ -122,6 +122,8 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     // get_device_status answers from the watch's cache: show the new network at once, not at the next full refresh.
     onNetworksMoved: (name) => {
       watch.refresh(name).catch((err: unknown) => log.warn({ vplc: name, err }, 'could not re-read a moved runtime'));
+      // runtime_vnics.json names each vNIC's network and MAC: keep it true after a move (D15).
+      void records.onNetworksMoved(name);
     },
   });
   supervisor = new Supervisor({

@@ -186,6 +186,11 @@ export class Records {
     this.persist();
   }
 
+  /** A runtime's MACVLAN endpoints moved (subnet change): re-read `docker_network_name` / `mac_address` now. */
+  onNetworksMoved(name: string): Promise<void> {
+    return this.readMacs(name);
+  }
+
   /** Serial devices came or went: refresh every port's status (spec §9.3). */
   onSerialDevices(): void {
     for (const name of Object.keys(this.serials)) {
