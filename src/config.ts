@@ -218,7 +218,8 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
     env: 'ORCH_RESTART_BUDGET',
     arg: '<n>/<seconds>',
     default: '5/600',
-    description: 'A vPLC that crashes <n> times within the window goes to failed; earlier crashes are restarted with backoff.',
+    description:
+      'A vPLC that crashes <n> times within the window goes to failed; earlier crashes are restarted with backoff.',
   },
   {
     key: 'runCommandPorts',

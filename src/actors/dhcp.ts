@@ -7,7 +7,9 @@ import { vnicNetwork } from './vnicNetwork.js';
 
 /** What the coordinator needs to know about a runtime's container. */
 export interface DhcpContainerView {
-  inspect(name: string): Promise<{ running: boolean; pid: number | null; networks: Record<string, { mac: string | null }> } | undefined>;
+  inspect(
+    name: string,
+  ): Promise<{ running: boolean; pid: number | null; networks: Record<string, { mac: string | null }> } | undefined>;
 }
 
 /** Spec appendix A: DHCP retry back-off 1 s base, ×2, at most 300 s, ±30 % jitter, at least 1 s. */
@@ -63,7 +65,11 @@ export class DhcpCoordinator {
     if (!this.deps.sidecar.online()) return;
     for (const vnic of spec.vnics.filter((v) => v.network_mode === 'dhcp')) {
       try {
-        const reply = await this.deps.sidecar.request({ command: 'stop_dhcp', container_name: spec.name, vnic_name: vnic.name });
+        const reply = await this.deps.sidecar.request({
+          command: 'stop_dhcp',
+          container_name: spec.name,
+          vnic_name: vnic.name,
+        });
         if (!reply.success && !/No DHCP client found/.test(reply.error)) {
           this.deps.log.warn({ vplc: spec.name, vnic: vnic.name, error: reply.error }, 'sidecar could not stop DHCP');
         }
@@ -80,7 +86,9 @@ export class DhcpCoordinator {
 
   private async attempt(spec: VplcSpec): Promise<void> {
     const log = this.deps.log.child({ vplc: spec.name });
-    const problem = await this.send(spec).catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
+    const problem = await this.send(spec).catch((error: unknown) =>
+      error instanceof Error ? error.message : String(error),
+    );
     if (problem === null) {
       this.cancel(spec.name);
       return;
@@ -107,7 +115,8 @@ export class DhcpCoordinator {
     for (const vnic of spec.vnics.filter((v) => v.network_mode === 'dhcp')) {
       const network = vnicNetwork(container.networks, vnic.parent_interface);
       const mac = network?.[1].mac;
-      if (!mac) return `vNIC ${vnic.name} of ${spec.name} is not attached to a MACVLAN network on ${vnic.parent_interface}`;
+      if (!mac)
+        return `vNIC ${vnic.name} of ${spec.name} is not attached to a MACVLAN network on ${vnic.parent_interface}`;
       const reply = await this.deps.sidecar.request({
         command: 'start_dhcp',
         container_name: spec.name,

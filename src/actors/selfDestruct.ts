@@ -6,7 +6,9 @@ type Result = Record<string, unknown>;
 
 /** What self-destruct needs from the engine (a subset of DockerEngine). */
 export interface SelfDestructEngine {
-  networksByDriver(driver: string): Promise<Array<{ name: string; managed: boolean; containers: Record<string, unknown> }>>;
+  networksByDriver(
+    driver: string,
+  ): Promise<Array<{ name: string; managed: boolean; containers: Record<string, unknown> }>>;
   removeNetworkIfUnused(name: string, opts: { requireOwned: boolean }): Promise<string>;
   stopContainer(name: string): Promise<string>;
   removeContainer(name: string): Promise<string>;
@@ -20,7 +22,14 @@ export const SHARED_VOLUME = 'orchestrator-shared';
 /** Networks the old agent created carry no labels; these are its names (spec §8.10, widened per D33). */
 const LEGACY_NETWORK = [/^.+_internal$/, /^macvlan_.+_\d+\.\d+\.\d+\.\d+_\d+$/];
 
-type Step = 'starting' | 'deleting_runtimes' | 'cleaning_networks' | 'clearing_records' | 'deleting_netmon' | 'deleting_volume' | 'removing_self';
+type Step =
+  | 'starting'
+  | 'deleting_runtimes'
+  | 'cleaning_networks'
+  | 'clearing_records'
+  | 'deleting_netmon'
+  | 'deleting_volume'
+  | 'removing_self';
 
 /**
  * `delete_orchestrator` (spec §4.3, §8.10): removes every vPLC through its own lifecycle (so each is
@@ -29,7 +38,13 @@ type Step = 'starting' | 'deleting_runtimes' | 'cleaning_networks' | 'clearing_r
  */
 export class SelfDestruct {
   readonly pseudoDeviceId = '__orchestrator__';
-  private progress: { status: 'deleting' | 'error'; step: Step; startedAt: Date; updatedAt: Date; error: string | null } | null = null;
+  private progress: {
+    status: 'deleting' | 'error';
+    step: Step;
+    startedAt: Date;
+    updatedAt: Date;
+    error: string | null;
+  } | null = null;
 
   constructor(
     private readonly deps: {
@@ -43,7 +58,8 @@ export class SelfDestruct {
   ) {}
 
   begin(): Result {
-    if (this.progress?.status === 'deleting') return { status: 'error', error: 'Self-destruct operation already in progress' };
+    if (this.progress?.status === 'deleting')
+      return { status: 'error', error: 'Self-destruct operation already in progress' };
     const now = this.now();
     this.progress = { status: 'deleting', step: 'starting', startedAt: now, updatedAt: now, error: null };
     // Reply first; the work runs after the ack has gone out (spec §4.3 schedules it 0.1 s later).

@@ -38,7 +38,15 @@ describe.each(engines)('supervisor on Docker $label (API $apiVersion)', (target)
   const spec = (): VplcSpec => ({
     name,
     vnics: [
-      { name: 'eth0', parent_interface: parent, network_mode: 'static', ip: `${net}.50`, subnet: `${net}.0/24`, gateway: `${net}.1`, mac: '02:42:0a:00:00:32' },
+      {
+        name: 'eth0',
+        parent_interface: parent,
+        network_mode: 'static',
+        ip: `${net}.50`,
+        subnet: `${net}.0/24`,
+        gateway: `${net}.1`,
+        mac: '02:42:0a:00:00:32',
+      },
     ],
     serials: [],
   });
@@ -76,7 +84,12 @@ describe.each(engines)('supervisor on Docker $label (API $apiVersion)', (target)
     expect(await admission.done).toEqual({ success: true });
     expect(phase()).toBe('running');
     expect(supervisor.status(name)?.containerId).toBeTruthy();
-    const { stdout } = await docker('inspect', name, '--format', '{{json .Config.Labels}} {{.HostConfig.RestartPolicy.Name}}');
+    const { stdout } = await docker(
+      'inspect',
+      name,
+      '--format',
+      '{{json .Config.Labels}} {{.HostConfig.RestartPolicy.Name}}',
+    );
     expect(stdout).toContain('"edge.autonomy.managed":"true"');
     expect(stdout.trim().endsWith(' no')).toBe(true);
   }, 120_000);
