@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { DhcpManager, DhcpResult } from './dhcp.js';
+import { isMac, type NetnsTools, type SetMacResult, setMac } from './mac.js';
 import { COMMAND_TIMEOUT_MS, type SidecarCommandName, type SidecarReply } from './protocol.js';
 import type { SerialMonitor } from './serial.js';
 
@@ -12,6 +13,8 @@ export interface CommandContext {
   dhcp: DhcpManager;
   serial: SerialMonitor;
   timeouts?: Partial<Record<SidecarCommandName, number>>;
+  /** `nsenter`/`ip` commands for set_mac (tests); the defaults are the host's. */
+  netnsTools?: NetnsTools;
 }
 
 type Fields = Record<string, unknown>;
@@ -33,6 +36,7 @@ export class CommandDispatcher {
       get_dhcp_status: async () => ({ success: true, status: dhcp.status() }),
       get_device_status: async () => ({ success: true, status: serial.status() }),
       discover_devices: async () => ({ success: true, devices: await serial.rescan() }),
+      set_mac: (fields) => setMacCommand(fields, context.netnsTools),
     };
   }
 
@@ -104,6 +108,28 @@ async function startDhcp(dhcp: DhcpManager, fields: Fields): Promise<DhcpResult>
     macAddress: String(macAddress),
     containerPid: pid,
   });
+}
+
+async function setMacCommand(fields: Fields, tools: NetnsTools | undefined): Promise<SetMacResult> {
+  const { current_mac: currentMac, mac_address: macAddress } = fields;
+  const rawPid = fields.container_pid;
+  if (rawPid === undefined || rawPid === null) return { success: false, error: 'Missing container_pid' };
+  const pid = toInteger(rawPid);
+  if (pid === undefined || pid <= 0) return { success: false, error: `Invalid container_pid: ${String(rawPid)}` };
+  if (!currentMac) return { success: false, error: 'Missing current_mac' };
+  if (!macAddress) return { success: false, error: 'Missing mac_address' };
+  for (const [field, value] of [
+    ['current_mac', currentMac],
+    ['mac_address', macAddress],
+  ] as const) {
+    if (typeof value !== 'string' || !isMac(value)) {
+      return {
+        success: false,
+        error: `Invalid ${field}: ${String(value)} is not a MAC address like 02:5a:10:33:9c:e1`,
+      };
+    }
+  }
+  return setMac(pid, String(currentMac), String(macAddress), tools);
 }
 
 /** The reference coerced with Python's int(): integers and integer strings pass, anything else does not. */

@@ -8,17 +8,15 @@
  * client whose runtime is gone waits for one instead of restarting forever with a stale PID (D12); the interface
  * lookup retries with timers instead of blocking (D13).
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import { type LeaseReport, parseLeaseLine } from './lease.js';
+import { linkByMac, sameMac } from './mac.js';
 import { type DhcpClientState, type DhcpClientStatus, type DhcpUpdateEvent, dhcpKey } from './protocol.js';
-
-const execFileAsync = promisify(execFile);
 
 const LOOKUP_COMMAND_TIMEOUT_MS = 3000;
 /** udhcpc prints `started` at once; a client silent this long is taken as running and watched from then on. */
@@ -212,14 +210,12 @@ export class DhcpManager {
     for (let attempt = 1; attempt <= this.lookupAttempts; attempt++) {
       if (client.stopping) return fail(`DHCP client for ${client.key} was stopped`);
       try {
-        const { stdout } = await execFileAsync(
-          this.nsenter,
-          ['-t', String(client.containerPid), '-n', '--', this.ip, '-json', 'link', 'show'],
-          { timeout: LOOKUP_COMMAND_TIMEOUT_MS },
-        );
-        const links = JSON.parse(stdout) as Array<{ ifname?: string; address?: string }>;
-        const match = links.find((link) => link.ifname && link.address && sameMac(link.address, client.macAddress));
-        if (match?.ifname) return { success: true, message: match.ifname };
+        const ifname = await linkByMac(client.containerPid, client.macAddress, {
+          nsenter: this.nsenter,
+          ip: this.ip,
+          timeoutMs: LOOKUP_COMMAND_TIMEOUT_MS,
+        });
+        if (ifname) return { success: true, message: ifname };
       } catch (err) {
         log.debug({ step: 'dhcp.lookup_failed', key: client.key, attempt, err }, 'interface lookup failed');
       }
@@ -440,10 +436,6 @@ export class DhcpManager {
 
 function fail(error: string): DhcpResult {
   return { success: false, error };
-}
-
-function sameMac(a: string, b: string): boolean {
-  return a.toLowerCase() === b.toLowerCase();
 }
 
 /**

@@ -214,8 +214,24 @@ export const DiscoverDevicesCommand = Type.Object({
 });
 export type DiscoverDevicesCommand = Static<typeof DiscoverDevicesCommand>;
 
+/**
+ * Added. Give a runtime's vNIC a chosen MAC inside its network namespace: the interface that has `current_mac` gets
+ * `mac_address` (no link down/up: the kernel changes a macvlan's address while it is up). The agent sends it after
+ * a network move, where Docker cannot choose the MAC of the network it connects (the vNIC keeps its MAC, issue 6).
+ * Succeeds without change when an interface already has `mac_address`. Replies with a MessageReply.
+ */
+export const SetMacCommand = Type.Object({
+  command: Type.Literal('set_mac'),
+  id: Type.Optional(CommandId),
+  container_pid: Type.Integer(),
+  current_mac: Type.String(),
+  mac_address: Type.String(),
+});
+export type SetMacCommand = Static<typeof SetMacCommand>;
+
 export const SidecarCommand = Type.Union([
   StartDhcpCommand,
+  SetMacCommand,
   StopDhcpCommand,
   GetDhcpStatusCommand,
   GetDeviceStatusCommand,
@@ -231,6 +247,7 @@ export const COMMAND_TIMEOUT_MS: Readonly<Record<SidecarCommandName, number>> = 
   get_dhcp_status: 5_000,
   get_device_status: 5_000,
   discover_devices: 5_000,
+  set_mac: 8_000,
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -248,7 +265,7 @@ export const FailureReply = Type.Object({
 });
 export type FailureReply = Static<typeof FailureReply>;
 
-/** `start_dhcp` and `stop_dhcp` success: `DHCP client started for <ifname>`, `DHCP client already running`, ... */
+/** `start_dhcp`, `stop_dhcp` and `set_mac` success: `DHCP client started for <ifname>`, `DHCP client already running`, ... */
 export const MessageReply = Type.Object({
   id: Type.Optional(CommandId),
   success: Type.Literal(true),

@@ -20,7 +20,7 @@ export interface ContainerPlan {
   name: string;
   image: string;
   labels: Labels;
-  /** In vNIC order; the first becomes the container's primary network. At least one. */
+  /** In vNIC order; before API 1.44 the first becomes the container's primary network. At least one. */
   macvlans: MacvlanEndpointPlan[];
   /** `<name>_internal`. */
   internalNetwork: string;
@@ -59,7 +59,10 @@ function endpointFor(mv: MacvlanEndpointPlan, withMac: boolean): Dockerode.Endpo
 /**
  * Create options for `plan`.
  *
- * API >= 1.44 takes every endpoint in the create call, each with its own `MacAddress`.
+ * API >= 1.44 takes every endpoint in the create call, each with its own `MacAddress`. The primary network
+ * (`NetworkMode`) is then the `<name>_internal` bridge, as the reference does (spec §8.6): that engine cannot connect,
+ * start or restart a container whose primary network was removed, and a MACVLAN network is removed whenever its
+ * parent interface moves to another subnet (networkMove.ts), while the internal bridge lives as long as the runtime.
  * API 1.41 takes one network at create and ignores `EndpointSettings.MacAddress`: the first MACVLAN becomes the
  * primary network with the container-level `MacAddress`, and the other networks are connected before start (their
  * MACs cannot be chosen; Docker assigns them and we record what it reports).
@@ -69,7 +72,7 @@ export function toCreateOptions(plan: ContainerPlan, api: { multiNetworkCreate: 
   if (!primary) throw new Error(`container ${plan.name} needs at least one MACVLAN network`);
 
   const hostConfig: Dockerode.HostConfig = {
-    NetworkMode: primary.network,
+    NetworkMode: api.multiNetworkCreate ? plan.internalNetwork : primary.network,
     // The vPLC machine owns restarts (backoff, restart budget, `failed` state); a Docker restart policy would
     // restart behind its back and hide crash loops from it.
     RestartPolicy: { Name: 'no' },
