@@ -16,6 +16,7 @@ import { CloudLink } from './cloudLink.js';
 import { ContainerWatch } from './containerWatch.js';
 import { DhcpCoordinator } from './dhcp.js';
 import { LeaseBook } from './leases.js';
+import { KeptMacs } from './networkMove.js';
 import { AdoptedRuntimes, FactGate, networkInUseBy, reconcile } from './reconcile.js';
 import { parseFaultPoint, Records } from './records.js';
 import { SelfDestruct } from './selfDestruct.js';
@@ -76,13 +77,32 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     random: opts.random,
   });
   const leases = new LeaseBook();
+  // MACs that moved vNICs got back through the sidecar (issue 6); Docker's inspect still shows its own.
+  const keptMacs = new KeptMacs();
+  const inspectWithKeptMacs = async (name: string) => {
+    const facts = await engine.inspectContainer(name);
+    return facts && { ...facts, networks: keptMacs.apply(name, facts.networks) };
+  };
+  // get_device_status answers from the watch's cache, filled from Docker: show the MAC the vNIC really has.
+  const reportedWatch = new Proxy(watch, {
+    get(target, prop) {
+      if (prop === 'observed') {
+        return (name: string) => {
+          const observed = target.observed(name);
+          return observed && { ...observed, networks: keptMacs.apply(name, observed.networks) };
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
   const records = new Records({
     store,
     loaded,
     log: log.child({ component: 'records' }),
     leases,
     serialDevices: () => sidecar.serialDevices(),
-    inspect: async (name) => engine.inspectContainer(name),
+    inspect: inspectWithKeptMacs,
     // TEST HOOK for the crash-recovery tests (see FaultPoint); unset in production.
     faultKillAt: parseFaultPoint(process.env.ORCH_FAULT_KILL_AT),
   });
@@ -95,7 +115,8 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     random: opts.random,
     containers: {
       inspect: async (name) => {
-        const facts = await engine.inspectContainer(name);
+        // The lease is asked for with the MAC the interface has (kept through a move), which is how the sidecar finds it.
+        const facts = await inspectWithKeptMacs(name);
         if (!facts) return undefined;
         const networks = Object.fromEntries(Object.entries(facts.networks).map(([n, e]) => [n, { mac: e.mac }]));
         return { running: facts.running, pid: facts.pid, networks };
@@ -119,6 +140,14 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     },
     log: log.child({ component: 'vplc-ops' }),
     isAdopted: (name) => adopted.has(name),
+    keptMacs,
+    setMac: async (pid, currentMac, mac) => {
+      const reply = await sidecar.request(
+        { command: 'set_mac', container_pid: pid, current_mac: currentMac, mac_address: mac },
+        10_000,
+      );
+      if (!reply.success) throw new Error(reply.error);
+    },
     // get_device_status answers from the watch's cache: show the new network at once, not at the next full refresh.
     onNetworksMoved: (name) => {
       watch.refresh(name).catch((err: unknown) => log.warn({ vplc: name, err }, 'could not re-read a moved runtime'));
@@ -174,7 +203,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
 
   const handlers = createTopicHandlers({
     supervisor: sup,
-    watch,
+    watch: reportedWatch,
     sidecar,
     proxy,
     hostMetrics,

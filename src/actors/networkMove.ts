@@ -22,12 +22,20 @@ import { macvlanParentOf, vnicNetwork } from './vnicNetwork.js';
  *   that very network keeps it); `EndpointConfig.MacAddress` and the driver option
  *   `com.docker.network.endpoint.macaddress` are ignored. API 1.45 honours `EndpointConfig.MacAddress` at container
  *   create only: on connect (running or stopped container) it is ignored too. A moved endpoint therefore gets
- *   Docker's MAC (`02:42:` + its IPAM address), and the move reports the replaced MAC as a conflict. The MAC is still
- *   asked for on API ≥ 1.44, so an engine that honours it keeps it (and then nothing is reported).
+ *   Docker's MAC (`02:42:` + its IPAM address). The vNIC keeps its MAC all the same (issue 6): the sidecar's
+ *   `set_mac` sets it back inside the runtime's network namespace (the kernel takes a new address on an up macvlan),
+ *   before DHCP is asked for a lease. Docker's inspect keeps showing its own MAC, so `KeptMacs` remembers what the
+ *   interface really has, for get_device_status, runtime_vnics.json and DHCP. Only when the sidecar cannot do it is
+ *   the replaced MAC reported as a conflict (last_error), with the reason. The MAC is still asked for on API ≥ 1.44,
+ *   so an engine that honours it keeps it without the sidecar.
+ * - A container restart recreates the endpoint with Docker's MAC: `reapplyKeptMacs` sets the kept MAC again after
+ *   every start by this agent. Kept MACs live in memory: after an agent restart a moved vNIC that is restarted shows
+ *   Docker's MAC again (reported by get_device_status as it is).
  * - API 1.41 connects, starts and restarts a container whose primary network was removed. API ≥ 1.44 refuses all
  *   three ("could not find a network matching network mode …"): a runtime whose primary network is the MACVLAN
- *   network being replaced would be left unstartable, so such a move is refused before anything is touched. (The
- *   reference agent, and the runtimes it created, use the internal bridge as the primary network; those move.)
+ *   network being replaced would be left unstartable, so such a move is refused before anything is touched. Our own
+ *   runtimes on API ≥ 1.44 have the internal bridge as their primary network (convert.ts, as the reference, spec
+ *   §8.6), so only runtimes created by an older agent version or by hand with a MACVLAN primary are refused.
  */
 
 export interface NetworkMoveDeps {
@@ -39,7 +47,69 @@ export interface NetworkMoveDeps {
   forgetLease: (vplc: string, vnic: string) => void;
   /** A runtime's networks changed (status caches re-read it). */
   onMoved: (vplc: string) => void;
+  /**
+   * Give the interface with `currentMac` in the network namespace of `pid` the MAC `mac` (the sidecar's `set_mac`).
+   * Rejects with a sentence when it could not (sidecar away, interface not found). Absent: MACs are not kept.
+   */
+  setMac?: (pid: number, currentMac: string, mac: string) => Promise<void>;
+  /** Where kept MACs are remembered; shared with whoever reports MACs. */
+  keptMacs?: KeptMacs;
   log: Logger;
+}
+
+/** A MAC set back by `set_mac` on one endpoint: `docker` is what Docker reports for it, `pid` the process it was set in. */
+export interface KeptMac {
+  mac: string;
+  docker: string | null;
+  pid: number | null;
+}
+
+/**
+ * The MACs vNICs really have after a move, where Docker's inspect still shows the MAC Docker assigned, by runtime
+ * and network. An entry applies only while Docker reports the MAC it was set over (a recreated endpoint or container
+ * has another one, and then Docker's value is the truth again).
+ */
+export class KeptMacs {
+  private readonly byVplc = new Map<string, Map<string, KeptMac>>();
+
+  set(vplc: string, network: string, kept: KeptMac): void {
+    let networks = this.byVplc.get(vplc);
+    if (!networks) {
+      networks = new Map();
+      this.byVplc.set(vplc, networks);
+    }
+    networks.set(network, { ...kept, mac: normalizeMac(kept.mac), docker: kept.docker && normalizeMac(kept.docker) });
+  }
+
+  get(vplc: string, network: string): KeptMac | undefined {
+    return this.byVplc.get(vplc)?.get(network);
+  }
+
+  entries(vplc: string): Array<[string, KeptMac]> {
+    return [...(this.byVplc.get(vplc) ?? new Map<string, KeptMac>()).entries()];
+  }
+
+  delete(vplc: string, network?: string): void {
+    if (network === undefined) this.byVplc.delete(vplc);
+    else this.byVplc.get(vplc)?.delete(network);
+  }
+
+  /** The MAC the interface on `network` has, given what Docker reports for it. */
+  actual(vplc: string, network: string, dockerMac: string | null): string | null {
+    const kept = this.get(vplc, network);
+    if (!kept || kept.docker === null || !dockerMac || normalizeMac(dockerMac) !== kept.docker) return dockerMac;
+    return kept.mac;
+  }
+
+  /** `networks` as Docker reports them, with each kept MAC in place of Docker's. */
+  apply<T extends { mac: string | null }>(vplc: string, networks: Record<string, T>): Record<string, T> {
+    if (!this.byVplc.has(vplc)) return networks;
+    const out: Record<string, T> = {};
+    for (const [network, endpoint] of Object.entries(networks)) {
+      out[network] = { ...endpoint, mac: this.actual(vplc, network, endpoint.mac) };
+    }
+    return out;
+  }
 }
 
 /** A runtime attached to a MACVLAN network that has to go. */
@@ -102,8 +172,12 @@ export function staticIpConflict(vplc: string, vnic: string, ip: string, subnet:
   return `vNIC ${vnic} of ${vplc}: static IP ${ip} is outside the new subnet ${subnet} of ${parent}, so it was connected without it; send a new configuration with an address in ${subnet} (delete and create ${vplc})`;
 }
 
-export function macReplacedConflict(vplc: string, vnic: string, from: string, to: string): string {
-  return `vNIC ${vnic} of ${vplc} now has MAC ${to} instead of ${from}: Docker cannot choose the MAC of a network it connects to an existing container, so DHCP reservations and MAC filters for ${from} no longer match; update them, or delete and create ${vplc} to get ${from} back`;
+export function macReplacedConflict(vplc: string, vnic: string, from: string, to: string, why: string): string {
+  return `vNIC ${vnic} of ${vplc} now has MAC ${to} instead of ${from}: Docker cannot choose the MAC of a network it connects to an existing container, and setting ${from} back failed (${why}), so DHCP reservations and MAC filters for ${from} no longer match; update them, restart ${vplc} once the network monitor sidecar runs, or delete and create ${vplc} to get ${from} back`;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 export class NetworkMover {
@@ -112,12 +186,37 @@ export class NetworkMover {
    * later move (a stopped runtime gets its MAC only when it starts), and reported until they match again.
    */
   private readonly macsBeforeMove = new Map<string, string>();
+  private readonly kept: KeptMacs;
 
-  constructor(private readonly deps: NetworkMoveDeps) {}
+  constructor(private readonly deps: NetworkMoveDeps) {
+    this.kept = deps.keptMacs ?? new KeptMacs();
+  }
 
   /** Forget what is remembered about a runtime (it was deleted). */
   forget(vplc: string): void {
     for (const key of this.macsBeforeMove.keys()) if (key.startsWith(`${vplc}:`)) this.macsBeforeMove.delete(key);
+    this.kept.delete(vplc);
+  }
+
+  /**
+   * Set the kept MACs of a runtime again after it (re)started: Docker recreated its endpoints with its own MACs.
+   * Never rejects; what fails is logged and get_device_status shows the MAC the vNIC has.
+   */
+  async reapplyKeptMacs(vplc: string): Promise<void> {
+    const entries = this.kept.entries(vplc);
+    if (entries.length === 0) return;
+    let facts: ContainerFacts | undefined;
+    try {
+      facts = await this.deps.engine.inspectContainer(vplc);
+    } catch (err) {
+      this.deps.log.warn({ step: 'mac.reapply_failed', vplc, err: messageOf(err) }, 'could not read the runtime');
+      return;
+    }
+    if (!facts) return;
+    for (const [network, kept] of entries) {
+      const problem = await this.keepMac(facts, network, kept.mac);
+      if (problem) this.deps.log.warn({ step: 'mac.reapply_failed', vplc, network, problem }, 'vNIC lost its kept MAC');
+    }
   }
 
   /**
@@ -149,7 +248,10 @@ export class NetworkMover {
       const ip = staticAddress(vnic);
       const ipFits = ip === null || subnetContains(target.subnet, ip);
       if (current?.[0] !== network) {
-        const mac = current?.[1].mac ?? this.labelledMac(facts, vnic.name);
+        const mac =
+          (current ? (this.kept.get(spec.name, current[0])?.mac ?? current[1].mac) : null) ??
+          this.labelledMac(facts, vnic.name);
+        if (current) this.kept.delete(spec.name, current[0]);
         await this.makeRoom(parent, network, target, spec.name, multi);
         if (current) await engine.disconnect(current[0], spec.name);
         await this.connect(spec.name, vnic, network, mac, ipFits ? ip : null, multi);
@@ -164,12 +266,52 @@ export class NetworkMover {
       const key = `${spec.name}:${vnic.name}`;
       const before = this.macsBeforeMove.get(key);
       if (before !== undefined) {
-        const now = (await engine.inspectContainer(spec.name))?.networks[network]?.mac;
-        if (now && normalizeMac(now) !== before) conflicts.push(macReplacedConflict(spec.name, label, before, now));
-        else if (now) this.macsBeforeMove.delete(key);
+        const now = await engine.inspectContainer(spec.name);
+        const problem = now ? await this.keepMac(now, network, before, label) : null;
+        if (problem) conflicts.push(problem);
+        else if (now?.networks[network]?.mac) this.macsBeforeMove.delete(key);
       }
     }
     return conflicts;
+  }
+
+  /**
+   * Make the vNIC on `network` have `mac` (issue 6) when Docker gave its endpoint another one. `null` when it has it
+   * (or will get it when the stopped runtime starts); else the conflict sentence, naming why it could not be set.
+   */
+  private async keepMac(facts: ContainerFacts, network: string, mac: string, label?: string): Promise<string | null> {
+    const { log } = this.deps;
+    const wanted = normalizeMac(mac);
+    const docker = facts.networks[network]?.mac ?? null;
+    if (!facts.running || facts.pid === null || docker === null) {
+      // Docker gives the endpoint its MAC when the runtime starts (API 1.45 shows the MAC asked for on connect while
+      // the runtime is stopped, and then gives it another one at start); startContainer sets the kept one then.
+      this.kept.set(facts.name, network, { mac: wanted, docker: null, pid: null });
+      return null;
+    }
+    if (normalizeMac(docker) === wanted) {
+      this.kept.delete(facts.name, network);
+      return null;
+    }
+    const known = this.kept.get(facts.name, network);
+    if (known?.mac === wanted && known.docker === normalizeMac(docker) && known.pid === facts.pid) return null;
+    const vnic = label ?? network;
+    if (!this.deps.setMac) {
+      this.kept.delete(facts.name, network);
+      return macReplacedConflict(facts.name, vnic, wanted, docker, 'this agent cannot reach a network monitor sidecar');
+    }
+    try {
+      await this.deps.setMac(facts.pid, docker, wanted);
+    } catch (err) {
+      // Still remembered: a later start sets it when the sidecar is back.
+      this.kept.set(facts.name, network, { mac: wanted, docker: null, pid: null });
+      log.warn({ step: 'mac.keep_failed', vplc: facts.name, network, err: messageOf(err) }, 'could not keep the MAC');
+      return macReplacedConflict(facts.name, vnic, wanted, docker, messageOf(err));
+    }
+    this.kept.set(facts.name, network, { mac: wanted, docker, pid: facts.pid });
+    this.deps.onMoved(facts.name);
+    log.info({ step: 'mac.kept', vplc: facts.name, network, mac: wanted, docker }, 'vNIC kept its MAC after the move');
+    return null;
   }
 
   /** The MAC chosen at create (labels), for a vNIC that is attached nowhere at the moment. */
@@ -252,15 +394,23 @@ export class NetworkMover {
     const vnic = spec?.vnics.find((v) => v.parent_interface === parent);
     const endpoint = m.facts.networks[m.from];
     const mac =
+      this.kept.get(m.name, m.from)?.mac ??
       endpoint?.mac ??
       (m.facts.networkMode === m.from ? m.facts.configuredMac : null) ??
       (vnic ? this.labelledMac(m.facts, vnic.name) : null);
     const ip = staticAddress(vnic);
     const fits = ip !== null && subnetContains(target.subnet, ip);
+    this.kept.delete(m.name, m.from);
     if (vnic) {
       await this.connect(m.name, vnic, network, mac, fits ? ip : null, multi);
     } else {
       await this.deps.engine.connect(network, m.name, multi && mac ? { MacAddress: mac } : {});
+    }
+    if (mac) {
+      const now = await this.deps.engine.inspectContainer(m.name);
+      // Its own actor reports a failure when it next moves; here the log says it.
+      const problem = now ? await this.keepMac(now, network, mac, vnic?.name) : null;
+      if (problem) this.deps.log.warn({ step: 'mac.keep_failed', vplc: m.name, network, problem }, 'MAC changed');
     }
     this.deps.onMoved(m.name);
     this.deps.log.info(

@@ -16,7 +16,7 @@ import {
 import type { VplcOps } from '../machines/vplc.ports.js';
 import type { VnicConfig, VplcSpec } from '../machines/vplc.spec.js';
 import { stripPrefix, validateVplcSpec } from '../machines/vplc.validate.js';
-import { NetworkMover } from './networkMove.js';
+import { type KeptMacs, NetworkMover } from './networkMove.js';
 
 // io/docker keeps a structural twin of the domain spec (it may not import machines/): keep them interchangeable.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -48,6 +48,13 @@ export interface VplcOpsDeps {
   subnetWaitMs?: number;
   /** A network move changed this runtime's networks (another runtime's too, when they share the parent). */
   onNetworksMoved?: (vplc: string) => void;
+  /**
+   * The sidecar's `set_mac`: a moved vNIC keeps its MAC (issue 6). Absent (tests without a sidecar): a moved vNIC
+   * has Docker's MAC and the move reports it.
+   */
+  setMac?: (pid: number, currentMac: string, mac: string) => Promise<void>;
+  /** The MACs moved vNICs really have (Docker's inspect shows its own); the agent reports from it. */
+  keptMacs?: KeptMacs;
 }
 
 /** Serialises work per key (network name) inside this agent: a runtime being deleted must not remove a network
@@ -116,6 +123,8 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
     isAdopted,
     forgetLease: (vplc, vnic) => deps.dhcp.forgetLease?.(vplc, vnic),
     onMoved: (vplc) => deps.onNetworksMoved?.(vplc),
+    setMac: deps.setMac,
+    keptMacs: deps.keptMacs,
     log,
   });
 
@@ -299,6 +308,8 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
         }
         throw err;
       }
+      // Docker recreated the endpoints with its own MACs: a moved vNIC gets its kept MAC back before DHCP starts.
+      await mover.reapplyKeptMacs(name);
       const facts = await engine.inspectContainer(name);
       if (!facts) throw new Error(`vPLC ${name} disappeared right after it was started; create it again.`);
       if (!facts.running || !facts.startedAt) {
