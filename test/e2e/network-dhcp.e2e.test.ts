@@ -252,16 +252,24 @@ describe.skipIf(!docker)('DHCP vPLC on a real LAN: lease, subnet change, sidecar
     const { stdout: nets } = await sh('/usr/bin/docker', ['network', 'ls', '--format', '{{.Name}}']);
     expect(nets.split('\n')).toContain(networkOf(NEW));
     expect(nets.split('\n')).not.toContain(networkOf(OLD));
-    // The MAC could not be kept (Docker cannot choose it on connect): get_device_status says so.
-    expect(String(moved.last_error)).toMatch(
-      new RegExp(`^vNIC eth0 of ${NAME} now has MAC .* instead of ${oldEndpoint?.mac_address}`),
-    );
-
-    // 3. The sidecar is killed and started again: the agent reconnects and asks for the lease again, once.
+    // The vNIC kept its MAC (Docker cannot choose it on connect; the sidecar set it back before DHCP): the new lease
+    // was asked for with it, get_device_status reports it, and the interface really has it.
+    const keptMac = String(oldEndpoint?.mac_address);
+    expect((moved.networks as Record<string, Reply>)[networkOf(NEW)]?.mac_address).toBe(keptMac);
+    expect(String(moved.last_error ?? '')).not.toContain('now has MAC');
     const inspect = JSON.parse((await sh('/usr/bin/docker', ['inspect', NAME])).stdout) as Array<{
       State: { Pid: number };
+      NetworkSettings: { Networks: Record<string, { MacAddress: string }> };
     }>;
     const containerPid = inspect[0]!.State.Pid;
+    // Docker still shows the MAC it assigned on connect.
+    expect(inspect[0]!.NetworkSettings.Networks[networkOf(NEW)]?.MacAddress).not.toBe(keptMac);
+    const links = JSON.parse(
+      (await sh('nsenter', ['-t', String(containerPid), '-n', '--', 'ip', '-json', 'link', 'show'])).stdout,
+    ) as Array<{ address?: string }>;
+    expect(links.map((l) => l.address)).toContain(keptMac);
+
+    // 3. The sidecar is killed and started again: the agent reconnects and asks for the lease again, once.
     expect(await udhcpcInContainer(containerPid)).toHaveLength(1);
     await observer.close();
     await killSidecar();
@@ -280,7 +288,7 @@ describe.skipIf(!docker)('DHCP vPLC on a real LAN: lease, subnet change, sidecar
     );
     const resyncMs = Date.now() - restartedAt;
     expect(Object.keys(resynced)).toEqual([key]);
-    expect(resynced[key]).toMatchObject({ container_pid: containerPid, state: 'running' });
+    expect(resynced[key]).toMatchObject({ container_pid: containerPid, state: 'running', mac_address: keptMac });
     // No second client, and no second start: the agent asked once (a repeat would be a no-op, never a second client).
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     expect(await udhcpcInContainer(containerPid)).toHaveLength(1);
