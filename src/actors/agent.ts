@@ -69,7 +69,14 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       ? { socketPath: config.dockerHost.socketPath }
       : { host: config.dockerHost.host, port: config.dockerHost.port };
   const engine = new DockerEngine({ address, log: log.child({ component: 'docker' }) });
-  const watch = new ContainerWatch({ engine, log: log.child({ component: 'watch' }) });
+  // MACs that moved vNICs got back through the sidecar (issue 6); Docker's inspect still shows its own, so
+  // get_device_status (answered from the watch's cache) shows the MAC the vNIC really has.
+  const keptMacs = new KeptMacs();
+  const watch = new ContainerWatch({
+    engine,
+    log: log.child({ component: 'watch' }),
+    presentNetworks: (name, networks) => keptMacs.apply(name, networks),
+  });
 
   const sidecar = new SidecarLink({
     connector: new NetmonConnector({ socketPath: config.netmonSocket, log: log.child({ component: 'netmon' }) }),
@@ -77,25 +84,10 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     random: opts.random,
   });
   const leases = new LeaseBook();
-  // MACs that moved vNICs got back through the sidecar (issue 6); Docker's inspect still shows its own.
-  const keptMacs = new KeptMacs();
   const inspectWithKeptMacs = async (name: string) => {
     const facts = await engine.inspectContainer(name);
     return facts && { ...facts, networks: keptMacs.apply(name, facts.networks) };
   };
-  // get_device_status answers from the watch's cache, filled from Docker: show the MAC the vNIC really has.
-  const reportedWatch = new Proxy(watch, {
-    get(target, prop) {
-      if (prop === 'observed') {
-        return (name: string) => {
-          const observed = target.observed(name);
-          return observed && { ...observed, networks: keptMacs.apply(name, observed.networks) };
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
   const records = new Records({
     store,
     loaded,
@@ -203,7 +195,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
 
   const handlers = createTopicHandlers({
     supervisor: sup,
-    watch: reportedWatch,
+    watch,
     sidecar,
     proxy,
     hostMetrics,

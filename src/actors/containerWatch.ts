@@ -47,6 +47,11 @@ export interface ContainerWatchOptions {
   /** Every this many periods, re-inspect every container even without a state change (health). Default 6. */
   fullRefreshEvery?: number;
   eventBackoffMs?: { initial: number; max: number };
+  /**
+   * Adjusts a runtime's networks as reported to readers: Docker keeps showing its own MAC for an endpoint whose
+   * MAC the agent set inside the container after a network move (issue 6), so the agent substitutes the real one.
+   */
+  presentNetworks?: (name: string, networks: ObservedContainer['networks']) => ObservedContainer['networks'];
 }
 
 /** Per name: the last lifecycle fact told, so events and periodic diffs never tell the same thing twice. */
@@ -86,6 +91,7 @@ function toObserved(f: ContainerFacts): ObservedContainer {
 export class ContainerWatch {
   private readonly engine: DockerEngine;
   private readonly log: Logger;
+  private readonly presentNetworks: ContainerWatchOptions['presentNetworks'];
   private readonly intervalMs: number;
   private readonly retentionMs: number | undefined;
   private readonly fullRefreshEvery: number;
@@ -107,6 +113,7 @@ export class ContainerWatch {
   private tickInFlight: Promise<void> | undefined;
 
   constructor(options: ContainerWatchOptions) {
+    this.presentNetworks = options.presentNetworks;
     this.engine = options.engine;
     this.log = options.log;
     this.intervalMs = options.sampleIntervalMs ?? 5_000;
@@ -159,7 +166,9 @@ export class ContainerWatch {
 
   /** Last observed state of a runtime's container; `undefined` when there is none. */
   observed(name: string): ObservedContainer | undefined {
-    return this.cache.get(name);
+    const observed = this.cache.get(name);
+    if (!observed || !this.presentNetworks) return observed;
+    return { ...observed, networks: this.presentNetworks(name, observed.networks) };
   }
 
   /** False while dockerd cannot be reached (events stream down and the last list failed). */
