@@ -168,6 +168,10 @@ const toGoneActions = [
   },
 ] as const;
 const toGone = { guard: 'containerGone', target: '#vplc.failed', actions: toGoneActions } as const;
+/** At rest: a removal by someone else is a failure the cloud must see. */
+const removedOutside = { target: '#vplc.failed', actions: toGoneActions } as const;
+/** At rest: DELETE starts at once. */
+const deleteNow = { target: '#vplc.deleting', actions: { type: 'beginOperation', params: { op: 'delete' } } } as const;
 const toCrashed = { guard: 'crashPending', target: '#vplc.crashed' } as const;
 
 function createStepFailed(step: 'image' | 'networks' | 'container' | 'start') {
@@ -739,18 +743,9 @@ export const vplcMachine = setup({
       on: {
         STOP: { target: 'stopping', actions: { type: 'beginOperation', params: { op: 'stop' } } },
         RESTART: { target: 'restarting', actions: { type: 'beginOperation', params: { op: 'restart' } } },
-        DELETE: { target: 'deleting', actions: { type: 'beginOperation', params: { op: 'delete' } } },
+        DELETE: deleteNow,
         'container.died': { guard: 'diedInCurrentRun', target: 'crashed', actions: 'recordExit' },
-        'container.removed': {
-          target: 'failed',
-          actions: [
-            'forgetContainer',
-            {
-              type: 'recordFailure',
-              params: ({ context }) => ({ reason: msg.containerRemovedOutside(context.spec.name) }),
-            },
-          ],
-        },
+        'container.removed': removedOutside,
       },
     },
 
@@ -879,19 +874,10 @@ export const vplcMachine = setup({
           { guard: 'hasContainer', target: 'starting', actions: { type: 'beginOperation', params: { op: 'restart' } } },
           { target: 'creating', actions: { type: 'beginOperation', params: { op: 'restart' } } },
         ],
-        DELETE: { target: 'deleting', actions: { type: 'beginOperation', params: { op: 'delete' } } },
+        DELETE: deleteNow,
         // Someone started it by hand: reality wins, and from now on the watchdog guards it.
         'container.started': { target: 'adopting', actions: 'adoptStartedContainer' },
-        'container.removed': {
-          target: 'failed',
-          actions: [
-            'forgetContainer',
-            {
-              type: 'recordFailure',
-              params: ({ context }) => ({ reason: msg.containerRemovedOutside(context.spec.name) }),
-            },
-          ],
-        },
+        'container.removed': removedOutside,
       },
     },
 
@@ -1084,7 +1070,7 @@ export const vplcMachine = setup({
           },
           { target: 'creating', actions: { type: 'beginOperation', params: { op: 'restart' } } },
         ],
-        DELETE: { target: 'deleting', actions: { type: 'beginOperation', params: { op: 'delete' } } },
+        DELETE: deleteNow,
         'container.started': { target: 'adopting', actions: 'adoptStartedContainer' },
         'container.removed': { actions: 'forgetContainer' },
       },
