@@ -128,7 +128,7 @@ async function describeTty(
   const major = Number(numbers[1]);
   const minor = Number(numbers[2]);
   if (name.startsWith('ttyS')) {
-    // Spec §11.2 keeps ttyS only from minor 64. The 8250 driver also registers placeholder ports with no UART
+    // Spec §11.2 keeps ttyS only from minor 64. The 8250 driver also registers stand-by ports with no UART
     // behind them (type 0); the reference listed those as usable serial ports, we do not.
     if (minor < 64 || (await readText(join(ttyDir, 'type'))) === '0') return undefined;
   }

@@ -113,7 +113,7 @@ function operationStatus(id: string, status: VplcStatus, lifecycle: Result): Res
 
 /**
  * Every attached network except the internal bridge, with the DHCP lease's address in place of the
- * IPAM placeholder Docker shows for a DHCP vNIC (spec §4.7). Networks are matched to vNICs by exact
+ * IPAM-assigned address Docker shows for a DHCP vNIC (spec §4.7). Networks are matched to vNICs by exact
  * name, never by prefix (D16).
  */
 function networksOf(id: string, status: VplcStatus, observed: ObservedContainer, leases: LeaseBook): Result {
