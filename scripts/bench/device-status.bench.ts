@@ -4,6 +4,7 @@ import pino from 'pino';
 import { ContainerWatch } from '../../src/actors/containerWatch.js';
 import { LeaseBook } from '../../src/actors/leases.js';
 import { SelfDestruct } from '../../src/actors/selfDestruct.js';
+import { SerialPassthrough } from '../../src/actors/serialPorts.js';
 import { SidecarLink } from '../../src/actors/sidecarLink.js';
 import { Supervisor } from '../../src/actors/supervisor.js';
 import { createTopicHandlers } from '../../src/actors/topics/index.js';
@@ -77,6 +78,7 @@ export default defineBenchmark({
       orchestratorUsage: new UsageBuffer(),
       leases: new LeaseBook(),
       selfDestruct: new SelfDestruct({ supervisor, engine, clearRecords: async () => {}, log }),
+      serial: new SerialPassthrough({ engine, devices: () => [], vplcs: () => [], log }),
       runCommandPorts: [8443],
       log,
     });

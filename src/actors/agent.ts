@@ -20,6 +20,7 @@ import { KeptMacs } from './networkMove.js';
 import { AdoptedRuntimes, FactGate, networkInUseBy, reconcile } from './reconcile.js';
 import { parseFaultPoint, Records } from './records.js';
 import { SelfDestruct } from './selfDestruct.js';
+import { SerialPassthrough } from './serialPorts.js';
 import { SidecarLink } from './sidecarLink.js';
 import { Supervisor, type VplcFact } from './supervisor.js';
 import { createTopicHandlers } from './topics/index.js';
@@ -93,7 +94,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     loaded,
     log: log.child({ component: 'records' }),
     leases,
-    serialDevices: () => sidecar.serialDevices(),
+    serialState: (vplc, port) => serial.state(vplc, port),
     inspect: inspectWithKeptMacs,
     // TEST HOOK for the crash-recovery tests (see FaultPoint); unset in production.
     faultKillAt: parseFaultPoint(process.env.ORCH_FAULT_KILL_AT),
@@ -165,7 +166,16 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       log: log.child({ component: 'reconcile' }),
     });
   });
-  sidecar.on('serialChanged', () => records.onSerialDevices());
+  // Serial passthrough (spec §11.6.5): nodes made on plug and on every container start, removed on unplug.
+  const serial = new SerialPassthrough({
+    engine,
+    devices: () => sidecar.serialDevices(),
+    vplcs: () => sup.list(),
+    log: log.child({ component: 'serial' }),
+    onChange: () => records.onSerialDevices(),
+  });
+  sup.onChange((status) => serial.observe(status));
+  sidecar.on('serialChanged', () => void serial.sync());
   // Facts wait while boot reconciliation builds the actors they are about.
   const facts = new FactGate<VplcFact>((name, fact) => sup.notify(name, fact));
   watch.onFact((name, fact) => facts.push(name, fact));
@@ -202,6 +212,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     orchestratorUsage,
     leases,
     selfDestruct,
+    serial,
     runCommandPorts: config.runCommand.ports,
     log,
   });

@@ -1,5 +1,4 @@
 import type { Logger } from 'pino';
-import type { SerialDevice } from '../../sidecar/src/protocol.js';
 import type { JournalEntry, JournalFile, JournalSpec } from '../io/store/journal.js';
 import {
   type ClientsFile,
@@ -12,6 +11,7 @@ import {
 import type { LoadedState, StateStore } from '../io/store/stateStore.js';
 import type { VnicConfig, VplcSpec } from '../machines/vplc.spec.js';
 import type { LeaseBook } from './leases.js';
+import type { SerialPortState } from './serialPorts.js';
 import type { VplcStatus } from './supervisor.js';
 import { vnicNetwork } from './vnicNetwork.js';
 
@@ -53,7 +53,8 @@ export interface RecordsOptions {
   /** The runtime container's networks (for `mac_address` / `docker_network_name`); undefined when it is gone. */
   inspect: (name: string) => Promise<{ networks: Record<string, { mac: string | null }> } | undefined>;
   leases: LeaseBook;
-  serialDevices?: () => SerialDevice[];
+  /** Serial passthrough state per vPLC and port (connected, disconnected, error). */
+  serialState?: (vplc: string, port: string) => SerialPortState | undefined;
   now?: () => Date;
   faultKillAt?: FaultPoint | null;
   /** How the fault hook kills the process (tests of the hook replace it). */
@@ -76,13 +77,6 @@ function enrichment(record: Record<string, unknown> | undefined): Record<string,
   if (!record) return out;
   for (const key of VNIC_ENRICHMENT_KEYS) if (key in record) out[key] = record[key];
   return out;
-}
-
-function matchDevice(port: { device_id: string }, devices: SerialDevice[]): SerialDevice | undefined {
-  // Exact identity, by full by-id path or its basename (D22: no substring matching), as get_device_status does.
-  return devices.find(
-    (d) => d.by_id !== null && (d.by_id === port.device_id || d.by_id.endsWith(`/${port.device_id}`)),
-  );
 }
 
 export class Records {
@@ -191,7 +185,7 @@ export class Records {
     return this.readMacs(name);
   }
 
-  /** Serial devices came or went: refresh every port's status (spec §9.3). */
+  /** Serial passthrough changed a port's state: refresh every port's record (spec §9.3). */
   onSerialDevices(): void {
     for (const name of Object.keys(this.serials)) {
       const spec = this.journal.vplcs[name]?.spec;
@@ -292,14 +286,15 @@ export class Records {
   }
 
   private recordSerials(name: string, ports: VplcSpec['serials']): void {
-    const devices = this.opts.serialDevices?.() ?? [];
     const wanted: SerialPortRecord[] = ports.map((p) => {
-      const device = matchDevice(p, devices);
+      // What passthrough did (spec §9.3): connected only when the node exists in the runtime.
+      const state = this.opts.serialState?.(name, p.name);
+      const device = state?.status === 'connected' ? state.device : null;
       return {
         name: p.name,
         device_id: p.device_id,
         container_path: p.container_path,
-        status: device ? 'connected' : 'disconnected',
+        status: state?.status ?? 'disconnected',
         current_host_path: device?.path ?? null,
         major: device?.major ?? null,
         minor: device?.minor ?? null,

@@ -156,7 +156,7 @@ describe('get_device_status handler', () => {
         observed: observed(),
         engineAvailable: true,
         leases: new LeaseBook(),
-        serialDevices: [],
+        serialPort: () => undefined,
         now: new Date(),
       }),
     ).toEqual({
@@ -174,7 +174,7 @@ describe('get_device_status handler', () => {
       observed: undefined,
       engineAvailable: true,
       leases: new LeaseBook(),
-      serialDevices: [],
+      serialPort: () => undefined,
       now: new Date(),
     });
     expect(reply).toMatchObject({
@@ -193,13 +193,12 @@ describe('get_device_status handler', () => {
     await runToRunning(fake, 'plc-1');
     const leases = new LeaseBook();
     leases.set('plc-1', 'eth0', { ip: '192.168.1.140', prefix: 24, gateway: '192.168.1.254', dns: [], at: 'now' });
-    const devices: SerialDevice[] = [];
     const reply = deviceStatus('plc-1', {
       status: supervisor.status('plc-1'),
       observed: observed(),
       engineAvailable: true,
       leases,
-      serialDevices: devices,
+      serialPort: () => undefined,
       now: new Date('2026-01-20T11:00:00.000Z'),
     });
     expect(reply).toMatchObject({
@@ -223,6 +222,52 @@ describe('get_device_status handler', () => {
     expect(reply).not.toHaveProperty('exit_code');
   });
 
+  it('reports each configured serial port with the passthrough state', async () => {
+    const { supervisor, fake } = setup();
+    createNewRuntime(supervisor, {
+      container_name: 'plc-1',
+      vnic_configs: [vnic],
+      serial_configs: [
+        { name: 'rtu', device_id: 'usb-FTDI-if00', container_path: '/dev/modbus0' },
+        { name: 'spare', device_id: 'usb-other-if00', container_path: '/dev/modbus1' },
+      ],
+    });
+    await runToRunning(fake, 'plc-1');
+    const adapter = {
+      path: '/dev/ttyUSB0',
+      by_id: '/dev/serial/by-id/usb-FTDI-if00',
+      major: 188,
+      minor: 0,
+      vendor_id: null,
+      product_id: null,
+      serial: null,
+      subsystem: 'tty',
+      manufacturer: null,
+      product: null,
+    };
+    const reply = deviceStatus('plc-1', {
+      status: supervisor.status('plc-1'),
+      observed: observed(),
+      engineAvailable: true,
+      leases: new LeaseBook(),
+      serialPort: (port) =>
+        port.name === 'rtu'
+          ? { status: 'connected', device: adapter, error: null }
+          : { status: 'disconnected', device: null, error: null },
+      now: new Date(),
+    });
+    expect(reply.serial_ports).toEqual([
+      {
+        name: 'rtu',
+        device_id: 'usb-FTDI-if00',
+        container_path: '/dev/modbus0',
+        status: 'connected',
+        current_host_path: '/dev/ttyUSB0',
+      },
+      { name: 'spare', device_id: 'usb-other-if00', container_path: '/dev/modbus1', status: 'disconnected' },
+    ]);
+  });
+
   it('answers with a clear error while the Docker engine is unavailable', async () => {
     const { supervisor, fake } = setup();
     createNewRuntime(supervisor, { container_name: 'plc-1', vnic_configs: [vnic] });
@@ -232,7 +277,7 @@ describe('get_device_status handler', () => {
       observed: observed(),
       engineAvailable: false,
       leases: new LeaseBook(),
-      serialDevices: [],
+      serialPort: () => undefined,
       now: new Date(),
     });
     expect(reply).toMatchObject({ status: 'error', error: expect.stringMatching(/^Docker engine unavailable/) });

@@ -1,7 +1,8 @@
-import type { SerialDevice } from '../../../sidecar/src/protocol.js';
 import { isoLocal } from '../../io/cloud/isoLocal.js';
 import type { ObservedContainer } from '../containerWatch.js';
 import type { LeaseBook } from '../leases.js';
+import type { SerialConfig } from '../../machines/vplc.spec.js';
+import type { SerialPortState } from '../serialPorts.js';
 import type { VplcStatus } from '../supervisor.js';
 import { macvlanParentOf } from '../vnicNetwork.js';
 
@@ -12,7 +13,8 @@ export interface DeviceStatusSources {
   observed: ObservedContainer | undefined;
   engineAvailable: boolean;
   leases: LeaseBook;
-  serialDevices: SerialDevice[];
+  /** The passthrough state of one configured serial port (undefined: not looked at yet). */
+  serialPort: (port: SerialConfig) => SerialPortState | undefined;
   now: Date;
 }
 
@@ -73,7 +75,7 @@ export function deviceStatus(id: string, src: DeviceStatusSources): Result {
   }
   if (!observed.running) result.exit_code = observed.exitCode ?? null;
   if (observed.health) result.health_status = observed.health;
-  if (status.spec.serials.length > 0) result.serial_ports = serialPorts(status, src.serialDevices);
+  if (status.spec.serials.length > 0) result.serial_ports = serialPorts(status, src.serialPort);
   return { ...result, ...lifecycle };
 }
 
@@ -133,19 +135,17 @@ function networksOf(id: string, status: VplcStatus, observed: ObservedContainer,
   return out;
 }
 
-function serialPorts(status: VplcStatus, devices: SerialDevice[]): Result[] {
+function serialPorts(status: VplcStatus, stateOf: DeviceStatusSources['serialPort']): Result[] {
   return status.spec.serials.map((port) => {
-    // Exact identity match, by full by-id path or its basename (D22: no substring matching).
-    const device = devices.find(
-      (d) => d.by_id !== null && (d.by_id === port.device_id || d.by_id.endsWith(`/${port.device_id}`)),
-    );
+    const state = stateOf(port);
     const view: Result = {
       name: port.name,
       device_id: port.device_id,
       container_path: port.container_path,
-      status: device ? 'connected' : 'disconnected',
+      status: state?.status ?? 'unknown',
     };
-    if (device) view.current_host_path = device.path;
+    if (state?.status === 'connected' && state.device) view.current_host_path = state.device.path;
+    if (state?.error) view.error = state.error;
     return view;
   });
 }

@@ -6,6 +6,7 @@ import type { RuntimeHttpProxy } from '../../io/runtime-http/proxy.js';
 import type { ContainerWatch } from '../containerWatch.js';
 import type { LeaseBook } from '../leases.js';
 import type { SelfDestruct } from '../selfDestruct.js';
+import type { SerialPassthrough } from '../serialPorts.js';
 import type { SidecarLink } from '../sidecarLink.js';
 import type { Supervisor } from '../supervisor.js';
 import { consumptionDevice, consumptionOrchestrator } from './consumption.js';
@@ -23,6 +24,7 @@ export interface TopicDeps {
   orchestratorUsage: UsageBuffer;
   leases: LeaseBook;
   selfDestruct: SelfDestruct;
+  serial: SerialPassthrough;
   runCommandPorts: number[];
   log: Logger;
   now?: () => Date;
@@ -49,7 +51,7 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
         observed: deps.watch.observed(id),
         engineAvailable: deps.watch.engineAvailable(),
         leases: deps.leases,
-        serialDevices: deps.sidecar.serialDevices(),
+        serialPort: (port) => deps.serial.state(id, port.name),
         now: now(),
       });
     },
@@ -80,5 +82,11 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
 }
 
 function noDevice(deps: TopicDeps) {
-  return { status: undefined, observed: undefined, engineAvailable: true, leases: deps.leases, serialDevices: [] };
+  return {
+    status: undefined,
+    observed: undefined,
+    engineAvailable: true,
+    leases: deps.leases,
+    serialPort: () => undefined,
+  };
 }

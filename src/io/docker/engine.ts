@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import {
@@ -491,6 +492,34 @@ export class DockerEngine {
       if (isNotFound(err)) return 'absent';
       throw err;
     }
+  }
+
+  /**
+   * Run a command inside a running container as root and wait for it (serial device nodes, spec §11.6.5: the
+   * agent image has no docker CLI, D19). Arguments are passed as argv, never through a shell string.
+   */
+  async exec(name: string, cmd: string[], timeoutMs = 10_000): Promise<{ exitCode: number; output: string }> {
+    return this.call(
+      `run ${cmd[0] ?? 'a command'} in container ${name}`,
+      async () => {
+        const exec = await this.docker
+          .getContainer(name)
+          .exec({ Cmd: cmd, User: 'root', AttachStdout: true, AttachStderr: true, Tty: false });
+        const stream = await exec.start({ hijack: true, stdin: false });
+        const chunks: Buffer[] = [];
+        const sink = new PassThrough();
+        sink.on('data', (chunk: Buffer) => chunks.push(chunk));
+        this.docker.modem.demuxStream(stream, sink, sink);
+        await new Promise<void>((resolve, reject) => {
+          stream.once('end', () => resolve());
+          stream.once('close', () => resolve());
+          stream.once('error', reject);
+        });
+        const info = await exec.inspect();
+        return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8').trim() };
+      },
+      timeoutMs,
+    );
   }
 
   /** Kill with a signal (default SIGKILL). */
