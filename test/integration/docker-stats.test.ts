@@ -53,6 +53,8 @@ describe.each(engines)('Stats sampling on Docker $label (API $apiVersion)', (tar
     const sampler = new StatsSampler({ engine, log });
     const priming = await timed(() => sampler.sample(containers));
     expect(priming.value).toEqual([]); // the first round only primes the CPU deltas
+    // The agent samples every 5 s; give the host CPU counter (jiffies) time to move, as it always has there.
+    await new Promise((resolve) => setTimeout(resolve, 250));
     const round = await timed(() => sampler.sample(containers));
     expect(round.value.map((s) => s.name).sort()).toEqual(containers.map((c) => c.name).sort());
     for (const s of round.value) {

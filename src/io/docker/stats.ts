@@ -78,8 +78,11 @@ export class StatsSampler {
     if (typeof total !== 'number' || typeof system !== 'number' || system === 0) return undefined;
     const point = { total, system };
     const before = this.previous.get(c.id);
+    // The host counter moves in jiffies: two reads a few ms apart can see the same value. Keep the older
+    // baseline then, so the next round measures over the whole interval instead of losing it.
+    if (before && system === before.system && total >= before.total) return undefined;
     this.previous.set(c.id, point);
-    if (!before || total < before.total || system <= before.system) return undefined;
+    if (!before || total < before.total || system < before.system) return undefined;
     const cores = cpu.online_cpus || cpu.cpu_usage.percpu_usage?.length || 1;
     const cpuPercent = ((total - before.total) / (system - before.system)) * cores * 100;
     const read = Date.parse(stats.read);
