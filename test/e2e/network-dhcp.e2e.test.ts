@@ -282,7 +282,7 @@ describe.skipIf(!docker)('DHCP vPLC on a real LAN: lease, subnet change, sidecar
       async () => {
         const reply = await client.request({ command: 'get_dhcp_status' }, 5_000);
         const clients = reply.status as Record<string, Reply>;
-        return clients[key]?.running === true ? clients : undefined;
+        return clients[key]?.running === true && clients[key]?.state === 'running' ? clients : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 200, message: 'the agent to start the DHCP client again' },
     );
