@@ -19,7 +19,6 @@ export function dhcpRetryDelayMs(retry: number, random: () => number): number {
 }
 
 interface Pending {
-  spec: VplcSpec;
   retry: number;
   timer: NodeJS.Timeout | undefined;
 }
@@ -79,11 +78,6 @@ export class DhcpCoordinator {
     }
   }
 
-  /** Whether DHCP requests for this runtime are still waiting to be answered. */
-  isPending(name: string): boolean {
-    return this.pending.has(name);
-  }
-
   private async attempt(spec: VplcSpec): Promise<void> {
     const log = this.deps.log.child({ vplc: spec.name });
     const problem = await this.send(spec).catch((error: unknown) =>
@@ -103,7 +97,7 @@ export class DhcpCoordinator {
       if (current) void this.attempt(current);
     }, delay);
     timer.unref();
-    this.pending.set(spec.name, { spec, retry, timer });
+    this.pending.set(spec.name, { retry, timer });
   }
 
   /** Sends start_dhcp for each DHCP vNIC; resolves null when all were accepted, else the first problem. */
