@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentProcess, ensureBuilt, startAgentProcess } from '../support/agentProcess.js';
+import { type AgentProcess, ensureBuilt, startAgentProcess, agentArgs } from '../support/agentProcess.js';
 import { makeTestPki, type TestPki } from '../support/certs.js';
 import { startTestCloud, type TestCloud } from '../support/cloudServer.js';
 import { dockerOrSkip } from '../support/docker.js';
@@ -149,8 +149,7 @@ describe.skipIf(!docker)('adopting the runtimes of the old agent', () => {
     await writeFile(join(dataDir, 'runtime_vnics.json'), JSON.stringify(vnics, null, 2));
     await writeFile(join(dataDir, 'data', 'serial_configs.json'), JSON.stringify(serials, null, 2));
 
-    const args = ['--cloud-url', cloud.url, '--mtls-dir', pki.mtlsDir, '--ca-file', pki.caFile];
-    args.push('--runtime-ulimits', 'none', '--runtime-image', image);
+    const args = agentArgs({ cloudUrl: cloud.url, pki, image });
     agent = await startAgentProcess(args, { ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock' }, { dataDir });
     await waitFor(() => cloud.connectionCount() === 1, {
       timeoutMs: 60_000,

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentProcess, runAgentOnce, startAgentProcess } from '../support/agentProcess.js';
+import { type AgentProcess, runAgentOnce, startAgentProcess, agentArgs } from '../support/agentProcess.js';
 import { makeTestPki, TEST_AGENT_CN, type TestPki } from '../support/certs.js';
 import { startTestCloud, type TestCloud } from '../support/cloudServer.js';
 import { dockerOrSkip } from '../support/docker.js';
@@ -43,21 +43,9 @@ describe('the built agent against a test cloud', () => {
   let agent: AgentProcess;
 
   beforeAll(async () => {
-    agent = await startAgentProcess(
-      [
-        '--cloud-url',
-        cloud.url,
-        '--mtls-dir',
-        pki.mtlsDir,
-        '--ca-file',
-        pki.caFile,
-        '--runtime-ulimits',
-        'none',
-        '--runtime-image',
-        'orchestrator-test/missing:never',
-      ],
-      { ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock' },
-    );
+    agent = await startAgentProcess(agentArgs({ cloudUrl: cloud.url, pki, image: 'orchestrator-test/missing:never' }), {
+      ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock',
+    });
     await waitFor(() => cloud.connectedCns.includes(TEST_AGENT_CN), {
       timeoutMs: 30_000,
       message: `agent connection; output:\n${agent?.output()}`,
@@ -139,21 +127,9 @@ describe.skipIf(!docker)('the built agent running a vPLC on a real engine', () =
     await sh('ip', ['link', 'add', parent, 'type', 'veth', 'peer', 'name', 'e2eq0']);
     await sh('ip', ['link', 'set', parent, 'up']);
     await sh('ip', ['link', 'set', 'e2eq0', 'up']);
-    agent = await startAgentProcess(
-      [
-        '--cloud-url',
-        cloud.url,
-        '--mtls-dir',
-        pki.mtlsDir,
-        '--ca-file',
-        pki.caFile,
-        '--runtime-ulimits',
-        'none',
-        '--runtime-image',
-        image,
-      ],
-      { ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock' },
-    );
+    agent = await startAgentProcess(agentArgs({ cloudUrl: cloud.url, pki, image }), {
+      ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock',
+    });
     await waitFor(() => cloud.connectionCount() === 1, { timeoutMs: 30_000, message: 'agent connection' });
   }, 180_000);
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentProcess, ensureBuilt, startAgentProcess } from '../support/agentProcess.js';
+import { type AgentProcess, ensureBuilt, startAgentProcess, agentArgs } from '../support/agentProcess.js';
 import { makeTestPki, type TestPki } from '../support/certs.js';
 import { startTestCloud, type TestCloud } from '../support/cloudServer.js';
 import { dockerOrSkip } from '../support/docker.js';
@@ -62,8 +62,7 @@ describe.skipIf(!docker)('the agent killed at every step of create and delete', 
     if (cloud.connectionCount() > 0) await cloud.waitForDisconnect(15_000);
     const env: Record<string, string> = { ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock' };
     if (fault) env.ORCH_FAULT_KILL_AT = fault;
-    const args = ['--cloud-url', cloud.url, '--mtls-dir', pki.mtlsDir, '--ca-file', pki.caFile];
-    args.push('--runtime-ulimits', 'none', '--runtime-image', image);
+    const args = agentArgs({ cloudUrl: cloud.url, pki, image });
     const started = await startAgentProcess(args, env, { dataDir });
     await waitFor(() => cloud.connectionCount() === 1, {
       timeoutMs: 60_000,

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentProcess, ensureBuilt, startAgentProcess } from '../support/agentProcess.js';
+import { type AgentProcess, ensureBuilt, startAgentProcess, agentArgs } from '../support/agentProcess.js';
 import { makeTestPki, type TestPki } from '../support/certs.js';
 import { startTestCloud, type TestCloud } from '../support/cloudServer.js';
 import { ensureVeth, removeTestObjects, removeVeth, testEngines } from '../support/engines.js';
@@ -55,8 +55,7 @@ describe.skipIf(!engine26)('dockerd restarted while 5 vPLCs run', () => {
     const image = await ensureStandinImage(SOCKET);
     await removeTestObjects(SOCKET, 't9-r', ['t9-r', `macvlan_${PARENT}_`]);
     await ensureVeth(PARENT, 't9q2');
-    const args = ['--cloud-url', cloud.url, '--mtls-dir', pki.mtlsDir, '--ca-file', pki.caFile];
-    args.push('--runtime-ulimits', 'none', '--runtime-image', image);
+    const args = agentArgs({ cloudUrl: cloud.url, pki, image });
     agent = await startAgentProcess(args, {
       ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock',
       DOCKER_HOST: `unix://${SOCKET}`,

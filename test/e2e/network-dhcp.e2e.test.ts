@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from '../../sidecar/test/client.js';
-import { type AgentProcess, ensureBuilt, startAgentProcess } from '../support/agentProcess.js';
+import { type AgentProcess, ensureBuilt, startAgentProcess, agentArgs } from '../support/agentProcess.js';
 import { makeTestPki, type TestPki } from '../support/certs.js';
 import { startTestCloud, type TestCloud } from '../support/cloudServer.js';
 import { dockerOrSkip } from '../support/docker.js';
@@ -178,20 +178,7 @@ describe.skipIf(!docker)('DHCP vPLC on a real LAN: lease, subnet change, sidecar
     await startSidecar();
     pki = await makeTestPki();
     cloud = await startTestCloud({ pki });
-    agent = await startAgentProcess([
-      '--cloud-url',
-      cloud.url,
-      '--mtls-dir',
-      pki.mtlsDir,
-      '--ca-file',
-      pki.caFile,
-      '--runtime-ulimits',
-      'none',
-      '--runtime-image',
-      image,
-      '--netmon-socket',
-      socket(),
-    ]);
+    agent = await startAgentProcess([...agentArgs({ cloudUrl: cloud.url, pki, image }), '--netmon-socket', socket()]);
     await waitFor(() => cloud.connectionCount() === 1, {
       timeoutMs: 30_000,
       message: `agent connection; output:\n${agent?.output()}`,

@@ -18,6 +18,27 @@ export async function ensureBuilt(): Promise<string> {
   return BUILT_ENTRY;
 }
 
+/** The flags every end-to-end test gives the agent: the test cloud, its PKI, a runtime image, no ulimits
+ *  (this machine's dockerd cannot grant rtprio/memlock). */
+export function agentArgs(opts: {
+  cloudUrl: string;
+  pki: { mtlsDir: string; caFile: string };
+  image: string;
+}): string[] {
+  return [
+    '--cloud-url',
+    opts.cloudUrl,
+    '--mtls-dir',
+    opts.pki.mtlsDir,
+    '--ca-file',
+    opts.pki.caFile,
+    '--runtime-ulimits',
+    'none',
+    '--runtime-image',
+    opts.image,
+  ];
+}
+
 export interface AgentProcess {
   child: ChildProcess;
   dataDir: string;
