@@ -13,7 +13,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { AnyStateMachine } from 'xstate';
-import { vplcMachine } from '../src/machines/vplc.machine.js';
+import { vplcMachine } from '../src/machines/vplc/machine.js';
 
 export const DOT_PATH = fileURLToPath(new URL('../docs/vplc-machine.dot', import.meta.url));
 export const SVG_PATH = fileURLToPath(new URL('../docs/vplc-machine.svg', import.meta.url));

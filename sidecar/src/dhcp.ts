@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import { type LeaseReport, parseLeaseLine } from './lease.js';
 import { linkByMac, sameMac } from './mac.js';
 import { type DhcpClientState, type DhcpClientStatus, type DhcpUpdateEvent, dhcpKey } from './protocol.js';
+import { backoffMs } from '../../src/model/backoff.js';
 
 const LOOKUP_COMMAND_TIMEOUT_MS = 3000;
 /** udhcpc prints `started` at once; a client silent this long is taken as running and watched from then on. */
@@ -366,7 +367,7 @@ export class DhcpManager {
       return;
     }
     if (client.spawnedAt > 0 && Date.now() - client.spawnedAt > STABLE_RUN_MS) client.failures = 0;
-    const delayMs = Math.min(this.restartMinMs * 2 ** client.failures, this.restartMaxMs);
+    const delayMs = backoffMs(client.failures, { baseMs: this.restartMinMs, maxMs: this.restartMaxMs });
     client.failures += 1;
     client.state = 'restarting';
     client.lastError = reason;

@@ -1,5 +1,5 @@
 import { type ActorRefFrom, assign, fromCallback, fromPromise, setup } from 'xstate';
-import { reconnectDelayMs } from './link.backoff.js';
+import { backoffMs, RECONNECT_BACKOFF } from '../model/backoff.js';
 
 /**
  * A long-lived link to a peer — the cloud (Socket.IO) or the network-monitor sidecar (Unix socket):
@@ -57,7 +57,11 @@ export const linkMachine = setup({
   actions: {
     chooseRetryDelay: assign({
       retryInMs: ({ context }) =>
-        reconnectDelayMs(context.attempt, context.random, { baseMs: context.baseDelayMs, maxMs: context.maxDelayMs }),
+        backoffMs(
+          context.attempt,
+          { ...RECONNECT_BACKOFF, baseMs: context.baseDelayMs, maxMs: context.maxDelayMs },
+          context.random,
+        ),
     }),
   },
 }).createMachine({

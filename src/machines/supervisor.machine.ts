@@ -1,9 +1,9 @@
 import { type ActorRefFrom, assign, enqueueActions, setup } from 'xstate';
-import * as msg from './vplc.messages.js';
-import type { VplcCommandName, VplcOperation } from './vplc.messages.js';
-import { type VplcFactEvent, type VplcInput, vplcMachine } from './vplc.machine.js';
-import type { RestartBudget } from './vplc.restartPolicy.js';
-import type { VplcSpec } from './vplc.spec.js';
+import * as msg from './vplc/messages.js';
+import type { VplcCommandName, VplcOperation } from './vplc/messages.js';
+import { type VplcFactEvent, type VplcInput, vplcMachine } from './vplc/machine.js';
+import type { RestartBudget } from './vplc/restartPolicy.js';
+import type { VplcSpec } from '../model/vplc.js';
 
 /**
  * The root of the running system: one vPLC actor per runtime name, spawned as a child with the system id

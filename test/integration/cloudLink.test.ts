@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CloudLink } from '../../src/actors/cloudLink.js';
+import { CloudLink } from '../../src/actors/cloud/link.js';
 import { CloudConnector } from '../../src/io/cloud/connection.js';
 import { heartbeatPayload } from '../../src/io/cloud/heartbeat.js';
 import { type ClientIdentity, loadClientIdentity } from '../../src/io/cloud/identity.js';

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ContainerFact, ContainerWatch } from '../../src/actors/containerWatch.js';
+import { type ContainerFact, ContainerWatch } from '../../src/actors/vplc/containerWatch.js';
 import { DockerEngine } from '../../src/io/docker/engine.js';
 import { removeTestObjects, testEngines } from '../support/engines.js';
 import { ensureStandinImage } from '../support/runtimeImage.js';

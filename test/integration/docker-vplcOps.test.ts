@@ -1,13 +1,13 @@
 import Docker from 'dockerode';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVplcOps } from '../../src/actors/vplcOps.js';
+import { createVplcOps } from '../../src/actors/vplc/ops.js';
 import { DockerEngine } from '../../src/io/docker/engine.js';
 import { Conflict, ImageMissing, RlimitRefused } from '../../src/io/docker/errors.js';
 import { macsFromLabels, specFromLabels } from '../../src/io/docker/labels.js';
 import type { InterfaceLookup } from '../../src/io/docker/subnet.js';
-import type { VplcOps } from '../../src/machines/vplc.ports.js';
-import type { VplcSpec } from '../../src/machines/vplc.spec.js';
+import type { VplcOps } from '../../src/machines/vplc/ports.js';
+import type { VplcSpec } from '../../src/model/vplc.js';
 import { ensureVeth, removeTestObjects, removeVeth, testEngines } from '../support/engines.js';
 import { ensureStandinImage } from '../support/runtimeImage.js';
 

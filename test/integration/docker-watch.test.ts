@@ -1,7 +1,7 @@
 import Docker from 'dockerode';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ContainerFact, ContainerWatch } from '../../src/actors/containerWatch.js';
+import { type ContainerFact, ContainerWatch } from '../../src/actors/vplc/containerWatch.js';
 import { DockerEngine } from '../../src/io/docker/engine.js';
 import { removeTestObjects, testEngines } from '../support/engines.js';
 import { ensureStandinImage } from '../support/runtimeImage.js';
@@ -59,9 +59,9 @@ describe.each(engines)('ContainerWatch on Docker $label (API $apiVersion)', (tar
     expect(started).toMatchObject({ type: 'container.started', containerId: container.id });
     const observed = watch.observed(name);
     expect(observed).toMatchObject({
-      containerId: container.id,
+      id: container.id,
       running: true,
-      container_status: 'running',
+      status: 'running',
       restartCount: 0,
     });
     expect(observed?.pid).toBeGreaterThan(0);

@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import { type CommandName, type Outcome, Supervisor, type VplcFact } from '../../src/actors/supervisor.js';
-import type { VplcSpec } from '../../src/machines/vplc.spec.js';
+import { type CommandName, type Outcome, Supervisor, type VplcFact } from '../../src/actors/vplc/supervisor.js';
+import type { VplcSpec } from '../../src/model/vplc.js';
 import { type FakeCall, FakeOps, flush } from './support/fakeOps.js';
 import { T0 } from './support/vplcGraph.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { VplcInput } from '../../src/machines/vplc.machine.js';
+import type { VplcInput } from '../../src/machines/vplc/machine.js';
 import { MODEL_SPEC } from './support/vplcGraph.js';
 import { VplcHarness } from './support/vplcHarness.js';
 

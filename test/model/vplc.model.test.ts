@@ -1,7 +1,7 @@
 import { type ActorLogic, type EventObject, transition } from 'xstate';
 import { TestModel } from 'xstate/graph';
 import { describe, expect, it } from 'vitest';
-import { type VplcInitial, type VplcInput, type VplcSnapshot, vplcMachine } from '../../src/machines/vplc.machine.js';
+import { type VplcInitial, type VplcInput, type VplcSnapshot, vplcMachine } from '../../src/machines/vplc/machine.js';
 import { boundedSimplePaths } from './support/boundedSimplePaths.js';
 import { modelInput, ownEvents, serializeVplc } from './support/vplcGraph.js';
 import { VplcHarness } from './support/vplcHarness.js';

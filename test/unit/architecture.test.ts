@@ -3,8 +3,9 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 /**
- * The arrows point one way (docs/style.md): main → actors → machines, actors → io.
- * Machines stay pure so the same machine runs under model-based tests and in production.
+ * The arrows point one way: main → actors → machines, actors → io, and every layer may use model/ (the vPLC spec,
+ * facts, names codec and backoff that all layers share). Machines and the model stay pure so the same machine runs
+ * under model-based tests and in production; actors live in one folder per capability.
  */
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -38,7 +39,7 @@ const IO_PACKAGES = /^(dockerode|socket\.io-client|pino|pino-pretty|undici|node-
 function layerOf(file: string, spec: string): string | null {
   if (!spec.startsWith('.')) return null;
   const target = relative(root, join(root, file, '..', spec));
-  const m = /^src\/(machines|actors|io)\//.exec(target);
+  const m = /^src\/(machines|actors|io|model)\//.exec(target);
   return m ? m[1]! : target === 'src/main.js' || target === 'src/main.ts' ? 'main' : null;
 }
 
@@ -66,6 +67,16 @@ describe('architecture', () => {
     expect(found).toEqual([]);
   });
 
+  it('keeps the shared model pure: it imports no other layer, no Node I/O and no I/O library', async () => {
+    const found = await violations('src/model', (file, spec) => {
+      if (NODE_IO.test(spec)) return 'Node I/O module';
+      if (IO_PACKAGES.test(spec)) return 'I/O library';
+      const layer = layerOf(file, spec);
+      return layer !== null && layer !== 'model' ? `model must not depend on ${layer}` : null;
+    });
+    expect(found).toEqual([]);
+  });
+
   it('keeps io free of machines and actors', async () => {
     const found = await violations('src/io', (file, spec) => {
       const layer = layerOf(file, spec);
@@ -81,7 +92,15 @@ describe('architecture', () => {
     expect(found).toEqual([]);
   });
 
-  it('detects a forbidden import (the check itself can fail)', () => {
+  it('groups actors by capability: only the composition root sits directly in src/actors', async () => {
+    const entries = await readdir(join(root, 'src/actors'), { withFileTypes: true });
+    const looseFiles = entries.filter((e) => e.isFile() && e.name !== 'agent.ts').map((e) => e.name);
+    expect(looseFiles).toEqual([]);
+    const folders = entries.filter((e) => e.isDirectory()).map((e) => e.name);
+    expect(folders).toEqual(expect.arrayContaining(['boot', 'cloud', 'network', 'sidecar', 'state', 'vplc']));
+  });
+
+  it('detects a forbidden import (the check itself can fail)', async () => {
     const sample = [
       "import Docker from 'dockerode';",
       "import { readFile } from 'node:fs/promises';",
@@ -98,6 +117,25 @@ describe('architecture', () => {
     ]);
     expect(NODE_IO.test('node:fs/promises')).toBe(true);
     expect(IO_PACKAGES.test('dockerode')).toBe(true);
-    expect(layerOf('src/machines/vplc.machine.ts', '../io/docker/engine.js')).toBe('io');
+    expect(layerOf('src/machines/vplc/machine.ts', '../../io/docker/engine.js')).toBe('io');
+    expect(layerOf('src/model/facts.ts', '../machines/vplc/machine.js')).toBe('machines');
+    expect(layerOf('src/io/docker/labels.ts', '../../model/vplc.js')).toBe('model');
+  });
+
+  it('reports a real forbidden import written into a scratch layer file', async () => {
+    const { mkdtemp, mkdir, writeFile, rm } = await import('node:fs/promises');
+    const scratch = await mkdtemp(join(root, 'src/machines/.arch-selftest-'));
+    try {
+      await mkdir(join(scratch, 'inner'));
+      await writeFile(join(scratch, 'inner/bad.ts'), "import { DockerEngine } from '../../../io/docker/engine.js';\n");
+      const found = await violations(relative(root, scratch), (file, spec) => {
+        const layer = layerOf(file, spec);
+        return layer === 'io' ? 'machines must not depend on io' : null;
+      });
+      expect(found).toHaveLength(1);
+      expect(found[0]).toContain("imports '../../../io/docker/engine.js' (machines must not depend on io)");
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
 });

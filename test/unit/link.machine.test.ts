@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
-import { reconnectDelayMs } from '../../src/machines/link.backoff.js';
+import { backoffMs, RECONNECT_BACKOFF } from '../../src/model/backoff.js';
+
+const reconnectDelayMs = (attempt: number, random: () => number) => backoffMs(attempt, RECONNECT_BACKOFF, random);
 import { type LinkEvent, linkMachine, type LinkSession } from '../../src/machines/link.machine.js';
 
 /** A link whose connect attempts follow a script, with counters for the actors the machine runs. */

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LeaseBook } from '../../src/actors/leases.js';
-import { parseFaultPoint, Records } from '../../src/actors/records.js';
-import { type Admission, Supervisor } from '../../src/actors/supervisor.js';
+import { LeaseBook } from '../../src/actors/network/leases.js';
+import { parseFaultPoint, Records } from '../../src/actors/state/records.js';
+import { type Admission, Supervisor } from '../../src/actors/vplc/supervisor.js';
 import { storePaths } from '../../src/io/store/referenceFiles.js';
 import { StateStore } from '../../src/io/store/stateStore.js';
-import type { VplcSpec } from '../../src/machines/vplc.spec.js';
+import type { VplcSpec } from '../../src/model/vplc.js';
 import { FakeOps, flush } from '../model/support/fakeOps.js';
 import { waitFor } from '../support/wait.js';
 

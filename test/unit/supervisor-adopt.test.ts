@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { Supervisor } from '../../src/actors/supervisor.js';
-import type { VplcSpec } from '../../src/machines/vplc.spec.js';
+import { Supervisor } from '../../src/actors/vplc/supervisor.js';
+import type { VplcSpec } from '../../src/model/vplc.js';
 import { FakeOps } from '../model/support/fakeOps.js';
 
 const spec: VplcSpec = {

@@ -1,8 +1,8 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { InspectionEvent } from 'xstate';
-import { type Admission, Supervisor, type VplcStatus } from '../../src/actors/supervisor.js';
-import type { VplcSpec } from '../../src/machines/vplc.spec.js';
+import { type Admission, Supervisor, type VplcStatus } from '../../src/actors/vplc/supervisor.js';
+import type { VplcSpec } from '../../src/model/vplc.js';
 import { FakeOps, flush } from '../model/support/fakeOps.js';
 
 const log = pino({ level: 'silent' });

@@ -1,13 +1,13 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { InterfaceInfo, SerialDevice } from '../../sidecar/src/protocol.js';
-import type { ObservedContainer } from '../../src/actors/containerWatch.js';
-import { LeaseBook } from '../../src/actors/leases.js';
-import { Supervisor } from '../../src/actors/supervisor.js';
-import { consumptionDevice, consumptionOrchestrator } from '../../src/actors/topics/consumption.js';
-import { createNewRuntime, deleteDevice, deviceCommand } from '../../src/actors/topics/deviceLifecycle.js';
-import { deviceStatus } from '../../src/actors/topics/deviceStatus.js';
-import { hostInterfaces, serialDevices } from '../../src/actors/topics/hostDevices.js';
+import type { ObservedContainer } from '../../src/actors/vplc/containerWatch.js';
+import { LeaseBook } from '../../src/actors/network/leases.js';
+import { Supervisor } from '../../src/actors/vplc/supervisor.js';
+import { consumptionDevice, consumptionOrchestrator } from '../../src/actors/cloud/topics/consumption.js';
+import { createNewRuntime, deleteDevice, deviceCommand } from '../../src/actors/cloud/topics/deviceLifecycle.js';
+import { deviceStatus } from '../../src/actors/cloud/topics/deviceStatus.js';
+import { hostInterfaces, serialDevices } from '../../src/actors/cloud/topics/hostDevices.js';
 import type { TopicContext } from '../../src/io/cloud/router.js';
 import { UsageBuffer } from '../../src/io/metrics/usageBuffer.js';
 import { FakeOps, flush } from '../model/support/fakeOps.js';
@@ -126,8 +126,11 @@ describe('device command handlers', () => {
 });
 
 const observed = (over: Partial<ObservedContainer> = {}): ObservedContainer => ({
-  containerId: 'id-plc-1',
-  container_status: 'running',
+  id: 'id-plc-1',
+  name: 'plc-1',
+  role: 'vplc',
+  image: 'ghcr.io/autonomy-logic/openplc-runtime:latest',
+  status: 'running',
   running: true,
   exitCode: 0,
   oomKilled: false,
@@ -143,7 +146,12 @@ const observed = (over: Partial<ObservedContainer> = {}): ObservedContainer => (
   pid: 4242,
   managed: true,
   labels: {},
-  limits: { memoryBytes: 0, nanoCpus: 0, cpuQuota: 0, cpuPeriod: 0 },
+  networkMode: 'macvlan_eth0_192.168.1.0_24',
+  configuredMac: null,
+  memoryLimitBytes: 0,
+  nanoCpus: 0,
+  cpuQuota: 0,
+  cpuPeriod: 0,
   observedAt: '2026-01-20T10:00:00.000Z',
   ...over,
 });
@@ -300,7 +308,7 @@ describe('consumption handlers', () => {
     const reply = consumptionDevice(
       { device_id: 'plc-1', cpuPeriod: '2000,3000', memoryPeriod: '9000,20000' },
       true,
-      observed({ limits: { memoryBytes: 512 * 1_048_576, nanoCpus: 1.5e9, cpuQuota: 0, cpuPeriod: 0 } }),
+      observed({ memoryLimitBytes: 512 * 1_048_576, nanoCpus: 1.5e9, cpuQuota: 0, cpuPeriod: 0 }),
       buffer,
       20_000,
     );

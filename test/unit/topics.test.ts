@@ -10,7 +10,7 @@ import {
   type TopicRequests,
 } from '../../src/io/cloud/topics/index.js';
 import { NOT_AN_OBJECT_ERROR, validateRequest } from '../../src/io/cloud/validation.js';
-import type { SerialConfig, VnicConfig } from '../../src/machines/vplc.spec.js';
+import type { SerialConfig, VnicConfig } from '../../src/model/vplc.js';
 
 type Kind = 'number' | 'string' | 'boolean' | 'list' | 'date' | 'any';
 

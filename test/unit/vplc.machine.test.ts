@@ -1,8 +1,10 @@
 import { createActor } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { refusal } from '../../src/machines/vplc.messages.js';
-import { vplcMachine } from '../../src/machines/vplc.machine.js';
-import { restartBackoffMs } from '../../src/machines/vplc.restartPolicy.js';
+import { refusal } from '../../src/machines/vplc/messages.js';
+import { vplcMachine } from '../../src/machines/vplc/machine.js';
+import { backoffMs, RESTART_BACKOFF } from '../../src/model/backoff.js';
+
+const restartBackoffMs = (attempt: number, random: () => number) => backoffMs(attempt, RESTART_BACKOFF, random);
 import { MODEL_SPEC } from '../model/support/vplcGraph.js';
 import { VplcHarness } from '../model/support/vplcHarness.js';
 

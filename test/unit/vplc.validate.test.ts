@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { VplcSpec } from '../../src/machines/vplc.spec.js';
-import { validateVplcSpec } from '../../src/machines/vplc.validate.js';
+import type { VplcSpec } from '../../src/model/vplc.js';
+import { validateVplcSpec } from '../../src/machines/vplc/validate.js';
 
 const good = (): VplcSpec => ({
   name: 'plc-1',

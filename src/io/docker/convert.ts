@@ -1,6 +1,9 @@
 import type Dockerode from 'dockerode';
 import { LABEL_ROLE, type Labels, isManaged } from './labels.js';
-import type { RuntimeUlimit } from './runtimeSpec.js';
+import type { ContainerFacts, ContainerNetworkFacts } from '../../model/facts.js';
+import type { RuntimeUlimit } from '../../model/vplc.js';
+
+export type { ContainerFacts, ContainerNetworkFacts } from '../../model/facts.js';
 
 /**
  * The ONE place that converts between our model and the engine's JSON: container create options (per API level)
@@ -106,47 +109,6 @@ export function toCreateOptions(plan: ContainerPlan, api: { multiNetworkCreate: 
       { network: plan.internalNetwork, endpoint: {} },
     ],
   };
-}
-
-/** One network as a runtime sees it (values as Docker reports them; `null` when empty). */
-export interface ContainerNetworkFacts {
-  ip: string | null;
-  mac: string | null;
-  gateway: string | null;
-}
-
-/** What we read back from `inspect`, in our words. */
-export interface ContainerFacts {
-  id: string;
-  name: string;
-  labels: Labels;
-  managed: boolean;
-  role: string | null;
-  image: string;
-  /** Docker `State.Status` (`created|running|paused|restarting|removing|exited|dead`). */
-  status: string;
-  running: boolean;
-  exitCode: number | null;
-  oomKilled: boolean;
-  /** ISO; `null` when never started. */
-  startedAt: string | null;
-  finishedAt: string | null;
-  /** Docker's top-level `RestartCount` (the reference read `State.RestartCount`, which does not exist: D28). */
-  restartCount: number;
-  health: string | null;
-  pid: number | null;
-  /** Every attached network by name. */
-  networks: Record<string, ContainerNetworkFacts>;
-  /** Address on `<name>_internal`, if attached. */
-  internalIp: string | null;
-  /** `HostConfig.NetworkMode`: the primary network. */
-  networkMode: string | null;
-  /** Container-level `Config.MacAddress` (the primary network's MAC before API 1.44). */
-  configuredMac: string | null;
-  memoryLimitBytes: number;
-  nanoCpus: number;
-  cpuQuota: number;
-  cpuPeriod: number;
 }
 
 /** Docker reports "never" as `0001-01-01T00:00:00Z`. */

@@ -22,7 +22,7 @@ import {
 import { onJsonLines } from './jsonLines.js';
 import { AGENT_FILTER, MANAGED_FILTER, type Labels, internalNetworkLabels, macvlanNetworkLabels } from './labels.js';
 import { macsInUseOnParent } from './macs.js';
-import { internalNetworkName, macvlanNetworkName } from './names.js';
+import { internalNetworkName, macvlanNetworkName } from '../../model/names.js';
 
 export type EngineAddress = { socketPath: string } | { host: string; port: number };
 

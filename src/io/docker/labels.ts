@@ -1,4 +1,4 @@
-import type { RuntimeSerial, RuntimeSpec, RuntimeVnic } from './runtimeSpec.js';
+import type { SerialConfig, VnicConfig, VplcSpec } from '../../model/vplc.js';
 
 /**
  * Labels mark what this agent owns. A runtime container carries its whole vNIC and serial description, so the agent
@@ -29,7 +29,7 @@ export type Labels = Record<string, string>;
  * Labels of a runtime container: ownership plus the spec as JSON (vNIC objects kept verbatim, spec §9.2) and,
  * when given, the MAC chosen for each vNIC.
  */
-export function runtimeLabels(spec: RuntimeSpec, macs?: Record<string, string>): Labels {
+export function runtimeLabels(spec: VplcSpec, macs?: Record<string, string>): Labels {
   const labels: Labels = {
     [LABEL_MANAGED]: 'true',
     [LABEL_ROLE]: ROLE_VPLC,
@@ -72,7 +72,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-function isVnic(v: unknown): v is RuntimeVnic {
+function isVnic(v: unknown): v is VnicConfig {
   return (
     isRecord(v) &&
     typeof v.name === 'string' &&
@@ -81,7 +81,7 @@ function isVnic(v: unknown): v is RuntimeVnic {
   );
 }
 
-function isSerial(v: unknown): v is RuntimeSerial {
+function isSerial(v: unknown): v is SerialConfig {
   return (
     isRecord(v) && typeof v.name === 'string' && typeof v.device_id === 'string' && typeof v.container_path === 'string'
   );
@@ -101,7 +101,7 @@ function parseArray(text: string | undefined): unknown[] | undefined {
  * Rebuild a runtime's spec from its container name and labels. `undefined` when the container is not one of our
  * runtimes or its labels are damaged (then the caller falls back to the persisted files).
  */
-export function specFromLabels(name: string, labels: Labels | null | undefined): RuntimeSpec | undefined {
+export function specFromLabels(name: string, labels: Labels | null | undefined): VplcSpec | undefined {
   if (!isManagedRuntime(labels) || labels === null || labels === undefined) return undefined;
   const vnics = parseArray(labels[LABEL_VNICS]);
   const serials = parseArray(labels[LABEL_SERIALS] ?? '[]');

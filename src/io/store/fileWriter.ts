@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { writeFileAtomic } from './atomicFile.js';
+import { backoffMs } from '../../model/backoff.js';
 
 export interface FileWriterOptions<T> {
   path: string;
@@ -95,7 +96,7 @@ export class FileWriter<T> {
           ok = false;
           this.failures += 1;
           this.lastWritten = undefined;
-          const delay = Math.min(this.retryMs * 2 ** (this.failures - 1), this.maxRetryMs);
+          const delay = backoffMs(this.failures - 1, { baseMs: this.retryMs, maxMs: this.maxRetryMs });
           this.log.error(
             { step: 'store.write_failed', file: this.path, err, retryInMs: delay },
             'could not write persisted file; will retry',

@@ -1,5 +1,5 @@
-import type { VplcOpName, VplcOps } from '../../../src/machines/vplc.ports.js';
-import type { VplcSpec } from '../../../src/machines/vplc.spec.js';
+import type { VplcOpName, VplcOps } from '../../../src/machines/vplc/ports.js';
+import type { VplcSpec } from '../../../src/model/vplc.js';
 
 /** One call a machine made to the outside world, held open until the test settles it. */
 export interface FakeCall {

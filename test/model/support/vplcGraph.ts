@@ -1,5 +1,5 @@
-import type { VplcContext, VplcEvent, VplcInput, VplcSnapshot } from '../../../src/machines/vplc.machine.js';
-import type { VplcSpec } from '../../../src/machines/vplc.spec.js';
+import type { VplcContext, VplcEvent, VplcInput, VplcSnapshot } from '../../../src/machines/vplc/machine.js';
+import type { VplcSpec } from '../../../src/model/vplc.js';
 
 /**
  * What the graph traversal of the vPLC machine needs: the events to try in each state and a state

@@ -1,6 +1,6 @@
 import { type Actor, createActor, SimulatedClock } from 'xstate';
-import type { VplcCommandName } from '../../../src/machines/vplc.messages.js';
-import { refusal } from '../../../src/machines/vplc.messages.js';
+import type { VplcCommandName } from '../../../src/machines/vplc/messages.js';
+import { refusal } from '../../../src/machines/vplc/messages.js';
 import {
   type OperationEnded,
   provideVplcOps,
@@ -8,7 +8,7 @@ import {
   type VplcInput,
   type VplcMachine,
   type VplcSnapshot,
-} from '../../../src/machines/vplc.machine.js';
+} from '../../../src/machines/vplc/machine.js';
 import { FakeOps, flush } from './fakeOps.js';
 import { T0 } from './vplcGraph.js';
 

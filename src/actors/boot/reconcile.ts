@@ -1,0 +1,445 @@
+import type { Logger } from 'pino';
+import type { ContainerFacts, NetworkFacts } from '../../io/docker/convert.js';
+import type { ContainerListing, RemoveNetworkOutcome } from '../../io/docker/engine.js';
+import { isManaged, isManagedRuntime, LABEL_NETWORK_KIND, LABEL_VPLC, specFromLabels } from '../../io/docker/labels.js';
+import { internalNetworkName } from '../../model/names.js';
+import type { JournalEntry } from '../../io/store/journal.js';
+import type { LoadedState } from '../../io/store/stateStore.js';
+import type { ObservedRuntime } from '../../machines/supervisor.machine.js';
+import type { VplcOps } from '../../machines/vplc/ports.js';
+import type { SerialConfig, VnicConfig, VplcSpec } from '../../model/vplc.js';
+import { receivedVnic } from '../state/records.js';
+import type { Admission, CommandName, VplcStatus } from '../vplc/supervisor.js';
+import { macvlanParentOf, runtimeOfInternalNetwork } from '../../model/names.js';
+import { backoffMs } from '../../model/backoff.js';
+
+/**
+ * Boot reconciliation (spec README §3, D30, D35): before the agent answers the cloud, every runtime it is
+ * responsible for gets one lifecycle actor in the state Docker shows, and every operation a crash interrupted is
+ * finished (or, for a create that keeps killing the agent, rolled back).
+ *
+ * Runtimes are found in three places: containers carrying our labels, the intent journal, and the reference files
+ * (§9) — the old agent set no labels, so its runtimes are known by the files and by their `<name>_internal`
+ * networks. Those are adopted as they run: the restart policy `always` is switched to `no` with a container update
+ * (the PLC keeps running), and our labels arrive with the next recreate.
+ */
+
+/** What reconciliation asks of the engine (a subset of DockerEngine). */
+export interface ReconcileEngine {
+  listManagedContainers(): Promise<ContainerListing[]>;
+  listContainers(opts: { names?: string[] }): Promise<ContainerListing[]>;
+  inspectContainer(name: string): Promise<ContainerFacts | undefined>;
+  networksByDriver(driver: string): Promise<NetworkFacts[]>;
+  removeNetworkIfUnused(name: string, opts: { requireOwned: boolean }): Promise<RemoveNetworkOutcome>;
+  ensureRestartPolicy(name: string, policy?: 'no'): Promise<'updated' | 'unchanged' | 'absent'>;
+  ensureInternalNetwork(runtimeName: string): Promise<unknown>;
+  connect(network: string, container: string): Promise<void>;
+}
+
+export interface ReconcileSupervisor {
+  adopt(spec: VplcSpec, observed: ObservedRuntime): void;
+  create(spec: VplcSpec): Admission;
+  command(name: string, cmd: CommandName): Admission;
+}
+
+export interface ReconcileRecords {
+  journalEntry(name: string): JournalEntry | undefined;
+  noteInterrupted(name: string): number;
+  forget(name: string): void;
+}
+
+export interface ReconcileDeps {
+  engine: ReconcileEngine;
+  supervisor: ReconcileSupervisor;
+  ops: Pick<VplcOps, 'removeContainer' | 'removeNetworks'>;
+  watch: { track(name: string): void; refresh(name: string): Promise<unknown> };
+  records: ReconcileRecords;
+  /** The files as read at start (before anything was adopted). */
+  loaded: LoadedState;
+  adopted: AdoptedRuntimes;
+  log: Logger;
+  /** A create found in flight this many times is rolled back instead of finished again (default 3). */
+  maxInterruptions?: number;
+  /** Backoff while the engine does not answer (default 1 s doubling to 10 s). */
+  retryMs?: { initial: number; max: number };
+  signal?: AbortSignal;
+}
+
+export type ReconcileAction =
+  | 'adopted'
+  | 'create.resumed'
+  | 'create.restarted'
+  | 'create.rolled_back'
+  | 'delete.resumed'
+  | 'start.resumed'
+  | 'stop.resumed';
+
+export interface ReconcileSummary {
+  /** Per runtime: the state it was adopted in and what was done about an interrupted operation. */
+  runtimes: Record<string, { found: ObservedRuntime['state']; action: ReconcileAction; legacy: boolean }>;
+  removedNetworks: string[];
+}
+
+/** Names the agent must never take for a runtime (spec §1). */
+const NOT_RUNTIMES = new Set(['orchestrator_agent', 'autonomy_netmon']);
+
+/**
+ * Runtimes adopted without our labels (made by the old agent). Only these and labelled containers are ever
+ * stopped or removed (D29); when one is deleted, the old agent's MACVLAN networks it used are removed once unused.
+ */
+export class AdoptedRuntimes {
+  private readonly networks = new Map<string, Set<string>>();
+
+  has(name: string): boolean {
+    return this.networks.has(name);
+  }
+
+  add(name: string, legacyNetworks: Iterable<string>): void {
+    this.networks.set(name, new Set(legacyNetworks));
+  }
+
+  names(): string[] {
+    return [...this.networks.keys()];
+  }
+
+  /**
+   * After an adopted runtime was deleted: stop watching it and remove the unlabelled MACVLAN networks it used that
+   * no container uses any more (the old agent never removed them; they would be orphans now).
+   */
+  async release(
+    name: string,
+    deps: {
+      engine: Pick<ReconcileEngine, 'removeNetworkIfUnused'>;
+      watch: { untrack(name: string): void };
+      stillNeeded: (network: string) => boolean;
+      log: Logger;
+    },
+  ): Promise<void> {
+    const networks = this.networks.get(name);
+    if (!networks) return;
+    this.networks.delete(name);
+    deps.watch.untrack(name);
+    for (const network of networks) {
+      if (deps.stillNeeded(network)) continue;
+      try {
+        const outcome = await deps.engine.removeNetworkIfUnused(network, { requireOwned: false });
+        deps.log.info({ step: 'legacy.network_cleanup', vplc: name, network, outcome }, 'old agent network cleanup');
+      } catch (err) {
+        deps.log.warn({ step: 'legacy.network_cleanup_failed', vplc: name, network, err }, 'could not remove network');
+      }
+    }
+  }
+}
+
+/**
+ * Holds engine facts back while reconciliation runs and replays them after: a fact about a runtime the supervisor
+ * does not know yet would be dropped, and the container watch never tells the same fact twice.
+ */
+export class FactGate<F> {
+  private buffered: Array<[string, F]> | null = [];
+
+  constructor(private readonly deliver: (name: string, fact: F) => void) {}
+
+  push(name: string, fact: F): void {
+    if (this.buffered) this.buffered.push([name, fact]);
+    else this.deliver(name, fact);
+  }
+
+  open(): void {
+    const held = this.buffered ?? [];
+    this.buffered = null;
+    for (const [name, fact] of held) this.deliver(name, fact);
+  }
+}
+
+interface Candidate {
+  spec: VplcSpec;
+  source: 'labels' | 'journal' | 'files' | 'network';
+  facts: ContainerFacts | undefined;
+  legacy: boolean;
+}
+
+interface DockerView {
+  managed: ContainerListing[];
+  bridges: NetworkFacts[];
+  macvlans: NetworkFacts[];
+}
+
+function specFromFiles(name: string, loaded: LoadedState): VplcSpec | undefined {
+  const vnics = loaded.runtimeVnics[name];
+  const serials = loaded.serialConfigs[name]?.serial_ports;
+  if (!vnics && !serials && !loaded.clients[name]) return undefined;
+  return {
+    name,
+    vnics: (vnics ?? []).map((v) => receivedVnic(v)),
+    serials: (serials ?? []).map(
+      (p): SerialConfig => ({ name: p.name, device_id: p.device_id, container_path: p.container_path }),
+    ),
+  };
+}
+
+function specFromJournal(entry: JournalEntry | undefined): VplcSpec | undefined {
+  if (!entry) return undefined;
+  return {
+    name: entry.spec.name,
+    vnics: entry.spec.vnics as unknown as VnicConfig[],
+    serials: entry.spec.serials as unknown as SerialConfig[],
+  };
+}
+
+function observedOf(facts: ContainerFacts | undefined): ObservedRuntime {
+  if (!facts) return { state: 'missing', containerId: null };
+  if (facts.running) return { state: 'running', containerId: facts.id, startedAt: facts.startedAt };
+  return { state: 'stopped', containerId: facts.id };
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> {
+  const { engine, log, loaded } = deps;
+  const maxInterruptions = deps.maxInterruptions ?? 3;
+  const view = await readDocker(deps);
+
+  // 1. Every runtime this agent is responsible for, with the best spec known for it.
+  const candidates = new Map<string, Candidate>();
+  const add = (name: string, spec: VplcSpec | undefined, source: Candidate['source']) => {
+    if (candidates.has(name) || NOT_RUNTIMES.has(name)) return;
+    const found = spec ?? specFromJournal(deps.records.journalEntry(name)) ?? specFromFiles(name, loaded);
+    candidates.set(name, { spec: found ?? { name, vnics: [], serials: [] }, source, facts: undefined, legacy: false });
+  };
+  for (const c of view.managed) {
+    if (!isManagedRuntime(c.labels)) continue;
+    const fromLabels = specFromLabels(c.name, c.labels) as VplcSpec | undefined;
+    if (!fromLabels) log.warn({ vplc: c.name }, 'runtime labels are damaged; its spec comes from the journal or files');
+    add(c.name, fromLabels, 'labels');
+  }
+  for (const name of Object.keys(loaded.journal.vplcs))
+    add(name, specFromJournal(loaded.journal.vplcs[name]), 'journal');
+  for (const name of new Set([
+    ...Object.keys(loaded.clients),
+    ...Object.keys(loaded.runtimeVnics),
+    ...Object.keys(loaded.serialConfigs),
+  ])) {
+    add(name, specFromFiles(name, loaded), 'files');
+  }
+  // The old agent's runtimes whose files are gone: an unlabelled `<name>_internal` bridge with `<name>` on it.
+  for (const net of view.bridges) {
+    const name = runtimeOfInternalNetwork(net.name);
+    if (net.managed || !net.internal || name === null || candidates.has(name)) continue;
+    if (Object.values(net.containers).some((c) => c.name === name)) {
+      log.warn(
+        { vplc: name },
+        'runtime of the old agent found by its internal network only; its vNIC details are unknown',
+      );
+      add(name, undefined, 'network');
+    }
+  }
+
+  await Promise.all(
+    [...candidates.entries()].map(async ([name, c]) => {
+      c.facts = await engine.inspectContainer(name);
+      // The old agent's runtimes: an unlabelled container, or only the files (or its network) know the name.
+      c.legacy = c.facts ? !isManaged(c.facts.labels) : c.source === 'files' || c.source === 'network';
+    }),
+  );
+
+  // 2. Networks we created that no runtime needs any more (a create or delete cut short before the journal knew).
+  const removedNetworks = await removeOrphanNetworks(deps, view, new Set(candidates.keys()));
+
+  // 3. One actor per runtime, and the interrupted operations finished.
+  const summary: ReconcileSummary = { runtimes: {}, removedNetworks };
+  for (const [name, c] of candidates) {
+    try {
+      const action = await settle(deps, name, c, maxInterruptions);
+      summary.runtimes[name] = { found: observedOf(c.facts).state, action, legacy: c.legacy };
+    } catch (err) {
+      log.error({ step: 'reconcile.failed', vplc: name, err: errText(err) }, 'could not reconcile runtime');
+      // Still give it an actor, so the cloud sees it and can act on it.
+      deps.supervisor.adopt(c.spec, observedOf(c.facts));
+      summary.runtimes[name] = { found: observedOf(c.facts).state, action: 'adopted', legacy: c.legacy };
+    }
+  }
+  log.info({ step: 'reconcile.done', ...summary }, 'boot reconciliation done');
+  return summary;
+}
+
+/** Read what reconciliation needs from Docker, waiting (with backoff) while the engine does not answer. */
+async function readDocker(deps: ReconcileDeps): Promise<DockerView> {
+  const initial = deps.retryMs?.initial ?? 1_000;
+  const max = deps.retryMs?.max ?? 10_000;
+  for (let attempt = 0; ; attempt++) {
+    deps.signal?.throwIfAborted();
+    try {
+      const [managed, bridges, macvlans] = await Promise.all([
+        deps.engine.listManagedContainers(),
+        deps.engine.networksByDriver('bridge'),
+        deps.engine.networksByDriver('macvlan'),
+      ]);
+      return { managed, bridges, macvlans };
+    } catch (err) {
+      const delay = backoffMs(attempt, { baseMs: initial, maxMs: max });
+      deps.log.warn(
+        { step: 'reconcile.engine_unavailable', err: errText(err), retryInMs: delay },
+        'Docker engine unavailable at start; the agent answers the cloud once it has reconciled its runtimes',
+      );
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        deps.signal?.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+async function removeOrphanNetworks(deps: ReconcileDeps, view: DockerView, known: Set<string>): Promise<string[]> {
+  const orphans: string[] = [];
+  for (const net of view.bridges) {
+    if (!net.managed || net.labels[LABEL_NETWORK_KIND] !== 'internal') continue;
+    const owner = net.labels[LABEL_VPLC];
+    if (owner !== undefined && !known.has(owner)) orphans.push(net.name);
+  }
+  for (const net of view.macvlans) {
+    if (net.managed && Object.keys(net.containers).length === 0) orphans.push(net.name);
+  }
+  const removed: string[] = [];
+  for (const name of orphans) {
+    try {
+      // Still checks for containers using it (created ones too): only truly unused networks go.
+      const outcome = await deps.engine.removeNetworkIfUnused(name, { requireOwned: true });
+      if (outcome === 'removed') removed.push(name);
+    } catch (err) {
+      deps.log.warn(
+        { step: 'reconcile.network_cleanup_failed', network: name, err: errText(err) },
+        'orphan network left',
+      );
+    }
+  }
+  return removed;
+}
+
+/** Adopt one runtime and finish what the journal says was in flight. */
+async function settle(
+  deps: ReconcileDeps,
+  name: string,
+  c: Candidate,
+  maxInterruptions: number,
+): Promise<ReconcileAction> {
+  const { engine, supervisor, log } = deps;
+  const entry = deps.records.journalEntry(name);
+  const operation = entry?.operation ?? null;
+  const vlog = log.child({ vplc: name });
+
+  if (c.legacy) {
+    deps.adopted.add(name, legacyNetworks(name, c, deps.loaded));
+    deps.watch.track(name);
+  }
+  if (c.facts) {
+    const policy = await engine.ensureRestartPolicy(name, 'no');
+    if (policy === 'updated')
+      vlog.info({ step: 'reconcile.restart_policy' }, 'restart policy set to no (watchdog owns restarts)');
+    await deps.watch.refresh(name);
+  }
+
+  if (operation === 'create') {
+    const count = deps.records.noteInterrupted(name);
+    if (count > maxInterruptions) {
+      vlog.error(
+        { step: 'reconcile.create_rolled_back', interruptions: count },
+        'create was interrupted too many times; rolling it back',
+      );
+      await deps.ops.removeContainer(name);
+      await deps.ops.removeNetworks(c.spec);
+      deps.records.forget(name);
+      return 'create.rolled_back';
+    }
+    if (c.facts?.running) {
+      // Started already: the adoption joins its network and asks for DHCP, which is what the create had left.
+      supervisor.adopt(c.spec, observedOf(c.facts));
+      return 'create.resumed';
+    }
+    if (c.facts) {
+      // Created, not started. On API < 1.44 the internal network is connected after create: a crash in between
+      // leaves it out.
+      const internal = internalNetworkName(name);
+      if (!c.facts.networks[internal]) {
+        await engine.ensureInternalNetwork(name);
+        await engine.connect(internal, c.facts.id);
+      }
+      supervisor.adopt(c.spec, observedOf(c.facts));
+      follow(vlog, 'start', supervisor.command(name, 'START'));
+      return 'create.resumed';
+    }
+    follow(vlog, 'create', supervisor.create(c.spec));
+    return 'create.restarted';
+  }
+
+  let observed = observedOf(c.facts);
+  // A vPLC that sat in `failed` (crash loop, failed operation) stays failed with its reason until the cloud acts,
+  // also across an agent restart — unless someone started its container meanwhile.
+  if (entry?.state.startsWith('failed') && observed.state !== 'running' && operation === null) {
+    observed = { ...observed, state: 'failed', failureReason: entry.failure };
+  }
+  supervisor.adopt(c.spec, observed);
+  if (operation === 'delete') {
+    follow(vlog, 'delete', supervisor.command(name, 'DELETE'));
+    return 'delete.resumed';
+  }
+  if (observed.state === 'stopped') {
+    // A runtime that should run but is down: the operation that started it was cut short, or the host lost power
+    // (with restart policy `no`, nobody else starts it). A runtime that sat in `failed` waits for the cloud.
+    const shouldRun =
+      operation === 'start' ||
+      operation === 'restart' ||
+      (entry?.desired === 'running' && !entry.state.startsWith('failed') && operation !== 'stop');
+    if (shouldRun) {
+      follow(vlog, 'start', supervisor.command(name, 'START'));
+      return 'start.resumed';
+    }
+  }
+  if (observed.state === 'running' && operation === 'stop') {
+    follow(vlog, 'stop', supervisor.command(name, 'STOP'));
+    return 'stop.resumed';
+  }
+  return 'adopted';
+}
+
+/** The unlabelled MACVLAN networks an old-agent runtime uses (from the engine and from runtime_vnics.json). */
+function legacyNetworks(name: string, c: Candidate, loaded: LoadedState): string[] {
+  const names = new Set<string>();
+  for (const network of Object.keys(c.facts?.networks ?? {})) if (macvlanParentOf(network) !== null) names.add(network);
+  for (const record of loaded.runtimeVnics[name] ?? []) {
+    const network = record.docker_network_name;
+    if (typeof network === 'string' && macvlanParentOf(network) !== null) names.add(network);
+  }
+  return [...names];
+}
+
+function follow(log: Logger, what: string, admission: Admission): void {
+  if (!admission.accepted) {
+    log.error(
+      { step: 'reconcile.refused', operation: what, reason: admission.reason },
+      'interrupted operation refused',
+    );
+    return;
+  }
+  log.info({ step: 'reconcile.resumed', operation: what }, 'finishing an interrupted operation');
+  void admission.done.then((outcome) =>
+    outcome.success
+      ? log.info({ step: 'reconcile.finished', operation: what }, 'interrupted operation finished')
+      : log.error(
+          { step: 'reconcile.finished', operation: what, error: outcome.error },
+          'interrupted operation failed',
+        ),
+  );
+}
+
+/** Whether a network name is still needed by a supervised runtime (for `AdoptedRuntimes.release`). */
+export function networkInUseBy(statuses: VplcStatus[], network: string): boolean {
+  const parent = macvlanParentOf(network);
+  if (parent === null) return false;
+  return statuses.some((s) => s.phase !== 'deleted' && s.spec.vnics.some((v) => v.parent_interface === parent));
+}

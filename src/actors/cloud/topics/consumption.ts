@@ -1,0 +1,94 @@
+import type { InterfaceInfo } from '../../../../sidecar/src/protocol.js';
+import type { GetConsumptionDeviceRequest, GetConsumptionOrchestratorRequest } from '../../../io/cloud/topics/index.js';
+import type { StaticHostInfo } from '../../../io/metrics/hostMetrics.js';
+import { parsePeriod } from '../../../io/metrics/period.js';
+import type { UsageBuffer } from '../../../io/metrics/usageBuffer.js';
+import type { ObservedContainer } from '../../vplc/containerWatch.js';
+
+type Result = Record<string, unknown>;
+
+/** Interface name prefixes that are not the host's own networks (spec §4.6). */
+export const VIRTUAL_PREFIXES = [
+  'lo',
+  'docker',
+  'br-',
+  'veth',
+  'virbr',
+  'tailscale',
+  'zt',
+  'cni',
+  'flannel',
+  'kube-ipvs',
+  'wg',
+  'cilium',
+  'macvtap',
+];
+
+export function isVirtualInterface(name: string): boolean {
+  const lower = name.toLowerCase();
+  return VIRTUAL_PREFIXES.some((prefix) => lower.startsWith(prefix));
+}
+
+function series(buffer: UsageBuffer | undefined, cpuPeriod: string, memoryPeriod: string, nowSec: number) {
+  // The two series of one request use independently parsed periods (spec §6.2).
+  const cpu = parsePeriod(cpuPeriod, nowSec);
+  const memory = parsePeriod(memoryPeriod, nowSec);
+  return {
+    cpu_usage: buffer ? buffer.query(cpu.start, cpu.end).cpu : [],
+    memory_usage: buffer ? buffer.query(memory.start, memory.end).memory : [],
+  };
+}
+
+/** get_consumption_device (spec §4.5). */
+export function consumptionDevice(
+  req: GetConsumptionDeviceRequest,
+  known: boolean,
+  observed: ObservedContainer | undefined,
+  buffer: UsageBuffer | undefined,
+  nowSec: number,
+): Result {
+  if (!known) return { status: 'error', error: `Device ${req.device_id} not found` };
+  return {
+    device_id: req.device_id,
+    memory: observed ? memoryLimit(observed.memoryLimitBytes) : 'N/A',
+    cpu: observed ? cpuLimit(observed) : 'N/A',
+    ...series(buffer, req.cpuPeriod, req.memoryPeriod, nowSec),
+  };
+}
+
+function memoryLimit(bytes: number): string {
+  return bytes > 0 ? `${Math.trunc(bytes / 1_048_576)} MB` : 'unlimited';
+}
+
+function cpuLimit(limits: Pick<ObservedContainer, 'nanoCpus' | 'cpuQuota' | 'cpuPeriod'>): string {
+  if (limits.nanoCpus > 0) return `${(limits.nanoCpus / 1e9).toFixed(1)} vCPU`;
+  if (limits.cpuQuota > 0 && limits.cpuPeriod > 0) return `${(limits.cpuQuota / limits.cpuPeriod).toFixed(1)} vCPU`;
+  return 'unlimited';
+}
+
+/** get_consumption_orchestrator (spec §4.6). */
+export function consumptionOrchestrator(
+  req: GetConsumptionOrchestratorRequest,
+  info: StaticHostInfo,
+  interfaces: InterfaceInfo[],
+  buffer: UsageBuffer,
+  nowSec: number,
+): Result {
+  const ip_addresses: Array<{ interface: string; ip_address: string }> = [];
+  for (const iface of interfaces) {
+    if (isVirtualInterface(iface.interface)) continue;
+    for (const address of iface.ipv4_addresses) {
+      if (!address.address.startsWith('127.'))
+        ip_addresses.push({ interface: iface.interface, ip_address: address.address });
+    }
+  }
+  return {
+    ip_addresses,
+    memory: info.memoryMb,
+    cpu: info.cpuCount,
+    os: info.os,
+    kernel: info.kernel,
+    disk: info.diskGb,
+    ...series(buffer, req.cpuPeriod, req.memoryPeriod, nowSec),
+  };
+}

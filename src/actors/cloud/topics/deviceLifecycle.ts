@@ -1,0 +1,81 @@
+import type { TopicContext } from '../../../io/cloud/router.js';
+import type {
+  CreateNewRuntimeRequest,
+  DeleteDeviceRequest,
+  StartDeviceRequest,
+} from '../../../io/cloud/topics/index.js';
+import type { VplcSpec } from '../../../model/vplc.js';
+import { validateVplcSpec } from '../../../machines/vplc/validate.js';
+import type { CommandName, Supervisor } from '../../vplc/supervisor.js';
+
+type Result = Record<string, unknown>;
+
+/** create_new_runtime (spec §4.1): refuse bad specs at once; otherwise the vPLC actor starts creating. */
+export function createNewRuntime(supervisor: Supervisor, req: CreateNewRuntimeRequest): Result {
+  const spec: VplcSpec = {
+    name: req.container_name,
+    vnics: req.vnic_configs as VplcSpec['vnics'],
+    serials: (req.serial_configs ?? []) as VplcSpec['serials'],
+  };
+  const invalid = validateVplcSpec(spec);
+  if (invalid) return { status: 'error', error: invalid };
+  const admission = supervisor.create(spec);
+  if (!admission.accepted) return { status: 'error', error: admission.reason };
+  return {
+    status: 'creating',
+    container_id: spec.name,
+    message: `Container creation started for ${spec.name}`,
+    serial_configs_count: spec.serials.length,
+  };
+}
+
+/** delete_device (spec §4.2): only runtimes this agent manages (D29). */
+export function deleteDevice(supervisor: Supervisor, req: DeleteDeviceRequest): Result {
+  const id = req.device_id;
+  if (!id.trim()) return { status: 'error', error: 'Device ID must be a non-empty string' };
+  const admission = supervisor.command(id, 'DELETE');
+  if (!admission.accepted) return { status: 'error', error: admission.reason };
+  return { status: 'deleting', device_id: id, message: `Container deletion started for ${id}` };
+}
+
+const COMMANDS = { start_device: 'START', stop_device: 'STOP', restart_device: 'RESTART' } as const satisfies Record<
+  string,
+  CommandName
+>;
+const VERBS = { start_device: 'start', stop_device: 'stop', restart_device: 'restart' } as const;
+
+/**
+ * start_device / stop_device / restart_device: the ack says whether the command was accepted; the
+ * same-name event the cloud listens for (spec §2.5) follows when the operation ends — also for a
+ * refusal, so a cloud waiting for the event always gets one.
+ */
+export function deviceCommand(
+  supervisor: Supervisor,
+  topic: keyof typeof COMMANDS,
+  req: StartDeviceRequest,
+  ctx: TopicContext,
+): Result {
+  const id = req.device_id;
+  const correlation_id = req.correlation_id ?? null;
+  const event = (outcome: { success: boolean; error?: string }) =>
+    ctx.emit(topic, { action: topic, correlation_id, device_id: id, ...outcome });
+  if (!id.trim()) {
+    const error = 'Device ID must be a non-empty string';
+    event({ success: false, error });
+    return { status: 'error', error };
+  }
+  const admission = supervisor.command(id, COMMANDS[topic]);
+  if (!admission.accepted) {
+    event({ success: false, error: admission.reason });
+    return { status: 'error', device_id: id, error: admission.reason };
+  }
+  admission.done.then(
+    (outcome) => event(outcome.success ? { success: true } : { success: false, error: outcome.error }),
+    (error: unknown) => event({ success: false, error: error instanceof Error ? error.message : String(error) }),
+  );
+  return { status: 'accepted', device_id: id, message: `${capitalise(VERBS[topic])} of ${id} accepted` };
+}
+
+function capitalise(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
+}

@@ -1,0 +1,151 @@
+import { isoLocal } from '../../../io/cloud/isoLocal.js';
+import type { ObservedContainer } from '../../vplc/containerWatch.js';
+import type { LeaseBook } from '../../network/leases.js';
+import type { SerialConfig } from '../../../model/vplc.js';
+import type { SerialPortState } from '../../serial/passthrough.js';
+import type { VplcStatus } from '../../vplc/supervisor.js';
+import { macvlanParentOf, runtimeOfInternalNetwork } from '../../../model/names.js';
+
+type Result = Record<string, unknown>;
+
+export interface DeviceStatusSources {
+  status: VplcStatus | undefined;
+  observed: ObservedContainer | undefined;
+  engineAvailable: boolean;
+  leases: LeaseBook;
+  /** The passthrough state of one configured serial port (undefined: not looked at yet). */
+  serialPort: (port: SerialConfig) => SerialPortState | undefined;
+  now: Date;
+}
+
+/**
+ * get_device_status (spec §4.7) for one vPLC, answered from the actor's state and the container cache:
+ * no Docker round trip per request. Every key of the reference is kept; `state`, `step`, `last_error`
+ * and `failure` are added from the lifecycle machine.
+ */
+export function deviceStatus(id: string, src: DeviceStatusSources): Result {
+  const { status } = src;
+  if (!status) return notFound(id);
+  const lifecycle = lifecycleFields(status);
+
+  // Create and delete are the operations the reference tracked; their progress keeps its shape (case 2).
+  const inCreateOrDelete = status.phase === 'creating' || status.phase === 'deleting';
+  const failedWithoutContainer =
+    status.phase === 'failed' && (status.operation === 'create' || status.operation === 'delete') && !src.observed;
+  if (inCreateOrDelete || failedWithoutContainer) return operationStatus(id, status, lifecycle);
+
+  if (status.phase === 'deleted') return notFound(id);
+  if (!src.engineAvailable) {
+    return {
+      status: 'error',
+      device_id: id,
+      error: `Docker engine unavailable: cannot read the container state of ${id}. The agent reconnects to the engine by itself; retry shortly.`,
+      ...lifecycle,
+    };
+  }
+  const observed = src.observed;
+  if (!observed) {
+    if (status.phase === 'failed' || status.phase === 'stopped') {
+      return { status: 'not_found', device_id: id, message: `Container ${id} does not exist`, ...lifecycle };
+    }
+    return {
+      status: 'success',
+      device_id: id,
+      container_status: 'unknown',
+      is_running: false,
+      networks: {},
+      restart_count: status.restartCount,
+      ...lifecycle,
+    };
+  }
+
+  const result: Result = {
+    status: 'success',
+    device_id: id,
+    container_status: observed.status || 'unknown',
+    is_running: observed.running,
+    networks: networksOf(id, status, observed, src.leases),
+    restart_count: status.restartCount,
+  };
+  const internalIp = observed.internalIp ?? status.internalIp;
+  if (internalIp) result.internal_ip = internalIp;
+  if (observed.running && observed.startedAt) {
+    const started = Date.parse(observed.startedAt);
+    if (Number.isFinite(started)) result.uptime_seconds = Math.max(0, Math.floor((src.now.getTime() - started) / 1000));
+  }
+  if (!observed.running) result.exit_code = observed.exitCode ?? null;
+  if (observed.health) result.health_status = observed.health;
+  if (status.spec.serials.length > 0) result.serial_ports = serialPorts(status, src.serialPort);
+  return { ...result, ...lifecycle };
+}
+
+function notFound(id: string): Result {
+  return { status: 'not_found', device_id: id, message: `Container ${id} does not exist` };
+}
+
+function lifecycleFields(status: VplcStatus): Result {
+  const fields: Result = { state: status.state, desired_state: status.desired };
+  if (status.step) fields.step = status.step;
+  if (status.lastError) fields.last_error = status.lastError;
+  if (status.failure) fields.failure = status.failure;
+  return fields;
+}
+
+function operationStatus(id: string, status: VplcStatus, lifecycle: Result): Result {
+  const operation =
+    status.phase === 'creating' ? 'create' : status.phase === 'deleting' ? 'delete' : (status.operation ?? 'unknown');
+  const failed = status.phase === 'failed';
+  const error = status.failure?.reason ?? status.lastError ?? 'unknown error';
+  const result: Result = {
+    status: failed ? 'error' : status.phase,
+    device_id: id,
+    operation,
+    started_at: isoLocal(new Date(status.operationStartedAt ?? status.updatedAt)),
+    updated_at: isoLocal(new Date(status.updatedAt)),
+  };
+  if (status.step) result.step = status.step;
+  if (failed) {
+    result.error = error;
+    result.message = `Operation failed: ${error}`;
+  } else {
+    result.message = `Container ${id} is being ${operation === 'create' ? 'created' : 'deleted'}`;
+  }
+  return { ...result, ...lifecycle };
+}
+
+/**
+ * Every attached network except the internal bridge, with the DHCP lease's address in place of the
+ * IPAM-assigned address Docker shows for a DHCP vNIC (spec §4.7). Networks are matched to vNICs by exact
+ * name, never by prefix (D16).
+ */
+function networksOf(id: string, status: VplcStatus, observed: ObservedContainer, leases: LeaseBook): Result {
+  const out: Result = {};
+  for (const [network, endpoint] of Object.entries(observed.networks)) {
+    if (runtimeOfInternalNetwork(network) !== null) continue;
+    const view = { ip_address: endpoint.ip, mac_address: endpoint.mac, gateway: endpoint.gateway };
+    const parent = macvlanParentOf(network);
+    const vnic = status.spec.vnics.find((v) => v.parent_interface === parent);
+    const lease = vnic ? leases.get(id, vnic.name) : undefined;
+    if (lease) {
+      view.ip_address = lease.ip;
+      if (lease.gateway) view.gateway = lease.gateway;
+    }
+    out[network] = view;
+  }
+  return out;
+}
+
+function serialPorts(status: VplcStatus, stateOf: DeviceStatusSources['serialPort']): Result[] {
+  return status.spec.serials.map((port) => {
+    const state = stateOf(port);
+    const view: Result = {
+      name: port.name,
+      device_id: port.device_id,
+      container_path: port.container_path,
+      status: state?.status ?? 'unknown',
+    };
+    if (state?.status === 'connected' && state.device) view.current_host_path = state.device.path;
+    if (state?.error) view.error = state.error;
+    return view;
+  });
+}

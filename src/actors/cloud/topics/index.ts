@@ -1,0 +1,92 @@
+import type { Logger } from 'pino';
+import type { TopicHandlers } from '../../../io/cloud/router.js';
+import type { HostMetrics } from '../../../io/metrics/hostMetrics.js';
+import type { UsageBuffer } from '../../../io/metrics/usageBuffer.js';
+import type { RuntimeHttpProxy } from '../../../io/runtime-http/proxy.js';
+import type { ContainerWatch } from '../../vplc/containerWatch.js';
+import type { LeaseBook } from '../../network/leases.js';
+import type { SelfDestruct } from '../../orchestrator/selfDestruct.js';
+import type { SerialPassthrough } from '../../serial/passthrough.js';
+import type { SidecarLink } from '../../sidecar/link.js';
+import type { Supervisor } from '../../vplc/supervisor.js';
+import { consumptionDevice, consumptionOrchestrator } from './consumption.js';
+import { createNewRuntime, deleteDevice, deviceCommand } from './deviceLifecycle.js';
+import { deviceStatus } from './deviceStatus.js';
+import { hostInterfaces, serialDevices } from './hostDevices.js';
+import { runCommand } from './runCommand.js';
+
+export interface TopicDeps {
+  supervisor: Supervisor;
+  watch: ContainerWatch;
+  sidecar: SidecarLink;
+  proxy: RuntimeHttpProxy;
+  hostMetrics: HostMetrics;
+  orchestratorUsage: UsageBuffer;
+  leases: LeaseBook;
+  selfDestruct: SelfDestruct;
+  serial: SerialPassthrough;
+  runCommandPorts: number[];
+  log: Logger;
+  now?: () => Date;
+}
+
+/** Every cloud topic, turned into a message for the supervisor or answered from the agent's own state. */
+export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
+  const now = deps.now ?? (() => new Date());
+  const nowSec = () => Math.floor(now().getTime() / 1000);
+  return {
+    create_new_runtime: async (req) => createNewRuntime(deps.supervisor, req),
+    delete_device: async (req) => deleteDevice(deps.supervisor, req),
+    start_device: async (req, ctx) => deviceCommand(deps.supervisor, 'start_device', req, ctx),
+    stop_device: async (req, ctx) => deviceCommand(deps.supervisor, 'stop_device', req, ctx),
+    restart_device: async (req, ctx) => deviceCommand(deps.supervisor, 'restart_device', req, ctx),
+    delete_orchestrator: async () => deps.selfDestruct.begin(),
+    get_device_status: async (req) => {
+      const id = req.device_id;
+      if (!id.trim()) return { status: 'error', error: 'Device ID must be a non-empty string' };
+      if (id === deps.selfDestruct.pseudoDeviceId)
+        return deps.selfDestruct.status() ?? deviceStatus(id, { ...noDevice(deps), now: now() });
+      return deviceStatus(id, {
+        status: deps.supervisor.status(id),
+        observed: deps.watch.observed(id),
+        engineAvailable: deps.watch.engineAvailable(),
+        leases: deps.leases,
+        serialPort: (port) => deps.serial.state(id, port.name),
+        now: now(),
+      });
+    },
+    get_consumption_device: async (req) =>
+      consumptionDevice(
+        req,
+        deps.supervisor.status(req.device_id) !== undefined,
+        deps.watch.observed(req.device_id),
+        deps.watch.usage(req.device_id),
+        nowSec(),
+      ),
+    get_consumption_orchestrator: async (req) =>
+      consumptionOrchestrator(
+        req,
+        deps.hostMetrics.staticInfo(),
+        deps.sidecar.interfaceList(),
+        deps.orchestratorUsage,
+        nowSec(),
+      ),
+    get_host_interfaces: async (req) => hostInterfaces(req, deps.sidecar.interfaceList()),
+    get_serial_devices: async () => serialDevices(deps.sidecar.serialDevices()),
+    run_command: async (req, ctx) => {
+      const status = deps.supervisor.status(req.device_id);
+      const internalIp = deps.watch.observed(req.device_id)?.internalIp ?? status?.internalIp ?? null;
+      return runCommand(req, status, internalIp, deps.proxy, deps.runCommandPorts, ctx.signal);
+    },
+  };
+}
+
+function noDevice(deps: TopicDeps) {
+  return {
+    status: undefined,
+    observed: undefined,
+    engineAvailable: true,
+    leases: deps.leases,
+    serialPort: () => undefined,
+  };
+}

@@ -1,0 +1,145 @@
+import type { Logger } from 'pino';
+import type { DhcpUpdateEvent } from '../../../sidecar/src/protocol.js';
+import type { VplcSpec } from '../../model/vplc.js';
+import type { LeaseBook } from './leases.js';
+import type { SidecarLink } from '../sidecar/link.js';
+import { backoffMs, DHCP_RETRY_BACKOFF } from '../../model/backoff.js';
+import { vnicNetwork } from '../../model/names.js';
+
+/** What the coordinator needs to know about a runtime's container. */
+export interface DhcpContainerView {
+  inspect(
+    name: string,
+  ): Promise<{ running: boolean; pid: number | null; networks: Record<string, { mac: string | null }> } | undefined>;
+}
+
+interface Pending {
+  retry: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Asks the sidecar for DHCP leases on a runtime's `dhcp` vNICs and keeps asking until it answers
+ * (D9, D10: the old agent fired and forgot). Requests that cannot be sent now — sidecar down, runtime
+ * not yet running — are retried with the spec's back-off, and everything is re-sent when the sidecar
+ * reconnects (spec §11.6.4), which the sidecar treats as a no-op for clients already running.
+ */
+export class DhcpCoordinator {
+  private readonly pending = new Map<string, Pending>();
+  private readonly random: () => number;
+  private readonly known = new Map<string, VplcSpec>();
+
+  constructor(
+    private readonly deps: {
+      sidecar: SidecarLink;
+      containers: DhcpContainerView;
+      leases: LeaseBook;
+      log: Logger;
+      onLease?: (name: string, vnic: string, lease: DhcpUpdateEvent['data']) => void;
+      random?: () => number;
+    },
+  ) {
+    this.random = deps.random ?? Math.random;
+    deps.sidecar.on('connected', () => this.resyncAll());
+    deps.sidecar.on('dhcpLease', (lease) => this.onLease(lease));
+  }
+
+  /** Start DHCP for every `dhcp` vNIC of a running runtime. Never rejects because the sidecar is away. */
+  async start(spec: VplcSpec): Promise<void> {
+    if (!spec.vnics.some((v) => v.network_mode === 'dhcp')) return;
+    this.known.set(spec.name, spec);
+    await this.attempt(spec);
+  }
+
+  /** Stop the runtime's DHCP clients (before stop/delete) and its retries; `forgetLeases` on delete. */
+  async stop(spec: VplcSpec, opts: { forgetLeases?: boolean } = {}): Promise<void> {
+    this.cancel(spec.name);
+    this.known.delete(spec.name);
+    if (opts.forgetLeases) this.deps.leases.forget(spec.name);
+    if (!this.deps.sidecar.online()) return;
+    for (const vnic of spec.vnics.filter((v) => v.network_mode === 'dhcp')) {
+      try {
+        const reply = await this.deps.sidecar.request({
+          command: 'stop_dhcp',
+          container_name: spec.name,
+          vnic_name: vnic.name,
+        });
+        if (!reply.success && !/No DHCP client found/.test(reply.error)) {
+          this.deps.log.warn({ vplc: spec.name, vnic: vnic.name, error: reply.error }, 'sidecar could not stop DHCP');
+        }
+      } catch (error) {
+        this.deps.log.warn({ err: error, vplc: spec.name, vnic: vnic.name }, 'stop_dhcp was not answered');
+      }
+    }
+  }
+
+  private async attempt(spec: VplcSpec): Promise<void> {
+    const log = this.deps.log.child({ vplc: spec.name });
+    const problem = await this.send(spec).catch((error: unknown) =>
+      error instanceof Error ? error.message : String(error),
+    );
+    if (problem === null) {
+      this.cancel(spec.name);
+      return;
+    }
+    const previous = this.pending.get(spec.name);
+    const retry = previous ? previous.retry + 1 : 0;
+    const delay = backoffMs(retry, DHCP_RETRY_BACKOFF, this.random);
+    log.warn({ retryInMs: delay, problem }, 'DHCP request not done; will retry');
+    if (previous?.timer) clearTimeout(previous.timer);
+    const timer = setTimeout(() => {
+      const current = this.known.get(spec.name);
+      if (current) void this.attempt(current);
+    }, delay);
+    timer.unref();
+    this.pending.set(spec.name, { retry, timer });
+  }
+
+  /** Sends start_dhcp for each DHCP vNIC; resolves null when all were accepted, else the first problem. */
+  private async send(spec: VplcSpec): Promise<string | null> {
+    if (!this.deps.sidecar.online()) return 'the network monitor sidecar is not connected';
+    const container = await this.deps.containers.inspect(spec.name);
+    if (!container) return `container ${spec.name} does not exist`;
+    if (!container.running || !container.pid) return `container ${spec.name} is not running`;
+    for (const vnic of spec.vnics.filter((v) => v.network_mode === 'dhcp')) {
+      const network = vnicNetwork(container.networks, vnic.parent_interface);
+      const mac = network?.[1].mac;
+      if (!mac)
+        return `vNIC ${vnic.name} of ${spec.name} is not attached to a MACVLAN network on ${vnic.parent_interface}`;
+      const reply = await this.deps.sidecar.request({
+        command: 'start_dhcp',
+        container_name: spec.name,
+        vnic_name: vnic.name,
+        mac_address: mac,
+        container_pid: container.pid,
+      });
+      if (!reply.success) return `DHCP for vNIC ${vnic.name} of ${spec.name} failed: ${reply.error}`;
+    }
+    return null;
+  }
+
+  private cancel(name: string): void {
+    const pending = this.pending.get(name);
+    if (pending?.timer) clearTimeout(pending.timer);
+    this.pending.delete(name);
+  }
+
+  private resyncAll(): void {
+    for (const spec of this.known.values()) {
+      this.cancel(spec.name);
+      void this.attempt(spec);
+    }
+  }
+
+  private onLease(lease: DhcpUpdateEvent['data']): void {
+    if (!lease.container_name || !lease.vnic_name || !lease.ip) return;
+    this.deps.leases.set(lease.container_name, lease.vnic_name, {
+      ip: lease.ip,
+      prefix: Number.isFinite(lease.prefix) ? lease.prefix : null,
+      gateway: lease.gateway.split(' ').find(Boolean) ?? null,
+      dns: lease.dns.split(' ').filter(Boolean),
+      at: lease.timestamp,
+    });
+    this.deps.onLease?.(lease.container_name, lease.vnic_name, lease);
+  }
+}

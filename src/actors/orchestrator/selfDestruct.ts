@@ -1,0 +1,166 @@
+import type { Logger } from 'pino';
+import { isoLocal } from '../../io/cloud/isoLocal.js';
+import type { Supervisor } from '../vplc/supervisor.js';
+import { parseMacvlanNetworkName, runtimeOfInternalNetwork } from '../../model/names.js';
+
+type Result = Record<string, unknown>;
+
+/** What self-destruct needs from the engine (a subset of DockerEngine). */
+export interface SelfDestructEngine {
+  networksByDriver(
+    driver: string,
+  ): Promise<Array<{ name: string; managed: boolean; containers: Record<string, unknown> }>>;
+  removeNetworkIfUnused(name: string, opts: { requireOwned: boolean }): Promise<string>;
+  stopContainer(name: string): Promise<string>;
+  removeContainer(name: string): Promise<string>;
+  removeVolume(name: string): Promise<'removed' | 'absent'>;
+  findSelf(): Promise<{ id: string; name: string } | null>;
+}
+
+export const NETMON_CONTAINER = 'autonomy_netmon';
+export const SHARED_VOLUME = 'orchestrator-shared';
+
+/** Networks the old agent created carry no labels: they are known by their names alone. */
+const isLegacyNetworkName = (name: string) =>
+  runtimeOfInternalNetwork(name) !== null || parseMacvlanNetworkName(name) !== null;
+
+type Step =
+  | 'starting'
+  | 'deleting_runtimes'
+  | 'cleaning_networks'
+  | 'clearing_records'
+  | 'deleting_netmon'
+  | 'deleting_volume'
+  | 'removing_self';
+
+/**
+ * `delete_orchestrator` (spec §4.3, §8.10): removes every vPLC through its own lifecycle (so each is
+ * stopped and cleaned like a normal delete), our networks, the sidecar, the shared volume and finally
+ * the agent's own container. Progress is polled as the pseudo device `__orchestrator__`.
+ */
+export class SelfDestruct {
+  readonly pseudoDeviceId = '__orchestrator__';
+  private progress: {
+    status: 'deleting' | 'error';
+    step: Step;
+    startedAt: Date;
+    updatedAt: Date;
+    error: string | null;
+  } | null = null;
+
+  constructor(
+    private readonly deps: {
+      supervisor: Supervisor;
+      engine: SelfDestructEngine;
+      /** Forget every record on disk (files, journal) once the runtimes are gone. */
+      clearRecords: () => Promise<void>;
+      log: Logger;
+      now?: () => Date;
+    },
+  ) {}
+
+  begin(): Result {
+    if (this.progress?.status === 'deleting')
+      return { status: 'error', error: 'Self-destruct operation already in progress' };
+    const now = this.now();
+    this.progress = { status: 'deleting', step: 'starting', startedAt: now, updatedAt: now, error: null };
+    // Reply first; the work runs after the ack has gone out (spec §4.3 schedules it 0.1 s later).
+    setTimeout(() => void this.run(), 100);
+    return {
+      status: 'accepted',
+      message: `Self-destruct initiated. Poll get_device_status with device_id='${this.pseudoDeviceId}' for progress.`,
+      poll_device_id: this.pseudoDeviceId,
+    };
+  }
+
+  /** get_device_status for `__orchestrator__` while (or after) a self-destruct runs; undefined if none ran. */
+  status(): Result | undefined {
+    const p = this.progress;
+    if (!p) return undefined;
+    const result: Result = {
+      status: p.status,
+      device_id: this.pseudoDeviceId,
+      operation: 'delete',
+      started_at: isoLocal(p.startedAt),
+      updated_at: isoLocal(p.updatedAt),
+      step: p.step,
+    };
+    if (p.error) {
+      result.error = p.error;
+      result.message = `Operation failed: ${p.error}`;
+    } else {
+      result.message = `Container ${this.pseudoDeviceId} is being deleted`;
+    }
+    return result;
+  }
+
+  private async run(): Promise<void> {
+    const { supervisor, engine, log } = this.deps;
+    try {
+      this.step('deleting_runtimes');
+      for (const vplc of supervisor.list()) {
+        const admission = supervisor.command(vplc.name, 'DELETE');
+        if (!admission.accepted) {
+          // Already deleting: wait for that delete instead of starting another.
+          if (supervisor.status(vplc.name)?.phase !== 'deleting') throw new Error(admission.reason);
+          await this.until(() => supervisor.status(vplc.name) === undefined);
+          continue;
+        }
+        const outcome = await admission.done;
+        if (!outcome.success) throw new Error(`could not delete ${vplc.name}: ${outcome.error}`);
+      }
+
+      this.step('cleaning_networks');
+      for (const driver of ['bridge', 'macvlan']) {
+        for (const net of await engine.networksByDriver(driver)) {
+          const ours = net.managed || isLegacyNetworkName(net.name);
+          if (!ours || Object.keys(net.containers).length > 0) continue;
+          await engine.removeNetworkIfUnused(net.name, { requireOwned: false }).catch((error: unknown) => {
+            log.warn({ err: error, network: net.name }, 'could not remove network during self-destruct');
+          });
+        }
+      }
+
+      this.step('clearing_records');
+      await this.deps.clearRecords();
+
+      this.step('deleting_netmon');
+      await engine.stopContainer(NETMON_CONTAINER);
+      await engine.removeContainer(NETMON_CONTAINER);
+
+      this.step('deleting_volume');
+      // Expected to fail while this agent still mounts the volume; the records in it were cleared above.
+      await engine.removeVolume(SHARED_VOLUME).catch((error: unknown) => {
+        log.warn({ err: error }, `could not remove volume ${SHARED_VOLUME} (still mounted by the agent)`);
+      });
+
+      this.step('removing_self');
+      const self = await engine.findSelf();
+      if (!self) throw new Error('Could not detect orchestrator-agent container for self-destruct');
+      log.warn({ container: self.name }, 'self-destruct: removing the agent container');
+      await engine.removeContainer(self.name);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      log.error({ err: error, step: this.progress?.step }, 'self-destruct failed');
+      if (this.progress) this.progress = { ...this.progress, status: 'error', error: message, updatedAt: this.now() };
+    }
+  }
+
+  private step(step: Step): void {
+    if (!this.progress) return;
+    this.progress = { ...this.progress, step, updatedAt: this.now() };
+    this.deps.log.info({ step }, 'self-destruct step');
+  }
+
+  private async until(done: () => boolean, timeoutMs = 300_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!done()) {
+      if (Date.now() > deadline) throw new Error(`a runtime deletion did not finish within ${timeoutMs / 1000} s`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  private now(): Date {
+    return this.deps.now?.() ?? new Date();
+  }
+}

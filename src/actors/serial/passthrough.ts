@@ -1,0 +1,168 @@
+import { posix } from 'node:path';
+import type { Logger } from 'pino';
+import type { SerialDevice } from '../../../sidecar/src/protocol.js';
+import type { SerialConfig } from '../../model/vplc.js';
+import type { VplcStatus } from '../vplc/supervisor.js';
+
+export type SerialPortStatus = 'connected' | 'disconnected' | 'error';
+
+export interface SerialPortState {
+  status: SerialPortStatus;
+  device: SerialDevice | null;
+  error: string | null;
+}
+
+/** What passthrough needs from the engine. */
+export interface ContainerExec {
+  exec(name: string, cmd: string[], timeoutMs?: number): Promise<{ exitCode: number; output: string }>;
+}
+
+/**
+ * Device majors the runtime's cgroup rules allow (`c 188:* rmw` USB serial adapters, `c 166:* rmw` CDC ACM).
+ * `c 4:*` is not granted (D23: it would also open the virtual consoles tty0–63), so on-board ttyS ports cannot
+ * be passed through; they are reported as an error with that reason.
+ */
+const ALLOWED_MAJORS = new Set([188, 166]);
+
+/** Exact identity: the full by-id path or its basename (D22: never a substring match). */
+export function matchSerialDevice(
+  port: Pick<SerialConfig, 'device_id'>,
+  devices: SerialDevice[],
+): SerialDevice | undefined {
+  return devices.find(
+    (d) => d.by_id !== null && (d.by_id === port.device_id || posix.basename(d.by_id) === port.device_id),
+  );
+}
+
+/**
+ * Serial passthrough (spec §11.6.5, fixing D19–D22): creates the device node of a configured serial port inside
+ * the runtime when the device is present and the runtime runs — again after every container start, since the
+ * runtime's /dev is recreated (D20) — and removes it when the device is unplugged (D21).
+ */
+export class SerialPassthrough {
+  private readonly states = new Map<string, Map<string, SerialPortState>>();
+  /** The container run whose nodes were made: `<containerId>|<startedAt>`. */
+  private readonly runs = new Map<string, string>();
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly deps: {
+      engine: ContainerExec;
+      devices: () => SerialDevice[];
+      vplcs: () => VplcStatus[];
+      log: Logger;
+      /** Called after states changed (records, status). */
+      onChange?: () => void;
+    },
+  ) {}
+
+  state(vplc: string, port: string): SerialPortState | undefined {
+    return this.states.get(vplc)?.get(port);
+  }
+
+  /** A vPLC changed: when it runs a new container run, its nodes are made again. */
+  observe(status: VplcStatus): void {
+    if (status.spec.serials.length === 0) return;
+    if (status.phase === 'deleted') {
+      this.states.delete(status.name);
+      this.runs.delete(status.name);
+      return;
+    }
+    const run = `${status.containerId}|${status.startedAt}`;
+    if (status.phase === 'running' && this.runs.get(status.name) !== run) {
+      this.runs.set(status.name, run);
+      // The states of the previous run describe nodes that went with its /dev.
+      this.states.delete(status.name);
+      void this.sync(status.name);
+    }
+  }
+
+  /** Bring nodes in line with the devices present, for one vPLC or all. Serialised: one exec at a time. */
+  sync(only?: string): Promise<void> {
+    const next = this.queue.then(() => this.syncNow(only));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async syncNow(only?: string): Promise<void> {
+    const devices = this.deps.devices();
+    let changed = false;
+    for (const vplc of this.deps.vplcs()) {
+      if ((only && vplc.name !== only) || vplc.spec.serials.length === 0) continue;
+      const running = vplc.phase === 'running';
+      let ports = this.states.get(vplc.name);
+      if (!ports) {
+        ports = new Map();
+        this.states.set(vplc.name, ports);
+      }
+      for (const port of vplc.spec.serials) {
+        const device = matchSerialDevice(port, devices) ?? null;
+        const before = ports.get(port.name);
+        const next = running
+          ? await this.apply(vplc.name, port, device, before)
+          : { status: 'disconnected' as const, device, error: null };
+        if (
+          !before ||
+          before.status !== next.status ||
+          before.device?.path !== next.device?.path ||
+          before.error !== next.error
+        ) {
+          ports.set(port.name, next);
+          changed = true;
+        }
+      }
+    }
+    if (changed) this.deps.onChange?.();
+  }
+
+  private async apply(
+    vplc: string,
+    port: SerialConfig,
+    device: SerialDevice | null,
+    before: SerialPortState | undefined,
+  ): Promise<SerialPortState> {
+    const log = this.deps.log.child({ vplc, port: port.name });
+    const path = port.container_path;
+    if (!device) {
+      if (before?.status === 'connected') {
+        // Unplugged: remove the node, so a different adapter later given the same major:minor is not reached
+        // through a stale node (D21).
+        await this.run(vplc, ['rm', '-f', path]).catch((err: unknown) =>
+          log.warn({ err }, 'could not remove the device node'),
+        );
+        log.info({ step: 'serial.removed', path }, 'serial device unplugged; node removed');
+      }
+      return { status: 'disconnected', device: null, error: null };
+    }
+    if (before?.status === 'connected' && before.device?.path === device.path && before.device.minor === device.minor)
+      return before;
+    if (device.major === null || device.minor === null) {
+      return { status: 'error', device, error: `${device.path} reported no device number; cannot create ${path}` };
+    }
+    if (!ALLOWED_MAJORS.has(device.major)) {
+      return {
+        status: 'error',
+        device,
+        error: `${device.path} (major ${device.major}) cannot be passed through: runtimes may use USB serial adapters (ttyUSB, ttyACM) only`,
+      };
+    }
+    try {
+      const dir = posix.dirname(path);
+      if (dir !== '/dev') await this.run(vplc, ['mkdir', '-p', dir]);
+      await this.run(vplc, ['rm', '-f', path]);
+      await this.run(vplc, ['mknod', path, 'c', String(device.major), String(device.minor)]);
+      await this.run(vplc, ['chmod', '666', path]);
+      log.info({ step: 'serial.connected', path, host: device.path }, 'serial device node created');
+      return { status: 'connected', device, error: null };
+    } catch (err) {
+      const error = `could not create ${path} in ${vplc} for ${device.path}: ${err instanceof Error ? err.message : String(err)}`;
+      log.warn({ step: 'serial.failed', err }, 'serial passthrough failed');
+      return { status: 'error', device, error };
+    }
+  }
+
+  private async run(vplc: string, cmd: string[]): Promise<void> {
+    const { exitCode, output } = await this.deps.engine.exec(vplc, cmd, 10_000);
+    if (exitCode !== 0) throw new Error(`${cmd.join(' ')} exited ${exitCode}${output ? `: ${output}` : ''}`);
+  }
+}

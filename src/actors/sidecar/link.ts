@@ -1,0 +1,177 @@
+import type { Logger } from 'pino';
+import { createActor, fromCallback, fromPromise } from 'xstate';
+import type {
+  DhcpUpdateEvent,
+  InterfaceInfo,
+  SerialDevice,
+  SidecarEvent,
+  SidecarReply,
+} from '../../../sidecar/src/protocol.js';
+import type { NetmonConnector, NetmonSession, SidecarRequest } from '../../io/netmon/client.js';
+import { type LinkEvent, type LinkSession, linkMachine } from '../../machines/link.machine.js';
+
+export interface SidecarListeners {
+  /** A new session is live (after its discovery events were applied). */
+  connected: () => void;
+  /** An interface's addresses, gateway or state changed (already debounced by the sidecar). */
+  networkChanged: (iface: InterfaceInfo) => void;
+  dhcpLease: (lease: DhcpUpdateEvent['data']) => void;
+  serialChanged: (action: 'add' | 'remove' | 'discovery', device: SerialDevice | null) => void;
+}
+
+export class SidecarUnavailable extends Error {
+  override readonly name = 'SidecarUnavailable';
+}
+
+/**
+ * The agent's side of the network-monitor sidecar (spec §11.6): a link machine instance over the Unix
+ * socket, plus the caches it feeds. The interface cache is replaced on every discovery and cleared when
+ * the sidecar goes away (D14), so get_host_interfaces never reports interfaces the host no longer has.
+ */
+export class SidecarLink {
+  private readonly actor;
+  private live: NetmonSession | null = null;
+  private interfaces = new Map<string, InterfaceInfo>();
+  /** Serial devices by `by_id` (devices without one cannot be matched to a config, spec §11.6.5). */
+  private serial = new Map<string, SerialDevice>();
+  private readonly listeners: { [K in keyof SidecarListeners]: Set<SidecarListeners[K]> } = {
+    connected: new Set(),
+    networkChanged: new Set(),
+    dhcpLease: new Set(),
+    serialChanged: new Set(),
+  };
+
+  private readonly log: Logger;
+
+  constructor(opts: {
+    connector: NetmonConnector;
+    log: Logger;
+    random?: () => number;
+    baseDelayMs?: number;
+    maxDelayMs?: number;
+  }) {
+    const { log } = opts;
+    this.log = log;
+    const machine = linkMachine.provide({
+      actors: {
+        connect: fromPromise<LinkSession, void>(() => opts.connector.connect()),
+        session: fromCallback<LinkEvent, LinkSession>(({ input, sendBack }) => {
+          const session = input as NetmonSession;
+          this.live = session;
+          session.onEvent((event) => this.apply(event));
+          session.onClosed((reason) => sendBack({ type: 'CONNECTION_LOST', reason }));
+          log.info({ session: session.id }, 'connected to the network monitor');
+          // Let the discovery events that arrive right after accept land in the caches first.
+          const ready = setTimeout(() => this.fire('connected'), 50);
+          return () => {
+            clearTimeout(ready);
+            if (this.live === session) this.live = null;
+            this.interfaces = new Map();
+            this.serial = new Map();
+            session.close();
+          };
+        }),
+      },
+    });
+    this.actor = createActor(machine, {
+      input: { random: opts.random, baseDelayMs: opts.baseDelayMs, maxDelayMs: opts.maxDelayMs ?? 5_000 },
+    });
+    let previous = '';
+    this.actor.subscribe({
+      next: (snapshot) => {
+        const state = String(snapshot.value);
+        if (state === previous) return;
+        previous = state;
+        if (state === 'backingOff')
+          log.debug({ error: snapshot.context.lastError }, 'network monitor unavailable; retrying');
+      },
+      error: (error) => log.error({ err: error }, 'sidecar link actor failed'),
+    });
+  }
+
+  start(): void {
+    this.actor.start();
+  }
+
+  stop(): void {
+    this.actor.send({ type: 'STOP' });
+    this.actor.stop();
+  }
+
+  online(): boolean {
+    return this.live !== null;
+  }
+
+  on<K extends keyof SidecarListeners>(event: K, listener: SidecarListeners[K]): () => void {
+    this.listeners[event].add(listener);
+    return () => this.listeners[event].delete(listener);
+  }
+
+  /** Sends a command and waits for its reply (README §3: commands are request/response). */
+  request(command: SidecarRequest, timeoutMs?: number): Promise<SidecarReply> {
+    if (!this.live) {
+      return Promise.reject(new SidecarUnavailable('the network monitor sidecar (autonomy_netmon) is not connected'));
+    }
+    return this.live.request(command, timeoutMs);
+  }
+
+  /** Subnet and gateway of a host interface, for MACVLAN subnet detection (spec §8.3). */
+  get(iface: string): { subnet: string; gateway: string | null } | undefined {
+    const info = this.interfaces.get(iface);
+    const first = info?.ipv4_addresses[0];
+    return info && first ? { subnet: first.subnet, gateway: info.gateway } : undefined;
+  }
+
+  interfaceList(): InterfaceInfo[] {
+    return [...this.interfaces.values()];
+  }
+
+  serialDevices(): SerialDevice[] {
+    return [...this.serial.values()];
+  }
+
+  private apply(event: SidecarEvent): void {
+    switch (event.type) {
+      case 'network_discovery':
+        this.interfaces = new Map(event.data.interfaces.map((i) => [i.interface, i]));
+        break;
+      case 'network_change':
+        if (event.data.status === 'removed') this.interfaces.delete(event.data.interface);
+        else this.interfaces.set(event.data.interface, event.data);
+        this.fire('networkChanged', event.data);
+        break;
+      case 'dhcp_update':
+        this.fire('dhcpLease', event.data);
+        break;
+      case 'device_discovery':
+        this.serial = new Map(event.data.devices.filter((d) => d.by_id).map((d) => [d.by_id as string, d]));
+        this.fire('serialChanged', 'discovery', null);
+        break;
+      case 'device_change': {
+        const { action, device } = event.data;
+        if (action === 'add') {
+          if (device.by_id) this.serial.set(device.by_id, device);
+        } else {
+          for (const [byId, known] of this.serial)
+            if (known.path === device.path || byId === device.by_id) this.serial.delete(byId);
+        }
+        this.fire('serialChanged', action, device);
+        break;
+      }
+      case 'error':
+        this.log.warn({ error: event.error }, 'network monitor reported a stream error');
+        break;
+    }
+  }
+
+  private fire<K extends keyof SidecarListeners>(event: K, ...args: Parameters<SidecarListeners[K]>): void {
+    for (const listener of this.listeners[event]) {
+      try {
+        (listener as (...a: Parameters<SidecarListeners[K]>) => void)(...args);
+      } catch (error) {
+        // One listener's bug must not stop the others or the socket reader.
+        this.log.error({ err: error, event }, 'sidecar event listener failed');
+      }
+    }
+  }
+}

@@ -1,0 +1,393 @@
+import type { Logger } from 'pino';
+import type { ContainerPlan, MacvlanEndpointPlan } from '../../io/docker/convert.js';
+import type { DockerEngine } from '../../io/docker/engine.js';
+import { Conflict, EngineError } from '../../io/docker/errors.js';
+import { LABEL_VNICS, isManaged, isManagedRuntime, runtimeLabels } from '../../io/docker/labels.js';
+import { generateMac, normalizeMac } from '../../io/docker/macs.js';
+import { internalNetworkName, macvlanNetworkName, unknownMacvlanKey } from '../../model/names.js';
+import {
+  type InterfaceLookup,
+  type ResolvedSubnet,
+  SUBNET_WAIT_MS,
+  resolveSubnet,
+  undetectedSubnetMessage,
+} from '../../io/docker/subnet.js';
+import type { VplcOps } from '../../machines/vplc/ports.js';
+import type { RuntimeUlimit, VnicConfig, VplcSpec } from '../../model/vplc.js';
+import { stripPrefix, validateVplcSpec } from '../../machines/vplc/validate.js';
+import { type KeptMacs, NetworkMover } from '../network/move.js';
+
+export interface DhcpControl {
+  start(spec: VplcSpec): Promise<void>;
+  stop(spec: VplcSpec): Promise<void>;
+  /** A vNIC moved to another subnet: its lease is void (LeaseBook.forget). */
+  forgetLease?(vplc: string, vnic: string): void;
+}
+
+export interface VplcOpsDeps {
+  engine: DockerEngine;
+  /** `--runtime-image`. */
+  image: string;
+  /** `--runtime-ulimits` (may be empty). */
+  ulimits: readonly RuntimeUlimit[];
+  interfaces: InterfaceLookup;
+  dhcp: DhcpControl;
+  log: Logger;
+  /**
+   * Runtimes adopted from the old agent carry no labels; the supervisor knows them (clients.json). Only labelled or
+   * adopted containers are ever stopped or removed (D29).
+   */
+  isAdopted?: (name: string) => boolean;
+  /** Auto-detection wait per vNIC (spec §8.3: 3 s). */
+  subnetWaitMs?: number;
+  /** A network move changed this runtime's networks (another runtime's too, when they share the parent). */
+  onNetworksMoved?: (vplc: string) => void;
+  /**
+   * The sidecar's `set_mac`: a moved vNIC keeps its MAC (issue 6). Absent (tests without a sidecar): a moved vNIC
+   * has Docker's MAC and the move reports it.
+   */
+  setMac?: (pid: number, currentMac: string, mac: string) => Promise<void>;
+  /** The MACs moved vNICs really have (Docker's inspect shows its own); the agent reports from it. */
+  keptMacs?: KeptMacs;
+}
+
+/** Serialises work per key (network name) inside this agent: a runtime being deleted must not remove a network
+ *  that another runtime is about to attach to. */
+class KeyedLock {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  async with<T>(keys: readonly string[], work: () => Promise<T>): Promise<T> {
+    // Sorted and de-duplicated so two holders of overlapping sets cannot deadlock.
+    const sorted = [...new Set(keys)].sort();
+    const releases: Array<() => void> = [];
+    for (const key of sorted) {
+      const previous = this.tails.get(key) ?? Promise.resolve();
+      let release!: () => void;
+      const mine = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const tail = previous.then(() => mine);
+      this.tails.set(key, tail);
+      releases.push(() => {
+        release();
+        if (this.tails.get(key) === tail) this.tails.delete(key);
+      });
+      await previous;
+    }
+    try {
+      return await work();
+    } finally {
+      for (const release of releases) release();
+    }
+  }
+}
+
+/**
+ * Lock key of a parent interface: Docker allows one MACVLAN network per parent, so creating, removing and moving
+ * networks on the same parent must not interleave.
+ */
+function parentKeys(spec: VplcSpec, only?: readonly string[]): string[] {
+  const parents = spec.vnics.map((v) => v.parent_interface).filter((p) => only === undefined || only.includes(p));
+  return [...new Set(parents)].map((p) => `parent:${p}`);
+}
+
+function vnicLabel(vnic: VnicConfig, index: number): string {
+  return vnic.name.trim() === '' ? `unnamed_vnic_${index}` : vnic.name;
+}
+
+function dnsUnion(spec: VplcSpec): string[] {
+  const seen = new Set<string>();
+  for (const vnic of spec.vnics) for (const server of vnic.dns ?? []) if (server.trim()) seen.add(server.trim());
+  return [...seen];
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The VplcOps a vPLC machine invokes, on the real Docker engine and the sidecar's DHCP. */
+export function createVplcOps(deps: VplcOpsDeps): VplcOps {
+  const { engine, log } = deps;
+  const lock = new KeyedLock();
+  const waitMs = deps.subnetWaitMs ?? SUBNET_WAIT_MS;
+  const isAdopted = deps.isAdopted ?? (() => false);
+  const mover = new NetworkMover({
+    engine,
+    interfaces: deps.interfaces,
+    isAdopted,
+    forgetLease: (vplc, vnic) => deps.dhcp.forgetLease?.(vplc, vnic),
+    onMoved: (vplc) => deps.onNetworksMoved?.(vplc),
+    setMac: deps.setMac,
+    keptMacs: deps.keptMacs,
+    log,
+  });
+
+  /** Every vNIC's parent network, resolved concurrently (each may wait up to 3 s for the interface cache). */
+  async function resolveAll(spec: VplcSpec, wait: number): Promise<Array<ResolvedSubnet | undefined>> {
+    return Promise.all(spec.vnics.map((v, i) => resolveSubnet(v, vnicLabel(v, i), deps.interfaces, { waitMs: wait })));
+  }
+
+  /** Resolved networks, failing with the reference's sentences: duplicates first (§8.4), then undetected subnets. */
+  async function networksOf(spec: VplcSpec): Promise<Array<ResolvedSubnet & { key: string }>> {
+    const resolved = await resolveAll(spec, waitMs);
+    const keys = spec.vnics.map((v, i) => {
+      const r = resolved[i];
+      return r ? macvlanNetworkName(v.parent_interface, r.subnet) : unknownMacvlanKey(v.parent_interface);
+    });
+    const firstByKey = new Map<string, number>();
+    for (const [i, key] of keys.entries()) {
+      const first = firstByKey.get(key);
+      if (first !== undefined) {
+        const a = vnicLabel(spec.vnics[first] as VnicConfig, first);
+        const b = vnicLabel(spec.vnics[i] as VnicConfig, i);
+        throw new Error(
+          `Invalid vNIC configuration: vNICs '${a}' and '${b}' would connect to the same MACVLAN network (${key}). Docker only allows one endpoint per container per network. To use multiple IPs on the same physical network, consider using different subnets or a single vNIC with additional IP configuration.`,
+        );
+      }
+      firstByKey.set(key, i);
+    }
+    return spec.vnics.map((v, i) => {
+      const r = resolved[i];
+      if (!r) throw new Error(undetectedSubnetMessage(v.parent_interface));
+      return { ...r, key: keys[i] as string };
+    });
+  }
+
+  /** Refuse a name held by a container that is not one of our runtimes (D24, D29). */
+  async function assertNameFree(spec: VplcSpec): Promise<void> {
+    const existing = await engine.inspectContainer(spec.name);
+    if (!existing) return;
+    if (!isManagedRuntime(existing.labels) && !isAdopted(spec.name)) {
+      throw new Conflict(
+        `A container named ${spec.name} already exists on this host and is not a runtime managed by this agent; choose another container_name or remove that container by hand.`,
+      );
+    }
+  }
+
+  async function assertMacsFree(spec: VplcSpec): Promise<void> {
+    const byParent = new Map<string, Map<string, string>>();
+    for (const vnic of spec.vnics) {
+      if (!vnic.mac) continue;
+      let used = byParent.get(vnic.parent_interface);
+      if (!used) {
+        used = await engine.macsInUse(vnic.parent_interface, spec.name);
+        byParent.set(vnic.parent_interface, used);
+      }
+      const holder = used.get(normalizeMac(vnic.mac));
+      if (holder !== undefined) {
+        throw new Error(
+          `MAC address ${vnic.mac} is already in use. Container ${holder} uses it on parent interface ${vnic.parent_interface}; choose another MAC or leave mac empty to have one generated.`,
+        );
+      }
+    }
+  }
+
+  /** Refuse to touch a container this agent does not manage (D29). `undefined` when it does not exist. */
+  async function ownedContainer(name: string, verb: string): Promise<'present' | 'absent'> {
+    const facts = await engine.inspectContainer(name);
+    if (!facts) return 'absent';
+    if (!isManaged(facts.labels) && !isAdopted(name)) {
+      throw new Conflict(`Container ${name} is not managed by this agent; refusing to ${verb} it.`);
+    }
+    return 'present';
+  }
+
+  async function ensureNetworks(spec: VplcSpec): Promise<string[]> {
+    const networks = await networksOf(spec);
+    await engine.ensureInternalNetwork(spec.name);
+    const names: string[] = [];
+    for (const [i, vnic] of spec.vnics.entries()) {
+      const net = networks[i] as ResolvedSubnet;
+      const made = await engine.ensureMacvlanNetwork({
+        parent: vnic.parent_interface,
+        subnet: net.subnet,
+        gateway: net.gateway,
+      });
+      names.push(made.name);
+    }
+    return names;
+  }
+
+  async function macvlanKeys(spec: VplcSpec): Promise<string[]> {
+    const resolved = await resolveAll(spec, 0);
+    return spec.vnics.flatMap((v, i) => {
+      const r = resolved[i];
+      return r ? [macvlanNetworkName(v.parent_interface, r.subnet)] : [];
+    });
+  }
+
+  return {
+    async prepare(spec) {
+      const problem = validateVplcSpec(spec);
+      if (problem) throw new Error(problem);
+      await assertNameFree(spec);
+      await networksOf(spec);
+      await assertMacsFree(spec);
+      await engine.ensureImage(deps.image);
+    },
+
+    async createNetworks(spec) {
+      const keys = [internalNetworkName(spec.name), ...(await macvlanKeys(spec)), ...parentKeys(spec)];
+      await lock.with(keys, () => ensureNetworks(spec));
+    },
+
+    async createContainer(spec) {
+      const keys = [internalNetworkName(spec.name), ...(await macvlanKeys(spec)), ...parentKeys(spec)];
+      return lock.with(keys, async () => {
+        const existing = await engine.inspectContainer(spec.name);
+        if (existing) {
+          const sameSpec = existing.labels[LABEL_VNICS] === runtimeLabels(spec)[LABEL_VNICS];
+          if (!isManagedRuntime(existing.labels) || !sameSpec) {
+            throw new Conflict(
+              `A container named ${spec.name} already exists with a different configuration; delete it before creating it again.`,
+            );
+          }
+          // A repeated create (restored snapshot): the container is there; make sure the networks are too.
+          const names = await ensureNetworks(spec);
+          for (const network of [...names, internalNetworkName(spec.name)]) {
+            if (!existing.networks[network]) await engine.connect(network, existing.id);
+          }
+          return { containerId: existing.id };
+        }
+        // Re-ensured under the lock: a concurrent delete of another runtime may have removed a shared network.
+        const names = await ensureNetworks(spec);
+        const macvlans: MacvlanEndpointPlan[] = [];
+        const usedByParent = new Map<string, Set<string>>();
+        for (const [i, vnic] of spec.vnics.entries()) {
+          let mac = vnic.mac ? normalizeMac(vnic.mac) : undefined;
+          if (!mac) {
+            let used = usedByParent.get(vnic.parent_interface);
+            if (!used) {
+              used = new Set((await engine.macsInUse(vnic.parent_interface, spec.name)).keys());
+              usedByParent.set(vnic.parent_interface, used);
+            }
+            mac = generateMac(used);
+            used.add(mac);
+          }
+          const endpoint: MacvlanEndpointPlan = { network: names[i] as string, mac };
+          if (vnic.network_mode === 'static' && vnic.ip) endpoint.ipv4 = stripPrefix(vnic.ip);
+          macvlans.push(endpoint);
+        }
+        if (!(await engine.multiNetworkCreate())) {
+          const unhonoured = spec.vnics.slice(1).filter((v) => v.mac);
+          if (unhonoured.length > 0) {
+            log.warn(
+              { step: 'container.mac_not_settable', vplc: spec.name, vnics: unhonoured.map((v) => v.name) },
+              'Docker API < 1.44 cannot set the MAC of a second network; Docker assigns it (reported in get_device_status)',
+            );
+          }
+        }
+        const plan: ContainerPlan = {
+          name: spec.name,
+          image: deps.image,
+          labels: runtimeLabels(
+            spec,
+            Object.fromEntries(spec.vnics.map((v, i) => [v.name, (macvlans[i] as MacvlanEndpointPlan).mac])),
+          ),
+          macvlans,
+          internalNetwork: internalNetworkName(spec.name),
+          dns: dnsUnion(spec),
+          ulimits: [...deps.ulimits],
+        };
+        return engine.createContainer(plan);
+      });
+    },
+
+    async startContainer(name) {
+      try {
+        await engine.startContainer(name);
+      } catch (err) {
+        if (err instanceof EngineError) {
+          throw Object.assign(err, { message: `Could not start vPLC ${name}: ${err.message}` });
+        }
+        throw err;
+      }
+      // Docker recreated the endpoints with its own MACs: a moved vNIC gets its kept MAC back before DHCP starts.
+      await mover.reapplyKeptMacs(name);
+      const facts = await engine.inspectContainer(name);
+      if (!facts) throw new Error(`vPLC ${name} disappeared right after it was started; create it again.`);
+      if (!facts.running || !facts.startedAt) {
+        const code = facts.exitCode === null ? '' : ` with exit code ${facts.exitCode}`;
+        throw new Error(
+          `vPLC ${name} stopped right after it was started${code}${facts.oomKilled ? ' (out of memory)' : ''}; check the runtime's logs.`,
+        );
+      }
+      return { containerId: facts.id, startedAt: facts.startedAt };
+    },
+
+    async attachAgent(name) {
+      try {
+        await engine.joinInternal(name);
+      } catch (err) {
+        // Like the reference, a failed join does not undo a running PLC; run_command cannot reach it until the
+        // next reconciliation re-joins, and the warning says so.
+        log.warn(
+          { step: 'agent.join_failed', vplc: name, err: messageOf(err) },
+          'could not join the runtime internal network; run_command will not reach it',
+        );
+      }
+      const facts = await engine.inspectContainer(name);
+      return { internalIp: facts?.internalIp ?? null };
+    },
+
+    async startDhcp(spec) {
+      if (!spec.vnics.some((v) => v.network_mode === 'dhcp')) return;
+      await deps.dhcp.start(spec);
+    },
+
+    async stopDhcp(spec) {
+      if (!spec.vnics.some((v) => v.network_mode === 'dhcp')) return;
+      await deps.dhcp.stop(spec);
+    },
+
+    async stopContainer(name) {
+      if ((await ownedContainer(name, 'stop')) === 'absent') return;
+      await engine.stopContainer(name);
+    },
+
+    async removeContainer(name) {
+      if ((await ownedContainer(name, 'remove')) === 'absent') return;
+      await engine.removeContainer(name);
+    },
+
+    async removeNetworks(spec) {
+      const internal = internalNetworkName(spec.name);
+      const candidates = new Set(await macvlanKeys(spec));
+      // Networks of this runtime's parents that we made and nobody uses any more (e.g. after a subnet change).
+      const parents = new Set(spec.vnics.map((v) => v.parent_interface));
+      for (const net of await engine.networksByDriver('macvlan')) {
+        if (net.managed && net.parent !== null && parents.has(net.parent)) candidates.add(net.name);
+      }
+      mover.forget(spec.name);
+      // Leases belong to this incarnation: a runtime created again under the same name must not show them.
+      for (const vnic of spec.vnics) deps.dhcp.forgetLease?.(spec.name, vnic.name);
+      await lock.with([internal, ...candidates, ...parentKeys(spec)], async () => {
+        if (await engine.inspectContainer(spec.name)) {
+          throw new Conflict(`Container ${spec.name} still exists; remove it before its networks.`);
+        }
+        await engine.leaveInternal(spec.name);
+        // `<name>_internal` belongs to this runtime alone, also when the old agent made it (no label).
+        const outcome = await engine.removeNetworkIfUnused(internal, { requireOwned: false });
+        if (outcome === 'in_use') {
+          throw new Conflict(
+            `Network ${internal} is still used by another container; disconnect it and delete vPLC ${spec.name} again.`,
+          );
+        }
+        for (const name of candidates) {
+          const result = await engine.removeNetworkIfUnused(name, { requireOwned: true });
+          log.debug({ step: 'network.cleanup', network: name, result }, 'macvlan network cleanup');
+        }
+      });
+    },
+
+    async moveNetworks({ spec, parentInterfaces }) {
+      const parents = [...new Set(parentInterfaces)].filter((p) => spec.vnics.some((v) => v.parent_interface === p));
+      if (parents.length === 0) return { conflicts: [] };
+      return lock.with(parentKeys(spec, parents), async () => {
+        const conflicts: string[] = [];
+        for (const parent of parents) conflicts.push(...(await mover.move(spec, parent)));
+        return { conflicts };
+      });
+    },
+  };
+}

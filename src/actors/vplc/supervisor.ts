@@ -1,0 +1,337 @@
+import type { Logger } from 'pino';
+import { type Actor, type ActorOptions, createActor, type InspectionEvent, type Subscription } from 'xstate';
+import {
+  type ObservedRuntime,
+  operationOf,
+  phaseOf,
+  type SupervisorEmitted,
+  type SupervisorMachine,
+  stepOf,
+  supervisorMachine,
+} from '../../machines/supervisor.machine.js';
+import type { OperationEnded, VplcActor, VplcFactEvent, VplcSnapshot } from '../../machines/vplc/machine.js';
+import { provideVplcOps } from '../../machines/vplc/machine.js';
+import type { VplcCommandName, VplcOperation } from '../../machines/vplc/messages.js';
+import { errorText } from '../../machines/vplc/messages.js';
+import type { VplcOps } from '../../machines/vplc/ports.js';
+import type { VplcFact } from '../../model/facts.js';
+import type { VplcSpec } from '../../model/vplc.js';
+
+/**
+ * The running system's root: one supervisor actor whose children are the vPLC actors. Topic handlers and
+ * the engine/sidecar event pumps talk to it through this class in domain terms; the class turns the
+ * supervisor's replies into synchronous admissions and the vPLCs' `operation.ended` events into `done`
+ * promises, and keeps per-vPLC timestamps for status and persistence.
+ */
+
+export interface SupervisorOptions {
+  ops: VplcOps;
+  log: Logger;
+  restartBudget: { max: number; windowMs: number };
+  random?: () => number;
+  inspect?: (event: InspectionEvent) => void;
+  /** Timer source for every actor (backoff delays); tests pass XState's SimulatedClock. Default: real timers. */
+  clock?: Clock;
+  /** Wall clock in epoch ms for timestamps and restart windows. Default: `clock.now()` if given, else Date.now. */
+  now?: () => number;
+}
+
+export type CommandName = VplcCommandName;
+export type Outcome = { success: true } | { success: false; error: string };
+export type Admission = { accepted: true; done: Promise<Outcome> } | { accepted: false; reason: string };
+
+export interface VplcStatus {
+  name: string;
+  /** Dotted state, e.g. `creating.networks` or `running`. */
+  state: string;
+  /** Top-level state. */
+  phase: string;
+  step: string | null;
+  desired: 'running' | 'stopped';
+  /** The operation in progress; in `failed`, the operation that failed (null when the watchdog gave up). */
+  operation: VplcOperation | null;
+  operationStartedAt: string | null;
+  updatedAt: string;
+  containerId: string | null;
+  internalIp: string | null;
+  lastError: string | null;
+  failure: { reason: string; exitCode: number | null; oomKilled: boolean; at: string } | null;
+  restartCount: number;
+  startedAt: string | null;
+  spec: VplcSpec;
+}
+
+export type { VplcFact } from '../../model/facts.js';
+
+/** XState's timer source (setTimeout/clearTimeout), e.g. its SimulatedClock, which also tells the time. */
+export type Clock = NonNullable<ActorOptions<SupervisorMachine>['clock']> & { now?: () => number };
+
+interface Waiter {
+  operation: VplcOperation;
+  resolve: (outcome: Outcome) => void;
+}
+
+interface Watched {
+  ref: VplcActor;
+  subscriptions: Subscription[];
+  log: Logger;
+  lastValue: string;
+  lastContext: VplcSnapshot['context'] | null;
+  updatedAt: string;
+  operationStartedAt: string | null;
+}
+
+export function dottedState(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const [key, inner] = Object.entries(value as Record<string, unknown>)[0]!;
+  return `${key}.${dottedState(inner)}`;
+}
+
+export class Supervisor {
+  private readonly root: Actor<SupervisorMachine>;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly replies = new Map<number, SupervisorEmitted & { type: 'reply' }>();
+  private readonly waiters = new Map<string, Waiter[]>();
+  private readonly watched = new Map<string, Watched>();
+  private readonly listeners = new Set<(status: VplcStatus) => void>();
+  private nextRequestId = 1;
+  private stopped = false;
+
+  constructor(opts: SupervisorOptions) {
+    this.log = opts.log;
+    const clockNow = opts.clock?.now?.bind(opts.clock);
+    this.now = opts.now ?? clockNow ?? Date.now;
+    const machine = supervisorMachine.provide({ actors: { vplc: provideVplcOps(opts.ops) } });
+    const input = { budget: opts.restartBudget, now: this.now, ...(opts.random ? { random: opts.random } : {}) };
+    this.root = createActor(machine, {
+      input,
+      ...(opts.clock ? { clock: opts.clock } : {}),
+      ...(opts.inspect ? { inspect: opts.inspect } : {}),
+    });
+    this.root.on('reply', (reply) => this.replies.set(reply.requestId, reply));
+    this.root.on('vplc.spawned', (e) => this.watch(e.name, e.replacing));
+    this.root.on('vplc.removed', (e) => this.unwatch(e.name));
+    // An error in a root actor with no error observer would crash the process.
+    this.root.subscribe({ error: (err) => this.log.fatal({ err }, 'vPLC supervisor stopped on an internal error') });
+    this.root.start();
+  }
+
+  /** Create a new runtime. `done` settles when it runs (or when creating it failed). */
+  create(spec: VplcSpec): Admission {
+    return this.request(spec.name, 'create', (requestId) => ({ type: 'vplc.create', requestId, spec }));
+  }
+
+  /** START, STOP, RESTART or DELETE an existing runtime. A refusal leaves it as it was. */
+  command(name: string, cmd: CommandName): Admission {
+    return this.request(name, operationOf(cmd), (requestId) => ({
+      type: 'vplc.command',
+      requestId,
+      name,
+      command: cmd,
+    }));
+  }
+
+  /** Boot reconciliation: take over a runtime in the state Docker shows. */
+  adopt(spec: VplcSpec, observed: ObservedRuntime): void {
+    if (this.watched.has(spec.name)) {
+      this.log.warn({ vplc: spec.name }, 'runtime already supervised; second adoption ignored');
+      return;
+    }
+    this.root.send({ type: 'vplc.adopt', spec, observed });
+  }
+
+  /** An engine or sidecar fact about one runtime. */
+  notify(name: string, fact: VplcFact): void {
+    if (!this.watched.has(name)) {
+      this.log.debug({ vplc: name, fact: fact.type }, 'fact about a runtime this agent does not manage ignored');
+      return;
+    }
+    this.root.send({ type: 'vplc.fact', name, fact });
+  }
+
+  status(name: string): VplcStatus | undefined {
+    const w = this.watched.get(name);
+    return w ? this.toStatus(name, w) : undefined;
+  }
+
+  list(): VplcStatus[] {
+    return [...this.watched.keys()].sort().map((name) => this.status(name)!);
+  }
+
+  /** Called on every state or context change of any vPLC (for persistence and logs). */
+  onChange(listener: (status: VplcStatus) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Dev tooling: every XState inspection event of the whole system. Nothing is produced while nobody listens. */
+  inspect(observer: (event: InspectionEvent) => void): () => void {
+    const sub = this.root.system.inspect(observer);
+    return () => sub.unsubscribe();
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const [name, waiters] of this.waiters) {
+      for (const w of waiters) {
+        w.resolve({
+          success: false,
+          error: `the agent is shutting down; the ${w.operation} of ${name} was interrupted`,
+        });
+      }
+    }
+    this.waiters.clear();
+    for (const w of this.watched.values()) for (const s of w.subscriptions) s.unsubscribe();
+    this.watched.clear();
+    this.root.stop();
+  }
+
+  private request(
+    name: string,
+    operation: VplcOperation,
+    event: (requestId: number) => Parameters<Actor<SupervisorMachine>['send']>[0],
+  ): Admission {
+    if (this.stopped)
+      return { accepted: false, reason: `the agent is shutting down; ${name} cannot take commands now` };
+    const requestId = this.nextRequestId++;
+    // Wait before asking: an operation can end while the request is being handled (STOP during a backoff).
+    const waiter = this.expectEnd(name, operation);
+    this.root.send(event(requestId));
+    const reply = this.replies.get(requestId);
+    this.replies.delete(requestId);
+    if (!reply) {
+      waiter.cancel();
+      return { accepted: false, reason: `${name} could not take the request: the supervisor did not answer` };
+    }
+    if (!reply.accepted) {
+      waiter.cancel();
+      this.log.info({ vplc: name, operation, reason: reply.reason }, 'request refused');
+      return { accepted: false, reason: reply.reason };
+    }
+    this.log.info({ vplc: name, operation, joined: reply.joined }, 'request accepted');
+    return { accepted: true, done: waiter.done };
+  }
+
+  private expectEnd(name: string, operation: VplcOperation): { done: Promise<Outcome>; cancel: () => void } {
+    let entry!: Waiter;
+    const done = new Promise<Outcome>((resolve) => {
+      entry = { operation, resolve };
+    });
+    const list = this.waiters.get(name) ?? [];
+    list.push(entry);
+    this.waiters.set(name, list);
+    return {
+      done,
+      cancel: () => {
+        const current = this.waiters.get(name)?.filter((w) => w !== entry) ?? [];
+        if (current.length) this.waiters.set(name, current);
+        else this.waiters.delete(name);
+      },
+    };
+  }
+
+  private settle(name: string, operation: VplcOperation | null, outcome: Outcome): void {
+    const list = this.waiters.get(name);
+    if (!list) return;
+    const keep = list.filter((w) => operation !== null && w.operation !== operation);
+    for (const w of list) if (!keep.includes(w)) w.resolve(outcome);
+    if (keep.length) this.waiters.set(name, keep);
+    else this.waiters.delete(name);
+  }
+
+  private watch(name: string, replacing: string | null): void {
+    const old = this.watched.get(name);
+    if (old) for (const s of old.subscriptions) s.unsubscribe();
+    const ref = this.root.getSnapshot().context.vplcs[name];
+    if (!ref) return;
+    const log = this.log.child({ vplc: name });
+    const w: Watched = {
+      ref,
+      subscriptions: [],
+      log,
+      lastValue: '',
+      lastContext: null,
+      updatedAt: new Date(this.now()).toISOString(),
+      operationStartedAt: null,
+    };
+    this.watched.set(name, w);
+    if (replacing !== null) {
+      log.error({ err: replacing }, 'vPLC lifecycle hit an internal error; replaced by one in failed');
+      // Every operation the broken actor was carrying out ends here, as a failure with its reason.
+      this.settle(name, null, { success: false, error: ref.getSnapshot().context.failure?.reason ?? replacing });
+    }
+    w.subscriptions.push(
+      ref.subscribe({
+        next: (snapshot) => this.observe(name, w, snapshot),
+        // The supervisor replaces the actor (`vplc.spawned`); this observer only keeps the error from
+        // being reported as unhandled.
+        error: (err) => log.error({ err: errorText(err) }, 'vPLC actor failed'),
+      }),
+      ref.on('operation.ended', (e: OperationEnded) => {
+        log.info({ operation: e.operation, success: e.success, error: e.error }, 'operation ended');
+        this.settle(name, e.operation, e.success ? { success: true } : { success: false, error: e.error ?? 'failed' });
+      }),
+    );
+    this.observe(name, w, ref.getSnapshot());
+  }
+
+  private unwatch(name: string): void {
+    const w = this.watched.get(name);
+    if (!w) return;
+    for (const s of w.subscriptions) s.unsubscribe();
+    this.watched.delete(name);
+    this.settle(name, null, { success: false, error: `${name} was deleted` });
+  }
+
+  private observe(name: string, w: Watched, snapshot: VplcSnapshot): void {
+    const value = dottedState(snapshot.value);
+    if (value === w.lastValue && snapshot.context === w.lastContext) return;
+    const now = new Date(this.now()).toISOString();
+    const ctx = snapshot.context;
+    if (ctx.operation !== null && ctx.operation !== w.lastContext?.operation) w.operationStartedAt = now;
+    if (ctx.operation === null && phaseOf(snapshot.value) !== 'failed') w.operationStartedAt = null;
+    if (value !== w.lastValue) {
+      const fields = { state: value, operation: ctx.operation, containerId: ctx.containerId, lastError: ctx.lastError };
+      if (value === 'failed') w.log.warn({ ...fields, failure: ctx.failure }, 'vPLC failed');
+      else w.log.info(fields, 'vPLC state changed');
+    }
+    w.lastValue = value;
+    w.lastContext = ctx;
+    w.updatedAt = now;
+    const status = this.toStatus(name, w, snapshot);
+    for (const listener of this.listeners) {
+      try {
+        listener(status);
+      } catch (err) {
+        w.log.error({ err: errorText(err) }, 'vPLC status listener failed');
+      }
+    }
+  }
+
+  private toStatus(name: string, w: Watched, snapshot: VplcSnapshot = w.ref.getSnapshot()): VplcStatus {
+    const ctx = snapshot.context;
+    const phase = phaseOf(snapshot.value);
+    const failure = phase === 'failed' ? ctx.failure : null;
+    return {
+      name,
+      state: dottedState(snapshot.value),
+      phase,
+      step: stepOf(snapshot.value),
+      desired: ctx.desired,
+      operation: failure ? failure.operation : ctx.operation,
+      operationStartedAt: w.operationStartedAt,
+      updatedAt: w.updatedAt,
+      containerId: ctx.containerId,
+      internalIp: ctx.internalIp,
+      lastError: ctx.lastError,
+      failure: failure
+        ? { reason: failure.reason, exitCode: failure.exitCode, oomKilled: failure.oomKilled, at: failure.at }
+        : null,
+      restartCount: ctx.restartCount,
+      startedAt: ctx.startedAt,
+      spec: ctx.spec,
+    };
+  }
+}

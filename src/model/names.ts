@@ -1,0 +1,51 @@
+/**
+ * Docker object names this agent creates, in both directions: the encoders that make them and the decoders that
+ * read them back. They match the old agent's names exactly (docs/protocol.md#docker-objects), so a host it set up is
+ * adopted as it is; names are always compared whole, never by prefix, so `eth1` never matches `eth10`'s network.
+ */
+
+const INTERNAL_SUFFIX = '_internal';
+const MACVLAN_NAME = /^macvlan_(.+)_(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})_(\d{1,2})$/;
+
+/** `<container_name>_internal`: the per-runtime internal bridge. */
+export function internalNetworkName(containerName: string): string {
+  return `${containerName}${INTERNAL_SUFFIX}`;
+}
+
+/** The runtime an `<name>_internal` bridge belongs to by its name, or null when the name is not of that form. */
+export function runtimeOfInternalNetwork(network: string): string | null {
+  if (!network.endsWith(INTERNAL_SUFFIX) || network.length === INTERNAL_SUFFIX.length) return null;
+  return network.slice(0, -INTERNAL_SUFFIX.length);
+}
+
+/** `macvlan_<parent>_<cidr with "/" replaced by "_">`, e.g. `macvlan_eth0_192.168.1.0_24`. */
+export function macvlanNetworkName(parentInterface: string, cidr: string): string {
+  return `macvlan_${parentInterface}_${cidr.replace(/\//g, '_')}`;
+}
+
+/** The parent interface and subnet a MACVLAN network name encodes, or null when it is not such a name. */
+export function parseMacvlanNetworkName(network: string): { parentInterface: string; cidr: string } | null {
+  const m = MACVLAN_NAME.exec(network);
+  return m ? { parentInterface: m[1]!, cidr: `${m[2]}/${m[3]}` } : null;
+}
+
+/** The parent interface of a MACVLAN network name, or null when it is not such a name. */
+export function macvlanParentOf(network: string): string | null {
+  return parseMacvlanNetworkName(network)?.parentInterface ?? null;
+}
+
+/** The validation-only key of a vNIC whose subnet could not be resolved. */
+export function unknownMacvlanKey(parentInterface: string): string {
+  return `macvlan_${parentInterface}_unknown`;
+}
+
+/** The MACVLAN network a vNIC sits on, found among a container's networks by the parent its name encodes. */
+export function vnicNetwork<T>(networks: Record<string, T>, parentInterface: string): [string, T] | undefined {
+  for (const [name, endpoint] of Object.entries(networks)) {
+    if (macvlanParentOf(name) === parentInterface) return [name, endpoint];
+  }
+  return undefined;
+}
+
+/** Docker's container-name rule (the daemon's `RestrictedNamePattern`). */
+export const CONTAINER_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;

@@ -1,0 +1,59 @@
+/**
+ * The domain model of one vPLC as the cloud describes it in `create_new_runtime` (spec §4.1).
+ *
+ * Field names stay in the wire's snake_case on purpose: `runtime_vnics.json` must keep every vNIC object
+ * exactly as received (spec §9.2), so the same object travels from the cloud to the machines, the Docker
+ * labels and the files without a lossy translation in between.
+ */
+
+/** One virtual NIC of a runtime: a MACVLAN endpoint on a host parent interface. */
+export interface VnicConfig {
+  name: string;
+  parent_interface: string;
+  /** `static` (fixed IP), `dhcp` (lease requested from the sidecar); anything else gets neither (spec §4.1). */
+  network_mode: string;
+  ip?: string | null;
+  /** Parent network's subnet, CIDR or dotted netmask. */
+  subnet?: string | null;
+  /** Parent network's gateway. */
+  gateway?: string | null;
+  dns?: string[] | null;
+  /** Requested MAC; generated (locally administered unicast) when absent. */
+  mac?: string | null;
+  /** Unknown keys are kept verbatim (spec §9.2). */
+  readonly [extra: string]: unknown;
+}
+
+/** A serial device passed through into the runtime. */
+export interface SerialConfig {
+  name: string;
+  /** `/dev/serial/by-id/...` path or its basename. */
+  device_id: string;
+  /** Device node path inside the runtime, e.g. `/dev/modbus0`. */
+  container_path: string;
+  baud_rate?: number | null;
+  readonly [extra: string]: unknown;
+}
+
+/** Everything needed to (re)create a runtime from nothing. */
+export interface VplcSpec {
+  /** Container name; also the device id the cloud uses. */
+  name: string;
+  vnics: VnicConfig[];
+  serials: SerialConfig[];
+}
+
+/** Why a container stopped, as the engine reported it. */
+export interface ContainerExit {
+  exitCode: number | null;
+  oomKilled: boolean;
+  /** ISO time the engine reported the exit (or when we noticed it). */
+  at: string;
+}
+
+/** One container ulimit as `--runtime-ulimits` gives it; -1 means unlimited. */
+export interface RuntimeUlimit {
+  name: string;
+  soft: number;
+  hard: number;
+}
