@@ -9,6 +9,7 @@ import { createNewRuntime, deleteDevice, deviceCommand } from '../../src/actors/
 import { deviceStatus } from '../../src/actors/cloud/topics/deviceStatus.js';
 import { hostInterfaces, serialDevices } from '../../src/actors/cloud/topics/hostDevices.js';
 import type { TopicContext } from '../../src/io/cloud/router.js';
+import type { DeviceContainerStatus, DeviceOperationStatus } from '../../src/io/cloud/topics/index.js';
 import { UsageBuffer } from '../../src/io/metrics/usageBuffer.js';
 import { FakeOps, flush } from '../model/support/fakeOps.js';
 
@@ -192,7 +193,7 @@ describe('get_device_status handler', () => {
       message: 'Container plc-1 is being created',
       state: expect.stringMatching(/^creating/),
     });
-    expect(reply.started_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?$/);
+    expect((reply as DeviceOperationStatus).started_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?$/);
   });
 
   it('reports a running vPLC from its actor and the container cache, with the DHCP lease in place of the IPAM address', async () => {
@@ -226,7 +227,7 @@ describe('get_device_status handler', () => {
       uptime_seconds: 3600,
       state: 'running',
     });
-    expect(Object.keys(reply.networks as object)).toEqual(['macvlan_eth0_192.168.1.0_24']);
+    expect(Object.keys((reply as DeviceContainerStatus).networks)).toEqual(['macvlan_eth0_192.168.1.0_24']);
     expect(reply).not.toHaveProperty('exit_code');
   });
 
@@ -264,7 +265,7 @@ describe('get_device_status handler', () => {
           : { status: 'disconnected', device: null, error: null },
       now: new Date(),
     });
-    expect(reply.serial_ports).toEqual([
+    expect((reply as DeviceContainerStatus).serial_ports).toEqual([
       {
         name: 'rtu',
         device_id: 'usb-FTDI-if00',
@@ -415,8 +416,9 @@ describe('host device handlers', () => {
       ],
     });
     const all = hostInterfaces({ include_virtual: true, detailed: null }, cache);
-    expect((all.interfaces as Array<{ name: string }>).map((i) => i.name)).toEqual(['docker0', 'eth0', 'eth1', 'eth2']);
-    expect((all.interfaces as object[])[0]).not.toHaveProperty('subnet');
+    if (all.status !== 'success') throw new Error(`expected interfaces, got ${all.error}`);
+    expect(all.interfaces.map((i) => i.name)).toEqual(['docker0', 'eth0', 'eth1', 'eth2']);
+    expect(all.interfaces[0]).not.toHaveProperty('subnet');
   });
 
   it('lists only serial devices with a stable by-id path', () => {

@@ -2,8 +2,7 @@ import type { Logger } from 'pino';
 import { isoLocal } from '../../io/cloud/isoLocal.js';
 import type { Supervisor } from '../vplc/supervisor.js';
 import { parseMacvlanNetworkName, runtimeOfInternalNetwork } from '../../model/names.js';
-
-type Result = Record<string, unknown>;
+import type { DeleteOrchestratorResult, DeviceOperationStatus } from '../../io/cloud/topics/index.js';
 
 /** What self-destruct needs from the engine (a subset of DockerEngine). */
 export interface SelfDestructEngine {
@@ -59,7 +58,7 @@ export class SelfDestruct {
     },
   ) {}
 
-  begin(): Result {
+  begin(): DeleteOrchestratorResult {
     if (this.progress?.status === 'deleting')
       return { status: 'error', error: 'Self-destruct operation already in progress' };
     const now = this.now();
@@ -74,24 +73,19 @@ export class SelfDestruct {
   }
 
   /** get_device_status for `__orchestrator__` while (or after) a self-destruct runs; undefined if none ran. */
-  status(): Result | undefined {
+  status(): DeviceOperationStatus | undefined {
     const p = this.progress;
     if (!p) return undefined;
-    const result: Result = {
+    return {
       status: p.status,
       device_id: this.pseudoDeviceId,
       operation: 'delete',
       started_at: isoLocal(p.startedAt),
       updated_at: isoLocal(p.updatedAt),
       step: p.step,
+      ...(p.error ? { error: p.error } : {}),
+      message: p.error ? `Operation failed: ${p.error}` : `Container ${this.pseudoDeviceId} is being deleted`,
     };
-    if (p.error) {
-      result.error = p.error;
-      result.message = `Operation failed: ${p.error}`;
-    } else {
-      result.message = `Container ${this.pseudoDeviceId} is being deleted`;
-    }
-    return result;
   }
 
   private async run(): Promise<void> {

@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { IdempotencyCache, Outcome } from './idempotency.js';
-import { findTopic, isMutating, type TopicName, type TopicRequests } from './topics/index.js';
+import { findTopic, isMutating, type TopicName, type TopicRequests, type TopicResults } from './topics/index.js';
 import { isJsonObject, NOT_AN_OBJECT_ERROR, validateRequest } from './validation.js';
 
 export const DEFAULT_TOPIC_TIMEOUT_MS = 30_000;
@@ -26,7 +26,7 @@ export interface TopicContext {
 export type TopicHandler<K extends TopicName> = (
   request: TopicRequests[K],
   ctx: TopicContext,
-) => Promise<Record<string, unknown>>;
+) => Promise<TopicResults[K]>;
 
 export type TopicHandlers = { [K in TopicName]: TopicHandler<K> };
 

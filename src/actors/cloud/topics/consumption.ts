@@ -1,11 +1,14 @@
 import type { InterfaceInfo } from '../../../../sidecar/src/protocol.js';
-import type { GetConsumptionDeviceRequest, GetConsumptionOrchestratorRequest } from '../../../io/cloud/topics/index.js';
+import type {
+  GetConsumptionDeviceRequest,
+  GetConsumptionDeviceResult,
+  GetConsumptionOrchestratorRequest,
+  GetConsumptionOrchestratorResult,
+} from '../../../io/cloud/topics/index.js';
 import type { StaticHostInfo } from '../../../io/metrics/hostMetrics.js';
 import { parsePeriod } from '../../../io/metrics/period.js';
 import type { UsageBuffer } from '../../../io/metrics/usageBuffer.js';
 import type { ObservedContainer } from '../../vplc/containerWatch.js';
-
-type Result = Record<string, unknown>;
 
 /** Interface name prefixes that are not the host's own networks (spec §4.6). */
 export const VIRTUAL_PREFIXES = [
@@ -46,7 +49,7 @@ export function consumptionDevice(
   observed: ObservedContainer | undefined,
   buffer: UsageBuffer | undefined,
   nowSec: number,
-): Result {
+): GetConsumptionDeviceResult {
   if (!known) return { status: 'error', error: `Device ${req.device_id} not found` };
   return {
     device_id: req.device_id,
@@ -73,7 +76,7 @@ export function consumptionOrchestrator(
   interfaces: InterfaceInfo[],
   buffer: UsageBuffer,
   nowSec: number,
-): Result {
+): GetConsumptionOrchestratorResult {
   const ip_addresses: Array<{ interface: string; ip_address: string }> = [];
   for (const iface of interfaces) {
     if (isVirtualInterface(iface.interface)) continue;

@@ -1,17 +1,18 @@
 import type { TopicContext } from '../../../io/cloud/router.js';
 import type {
   CreateNewRuntimeRequest,
+  CreateNewRuntimeResult,
   DeleteDeviceRequest,
+  DeleteDeviceResult,
+  DeviceCommandResult,
   StartDeviceRequest,
 } from '../../../io/cloud/topics/index.js';
 import type { VplcSpec } from '../../../model/vplc.js';
 import { validateVplcSpec } from '../../../machines/vplc/validate.js';
 import type { CommandName, Supervisor } from '../../vplc/supervisor.js';
 
-type Result = Record<string, unknown>;
-
 /** create_new_runtime (spec §4.1): refuse bad specs at once; otherwise the vPLC actor starts creating. */
-export function createNewRuntime(supervisor: Supervisor, req: CreateNewRuntimeRequest): Result {
+export function createNewRuntime(supervisor: Supervisor, req: CreateNewRuntimeRequest): CreateNewRuntimeResult {
   const spec: VplcSpec = {
     name: req.container_name,
     vnics: req.vnic_configs as VplcSpec['vnics'],
@@ -30,7 +31,7 @@ export function createNewRuntime(supervisor: Supervisor, req: CreateNewRuntimeRe
 }
 
 /** delete_device (spec §4.2): only runtimes this agent manages (D29). */
-export function deleteDevice(supervisor: Supervisor, req: DeleteDeviceRequest): Result {
+export function deleteDevice(supervisor: Supervisor, req: DeleteDeviceRequest): DeleteDeviceResult {
   const id = req.device_id;
   if (!id.trim()) return { status: 'error', error: 'Device ID must be a non-empty string' };
   const admission = supervisor.command(id, 'DELETE');
@@ -54,7 +55,7 @@ export function deviceCommand(
   topic: keyof typeof COMMANDS,
   req: StartDeviceRequest,
   ctx: TopicContext,
-): Result {
+): DeviceCommandResult {
   const id = req.device_id;
   const correlation_id = req.correlation_id ?? null;
   const event = (outcome: { success: boolean; error?: string }) =>

@@ -1,12 +1,19 @@
 import { isoLocal } from '../../../io/cloud/isoLocal.js';
+import type {
+  DeviceContainerStatus,
+  DeviceLifecycleFields,
+  DeviceNetworkStatus,
+  DeviceNotFound,
+  DeviceOperationStatus,
+  DeviceSerialPortStatus,
+  GetDeviceStatusResult,
+} from '../../../io/cloud/topics/index.js';
 import type { ObservedContainer } from '../../vplc/containerWatch.js';
 import type { LeaseBook } from '../../network/leases.js';
 import type { SerialConfig } from '../../../model/vplc.js';
 import type { SerialPortState } from '../../serial/passthrough.js';
 import type { VplcStatus } from '../../vplc/supervisor.js';
 import { macvlanParentOf, runtimeOfInternalNetwork } from '../../../model/names.js';
-
-type Result = Record<string, unknown>;
 
 export interface DeviceStatusSources {
   status: VplcStatus | undefined;
@@ -23,7 +30,7 @@ export interface DeviceStatusSources {
  * no Docker round trip per request. Every key of the reference is kept; `state`, `step`, `last_error`
  * and `failure` are added from the lifecycle machine.
  */
-export function deviceStatus(id: string, src: DeviceStatusSources): Result {
+export function deviceStatus(id: string, src: DeviceStatusSources): GetDeviceStatusResult {
   const { status } = src;
   if (!status) return notFound(id);
   const lifecycle = lifecycleFields(status);
@@ -59,7 +66,7 @@ export function deviceStatus(id: string, src: DeviceStatusSources): Result {
     };
   }
 
-  const result: Result = {
+  const result: DeviceContainerStatus = {
     status: 'success',
     device_id: id,
     container_status: observed.status || 'unknown',
@@ -79,38 +86,41 @@ export function deviceStatus(id: string, src: DeviceStatusSources): Result {
   return { ...result, ...lifecycle };
 }
 
-function notFound(id: string): Result {
+function notFound(id: string): DeviceNotFound {
   return { status: 'not_found', device_id: id, message: `Container ${id} does not exist` };
 }
 
-function lifecycleFields(status: VplcStatus): Result {
-  const fields: Result = { state: status.state, desired_state: status.desired };
+function lifecycleFields(status: VplcStatus): DeviceLifecycleFields {
+  const fields: DeviceLifecycleFields = { state: status.state, desired_state: status.desired };
   if (status.step) fields.step = status.step;
   if (status.lastError) fields.last_error = status.lastError;
   if (status.failure) fields.failure = status.failure;
   return fields;
 }
 
-function operationStatus(id: string, status: VplcStatus, lifecycle: Result): Result {
-  const operation =
-    status.phase === 'creating' ? 'create' : status.phase === 'deleting' ? 'delete' : (status.operation ?? 'unknown');
-  const failed = status.phase === 'failed';
+function operationStatus(id: string, status: VplcStatus, lifecycle: DeviceLifecycleFields): DeviceOperationStatus {
+  const phase = status.phase === 'creating' || status.phase === 'deleting' ? status.phase : null;
+  const operation = phase === 'creating' ? 'create' : phase === 'deleting' ? 'delete' : operationName(status.operation);
+  const failed = phase === null;
   const error = status.failure?.reason ?? status.lastError ?? 'unknown error';
-  const result: Result = {
-    status: failed ? 'error' : status.phase,
+  return {
+    status: phase ?? 'error',
     device_id: id,
     operation,
     started_at: isoLocal(new Date(status.operationStartedAt ?? status.updatedAt)),
     updated_at: isoLocal(new Date(status.updatedAt)),
+    ...(status.step ? { step: status.step } : {}),
+    ...(failed ? { error } : {}),
+    message: failed
+      ? `Operation failed: ${error}`
+      : `Container ${id} is being ${operation === 'create' ? 'created' : 'deleted'}`,
+    ...lifecycle,
   };
-  if (status.step) result.step = status.step;
-  if (failed) {
-    result.error = error;
-    result.message = `Operation failed: ${error}`;
-  } else {
-    result.message = `Container ${id} is being ${operation === 'create' ? 'created' : 'deleted'}`;
-  }
-  return { ...result, ...lifecycle };
+}
+
+/** The old agent tracked only creates and deletes as operations; anything else reads as `unknown`. */
+function operationName(operation: VplcStatus['operation']): DeviceOperationStatus['operation'] {
+  return operation === 'create' || operation === 'delete' ? operation : 'unknown';
 }
 
 /**
@@ -118,8 +128,13 @@ function operationStatus(id: string, status: VplcStatus, lifecycle: Result): Res
  * IPAM-assigned address Docker shows for a DHCP vNIC (spec §4.7). Networks are matched to vNICs by exact
  * name, never by prefix (D16).
  */
-function networksOf(id: string, status: VplcStatus, observed: ObservedContainer, leases: LeaseBook): Result {
-  const out: Result = {};
+function networksOf(
+  id: string,
+  status: VplcStatus,
+  observed: ObservedContainer,
+  leases: LeaseBook,
+): Record<string, DeviceNetworkStatus> {
+  const out: Record<string, DeviceNetworkStatus> = {};
   for (const [network, endpoint] of Object.entries(observed.networks)) {
     if (runtimeOfInternalNetwork(network) !== null) continue;
     const view = { ip_address: endpoint.ip, mac_address: endpoint.mac, gateway: endpoint.gateway };
@@ -135,10 +150,10 @@ function networksOf(id: string, status: VplcStatus, observed: ObservedContainer,
   return out;
 }
 
-function serialPorts(status: VplcStatus, stateOf: DeviceStatusSources['serialPort']): Result[] {
+function serialPorts(status: VplcStatus, stateOf: DeviceStatusSources['serialPort']): DeviceSerialPortStatus[] {
   return status.spec.serials.map((port) => {
     const state = stateOf(port);
-    const view: Result = {
+    const view: DeviceSerialPortStatus = {
       name: port.name,
       device_id: port.device_id,
       container_path: port.container_path,

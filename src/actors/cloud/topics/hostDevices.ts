@@ -1,11 +1,14 @@
 import type { InterfaceInfo, SerialDevice } from '../../../../sidecar/src/protocol.js';
-import type { GetHostInterfacesRequest } from '../../../io/cloud/topics/index.js';
+import type {
+  GetHostInterfacesRequest,
+  GetHostInterfacesResult,
+  GetSerialDevicesResult,
+  HostInterfaceReport,
+} from '../../../io/cloud/topics/index.js';
 import { isVirtualInterface } from './consumption.js';
 
-type Result = Record<string, unknown>;
-
 /** get_host_interfaces (spec §4.8), from the sidecar's interface cache, with real MAC addresses (D40). */
-export function hostInterfaces(req: GetHostInterfacesRequest, interfaces: InterfaceInfo[]): Result {
+export function hostInterfaces(req: GetHostInterfacesRequest, interfaces: InterfaceInfo[]): GetHostInterfacesResult {
   if (interfaces.length === 0) {
     return {
       status: 'error',
@@ -16,11 +19,11 @@ export function hostInterfaces(req: GetHostInterfacesRequest, interfaces: Interf
   const includeVirtual = req.include_virtual === true;
   // Absent means detailed; an explicit null behaves as false, as in the reference.
   const detailed = req.detailed === undefined ? true : req.detailed === true;
-  const rows: Result[] = [];
+  const rows: HostInterfaceReport[] = [];
   for (const iface of [...interfaces].sort((a, b) => a.interface.localeCompare(b.interface))) {
     const addresses = iface.ipv4_addresses.map((a) => a.address).filter((a) => !a.startsWith('127.'));
     if (!includeVirtual && (isVirtualInterface(iface.interface) || addresses.length === 0)) continue;
-    const row: Result = {
+    const row: HostInterfaceReport = {
       name: iface.interface,
       ip_address: addresses[0] ?? null,
       ipv4_addresses: addresses,
@@ -36,7 +39,7 @@ export function hostInterfaces(req: GetHostInterfacesRequest, interfaces: Interf
 }
 
 /** get_serial_devices (spec §4.9): devices the sidecar reported with a stable by-id path. */
-export function serialDevices(devices: SerialDevice[]): Result {
+export function serialDevices(devices: SerialDevice[]): GetSerialDevicesResult {
   const list = devices
     .filter((d) => d.by_id)
     .map((d) => ({

@@ -1,8 +1,6 @@
-import type { RunCommandRequest } from '../../../io/cloud/topics/index.js';
+import type { RunCommandRequest, RunCommandResult } from '../../../io/cloud/topics/index.js';
 import { type RuntimeHttpProxy, validateCommand } from '../../../io/runtime-http/proxy.js';
 import type { VplcStatus } from '../../vplc/supervisor.js';
-
-type Result = Record<string, unknown>;
 
 /**
  * run_command (spec §4.4, §10, hardened per D36): only to a vPLC this agent manages, only over its
@@ -15,7 +13,7 @@ export async function runCommand(
   proxy: RuntimeHttpProxy,
   allowedPorts: number[],
   signal: AbortSignal,
-): Promise<Result> {
+): Promise<RunCommandResult> {
   if (!status) return { status: 'error', error: `Device not found: ${req.device_id}` };
   const cmd = {
     method: req.method,

@@ -58,18 +58,30 @@ export type BaseDevice = Static<typeof BASE_DEVICE>;
  */
 export type ReplyKind = 'ack' | 'ack+event';
 
-export interface TopicDefinition<Name extends string = string, Request extends TSchema = TSchema> {
+/** Carries a topic's reply type in its definition; it exists only for the compiler. */
+declare const resultType: unique symbol;
+
+export interface TopicDefinition<Name extends string = string, Request extends TSchema = TSchema, Result = unknown> {
   readonly name: Name;
   readonly request: Request;
   /** Whether a request changes something; mutating requests are de-duplicated by correlation id (README §3). */
   readonly mutating: boolean | ((request: Static<Request>) => boolean);
   readonly reply: ReplyKind;
+  readonly [resultType]?: Result;
 }
 
-export function defineTopic<const Name extends string, Request extends TSchema>(
-  definition: TopicDefinition<Name, Request>,
-): TopicDefinition<Name, Request> {
-  return Object.freeze({ ...definition });
+/** What a topic's handler returns (the ack without its envelope). */
+export type ResultOf<T> = T extends TopicDefinition<string, TSchema, infer Result> ? Result : never;
+
+/**
+ * A topic's contract: `defineTopic<ItsResult>()({ name, request, mutating, reply })`. The result type rides in the
+ * definition, so the router types each handler's reply from the topic file and the compiler rejects a reply with a
+ * missing or misspelled key.
+ */
+export function defineTopic<Result extends object>() {
+  return <const Name extends string, Request extends TSchema>(
+    definition: TopicDefinition<Name, Request, Result>,
+  ): TopicDefinition<Name, Request, Result> => Object.freeze({ ...definition });
 }
 
 /** Whether this request of this topic changes something. `request` must have passed the topic's schema. */
@@ -104,7 +116,9 @@ export type MemorySample = { timestamp: number; memory: number };
  * The ack of `start_device` / `stop_device` / `restart_device`: whether the command was taken on. The outcome
  * follows as an event of the same name, `DeviceCommandEvent`.
  */
-export type DeviceCommandResult = { status: 'accepted'; device_id: string; message: string } | ErrorResult;
+export type DeviceCommandResult =
+  | { status: 'accepted'; device_id: string; message: string }
+  | (ErrorResult & { device_id?: string });
 
 /** The same-name event the cloud listens for once a start/stop/restart has finished (spec §2.5, §4.10). */
 export type DeviceCommandEvent<Name extends string> = {

@@ -51,7 +51,7 @@ export type CreateNewRuntimeResult =
   | ErrorResult;
 export type CreateNewRuntimeReply = Reply<'create_new_runtime', CreateNewRuntimeResult>;
 
-export const createNewRuntime = defineTopic({
+export const createNewRuntime = defineTopic<CreateNewRuntimeResult>()({
   name: 'create_new_runtime',
   request: CreateNewRuntimeRequest,
   mutating: true,

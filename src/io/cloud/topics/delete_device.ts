@@ -18,7 +18,7 @@ export type DeleteDeviceRequest = Static<typeof DeleteDeviceRequest>;
 export type DeleteDeviceResult = { status: 'deleting'; device_id: string; message: string } | ErrorResult;
 export type DeleteDeviceReply = Reply<'delete_device', DeleteDeviceResult>;
 
-export const deleteDevice = defineTopic({
+export const deleteDevice = defineTopic<DeleteDeviceResult>()({
   name: 'delete_device',
   request: DeleteDeviceRequest,
   mutating: true,

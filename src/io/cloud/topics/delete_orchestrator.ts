@@ -16,7 +16,7 @@ export type DeleteOrchestratorResult =
   | ErrorResult;
 export type DeleteOrchestratorReply = Reply<'delete_orchestrator', DeleteOrchestratorResult>;
 
-export const deleteOrchestrator = defineTopic({
+export const deleteOrchestrator = defineTopic<DeleteOrchestratorResult>()({
   name: 'delete_orchestrator',
   request: DeleteOrchestratorRequest,
   mutating: true,

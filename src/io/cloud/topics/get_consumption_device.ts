@@ -33,7 +33,7 @@ export type GetConsumptionDeviceResult =
   | ErrorResult;
 export type GetConsumptionDeviceReply = Reply<'get_consumption_device', GetConsumptionDeviceResult>;
 
-export const getConsumptionDevice = defineTopic({
+export const getConsumptionDevice = defineTopic<GetConsumptionDeviceResult>()({
   name: 'get_consumption_device',
   request: GetConsumptionDeviceRequest,
   mutating: false,

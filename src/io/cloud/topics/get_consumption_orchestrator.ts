@@ -28,7 +28,7 @@ export type GetConsumptionOrchestratorResult = {
 };
 export type GetConsumptionOrchestratorReply = Reply<'get_consumption_orchestrator', GetConsumptionOrchestratorResult>;
 
-export const getConsumptionOrchestrator = defineTopic({
+export const getConsumptionOrchestrator = defineTopic<GetConsumptionOrchestratorResult>()({
   name: 'get_consumption_orchestrator',
   request: GetConsumptionOrchestratorRequest,
   mutating: false,

@@ -9,13 +9,20 @@ export const GetDeviceStatusRequest = Type.Object(
 export type GetDeviceStatusRequest = Static<typeof GetDeviceStatusRequest>;
 
 /**
- * The lifecycle beside the reference's keys (spec README §3): the machine state, its step, the last error and
- * restart counters. Its exact fields belong to the supervisor that reports them.
+ * The lifecycle machine's view, added beside the old agent's keys of a vPLC: its state (dotted, e.g.
+ * `creating.networks`), the state it should reach, the step in progress, the last error and, in `failed`, why.
  */
-export type DeviceLifecycleReport = Record<string, unknown>;
+export type DeviceLifecycleFields = {
+  state: string;
+  desired_state: 'running' | 'stopped';
+  step?: string;
+  last_error?: string;
+  failure?: { reason: string; exitCode: number | null; oomKilled: boolean; at: string };
+};
+type WithLifecycle<T> = T & Partial<DeviceLifecycleFields>;
 
-/** An operation in progress or failed (spec §4.7 case 2). */
-export type DeviceOperationStatus = {
+/** An operation in progress or failed: a create, a delete, or the agent's own self-destruct. */
+export type DeviceOperationStatus = WithLifecycle<{
   status: 'creating' | 'deleting' | 'error';
   device_id: string;
   operation: 'create' | 'delete' | 'unknown';
@@ -24,8 +31,7 @@ export type DeviceOperationStatus = {
   step?: string;
   error?: string;
   message: string;
-  state?: DeviceLifecycleReport;
-};
+}>;
 
 export type DeviceNetworkStatus = { ip_address: string | null; mac_address: string | null; gateway: string | null };
 
@@ -35,10 +41,12 @@ export type DeviceSerialPortStatus = {
   container_path: string;
   status: 'connected' | 'disconnected' | 'error' | 'unknown';
   current_host_path?: string;
+  /** Why passthrough failed, when it did. */
+  error?: string;
 };
 
-/** The container exists (spec §4.7 case 4). */
-export type DeviceContainerStatus = {
+/** The container exists. */
+export type DeviceContainerStatus = WithLifecycle<{
   status: 'success';
   device_id: string;
   container_status: string;
@@ -47,22 +55,21 @@ export type DeviceContainerStatus = {
   restart_count: number;
   internal_ip?: string;
   uptime_seconds?: number;
-  exit_code?: number;
+  exit_code?: number | null;
   health_status?: string;
   serial_ports?: DeviceSerialPortStatus[];
-  state?: DeviceLifecycleReport;
-};
+}>;
 
-export type DeviceNotFound = { status: 'not_found'; device_id: string; message: string };
+export type DeviceNotFound = WithLifecycle<{ status: 'not_found'; device_id: string; message: string }>;
 
 export type GetDeviceStatusResult =
   | DeviceOperationStatus
   | DeviceContainerStatus
   | DeviceNotFound
-  | (ErrorResult & { device_id?: string });
+  | WithLifecycle<ErrorResult & { device_id?: string }>;
 export type GetDeviceStatusReply = Reply<'get_device_status', GetDeviceStatusResult>;
 
-export const getDeviceStatus = defineTopic({
+export const getDeviceStatus = defineTopic<GetDeviceStatusResult>()({
   name: 'get_device_status',
   request: GetDeviceStatusRequest,
   mutating: false,

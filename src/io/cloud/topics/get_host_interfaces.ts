@@ -26,7 +26,7 @@ export type HostInterfaceReport = {
 export type GetHostInterfacesResult = { status: 'success'; interfaces: HostInterfaceReport[] } | ErrorResult;
 export type GetHostInterfacesReply = Reply<'get_host_interfaces', GetHostInterfacesResult>;
 
-export const getHostInterfaces = defineTopic({
+export const getHostInterfaces = defineTopic<GetHostInterfacesResult>()({
   name: 'get_host_interfaces',
   request: GetHostInterfacesRequest,
   mutating: false,

@@ -23,7 +23,7 @@ export type SerialDeviceReport = {
 export type GetSerialDevicesResult = { status: 'success'; devices: SerialDeviceReport[]; count: number };
 export type GetSerialDevicesReply = Reply<'get_serial_devices', GetSerialDevicesResult>;
 
-export const getSerialDevices = defineTopic({
+export const getSerialDevices = defineTopic<GetSerialDevicesResult>()({
   name: 'get_serial_devices',
   request: GetSerialDevicesRequest,
   mutating: false,

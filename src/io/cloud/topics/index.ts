@@ -1,5 +1,6 @@
 /** Every topic the agent answers, and the types derived from the list. */
 import type { Static } from 'typebox';
+import type { ResultOf } from './base.js';
 import { createNewRuntime } from './create_new_runtime.js';
 import { deleteDevice } from './delete_device.js';
 import { deleteOrchestrator } from './delete_orchestrator.js';
@@ -47,6 +48,8 @@ export type AnyTopic = (typeof allTopics)[number];
 export type TopicName = AnyTopic['name'];
 /** Topic name -> validated request type. */
 export type TopicRequests = { [T in AnyTopic as T['name']]: Static<T['request']> };
+/** Topic name -> what its handler returns (the reply without the router's envelope). */
+export type TopicResults = { [T in AnyTopic as T['name']]: ResultOf<T> };
 
 const byName = new Map<string, AnyTopic>(allTopics.map((topic) => [topic.name, topic]));
 

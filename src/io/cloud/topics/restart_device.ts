@@ -15,7 +15,7 @@ export type RestartDeviceResult = DeviceCommandResult;
 export type RestartDeviceReply = Reply<'restart_device', RestartDeviceResult>;
 export type RestartDeviceEvent = DeviceCommandEvent<'restart_device'>;
 
-export const restartDevice = defineTopic({
+export const restartDevice = defineTopic<RestartDeviceResult>()({
   name: 'restart_device',
   request: RestartDeviceRequest,
   mutating: true,

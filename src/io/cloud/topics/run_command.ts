@@ -40,7 +40,7 @@ export type ProxiedHttpResponse = {
 export type RunCommandResult = { status: 'success' | 'error'; http_response: ProxiedHttpResponse } | ErrorResult;
 export type RunCommandReply = Reply<'run_command', RunCommandResult>;
 
-export const runCommand = defineTopic({
+export const runCommand = defineTopic<RunCommandResult>()({
   name: 'run_command',
   request: RunCommandRequest,
   // A GET only reads the runtime's state; every other method may change it.

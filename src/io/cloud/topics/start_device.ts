@@ -18,7 +18,7 @@ export type StartDeviceResult = DeviceCommandResult;
 export type StartDeviceReply = Reply<'start_device', StartDeviceResult>;
 export type StartDeviceEvent = DeviceCommandEvent<'start_device'>;
 
-export const startDevice = defineTopic({
+export const startDevice = defineTopic<StartDeviceResult>()({
   name: 'start_device',
   request: StartDeviceRequest,
   mutating: true,

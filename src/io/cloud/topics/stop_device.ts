@@ -18,7 +18,7 @@ export type StopDeviceResult = DeviceCommandResult;
 export type StopDeviceReply = Reply<'stop_device', StopDeviceResult>;
 export type StopDeviceEvent = DeviceCommandEvent<'stop_device'>;
 
-export const stopDevice = defineTopic({
+export const stopDevice = defineTopic<StopDeviceResult>()({
   name: 'stop_device',
   request: StopDeviceRequest,
   mutating: true,
