@@ -23,7 +23,6 @@ import { waitFor } from '../support/wait.js';
 const sh = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SIDECAR_ENTRY = join(ROOT, 'dist/sidecar/src/main.js');
-const HOOK = join(ROOT, 'sidecar/udhcpc-hook.sh');
 const PARENT = 't10p0';
 const PEER = 't10q0';
 const NETNS = 't10-lan';
@@ -128,8 +127,7 @@ describe.skipIf(!docker)('DHCP vPLC on a real LAN: lease, subnet change, sidecar
         socket(),
         '--data-dir',
         join(dir, 'netmon'),
-        '--dhcp-hook',
-        HOOK,
+        // No --dhcp-hook: the built sidecar must find its own hook, as the README's command runs it.
         '--sys-root',
         join(dir, 'no-sys'),
       ],

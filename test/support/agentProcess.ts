@@ -13,7 +13,7 @@ export async function ensureBuilt(): Promise<string> {
   try {
     await access(BUILT_ENTRY);
   } catch {
-    await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, timeout: 180_000 });
+    await run('npm', ['run', 'build'], { cwd: root, timeout: 180_000 });
   }
   return BUILT_ENTRY;
 }
