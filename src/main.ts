@@ -8,6 +8,7 @@ import { startAgent } from './actors/agent.js';
 import { ConfigError, ConfigInfoRequest, describeConfig, parseConfig } from './config.js';
 import { IdentityError } from './io/cloud/identity.js';
 import { createLogger } from './io/log/logger.js';
+import { errorText } from './model/errors.js';
 
 async function main(): Promise<void> {
   let config: Awaited<ReturnType<typeof parseConfig>>;
@@ -64,8 +65,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(
-    `orchestrator-agent: failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
-  );
+  process.stderr.write(`orchestrator-agent: failed to start: ${errorText(error)}\n`);
   process.exit(1);
 });

@@ -7,6 +7,7 @@ import type { DhcpManager, DhcpResult } from './dhcp.js';
 import { isMac, type NetnsTools, type SetMacResult, setMac } from './mac.js';
 import { COMMAND_TIMEOUT_MS, type SidecarCommandName, type SidecarReply } from './protocol.js';
 import type { SerialMonitor } from './serial.js';
+import { errorText } from '../../src/model/errors.js';
 
 export interface CommandContext {
   log: Logger;
@@ -86,7 +87,7 @@ export class CommandDispatcher {
       return reply;
     } catch (err) {
       log.error({ step: 'command.failed', command, err }, 'command failed');
-      return { success: false, error: `${command} failed: ${err instanceof Error ? err.message : String(err)}` };
+      return { success: false, error: `${command} failed: ${errorText(err)}` };
     } finally {
       clearTimeout(timer);
     }

@@ -20,7 +20,7 @@ import {
   sameView,
 } from './kernel-view.js';
 import { type InterfaceInfo, NETWORK_DEBOUNCE_MS } from './protocol.js';
-import { isoLocalNow } from './time.js';
+import { isoLocal } from '../../src/model/time.js';
 
 const execFileAsync = promisify(execFile);
 const IP_QUERY_TIMEOUT_MS = 5000;
@@ -68,7 +68,7 @@ export class InterfaceMonitor {
   /** The current kernel view of every reportable interface (for `network_discovery`). */
   async discover(): Promise<InterfaceInfo[]> {
     const views = await this.snapshot(Date.now());
-    const timestamp = isoLocalNow();
+    const timestamp = isoLocal();
     return [...views.values()].map((view) => ({ ...view, timestamp }));
   }
 
@@ -198,6 +198,6 @@ export class InterfaceMonitor {
       { step: 'interfaces.changed', interface: name, status: view.status, addresses: view.ipv4_addresses.length },
       'interface changed',
     );
-    this.options.onChange({ ...view, timestamp: isoLocalNow() });
+    this.options.onChange({ ...view, timestamp: isoLocal() });
   }
 }

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { DEFAULT_DATA_DIR, DEFAULT_SOCKET_PATH } from './protocol.js';
 import { DEFAULT_HOOK_PATH, startSidecar } from './sidecar.js';
+import { errorText } from '../../src/model/errors.js';
 
 const USAGE =
   'usage: netmon [--socket PATH] [--data-dir DIR] [--log-level fatal|error|warn|info|debug|trace] ' +
@@ -69,6 +70,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`netmon failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`netmon failed to start: ${errorText(err)}\n`);
   process.exit(1);
 });

@@ -17,7 +17,7 @@ import type {
 } from './protocol.js';
 import { SerialMonitor } from './serial.js';
 import { SidecarServer } from './server.js';
-import { isoLocalNow } from './time.js';
+import { isoLocal } from '../../src/model/time.js';
 
 /** Next to the compiled or source `src/` folder: `sidecar/udhcpc-hook.sh` (the Dockerfile keeps that layout). */
 export const DEFAULT_HOOK_PATH = fileURLToPath(new URL('../udhcpc-hook.sh', import.meta.url));
@@ -110,11 +110,11 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
         });
         client.sendFirst({
           type: 'network_discovery',
-          data: { interfaces: interfacesNow, timestamp: isoLocalNow() },
+          data: { interfaces: interfacesNow, timestamp: isoLocal() },
         } satisfies NetworkDiscoveryEvent);
         client.sendFirst({
           type: 'device_discovery',
-          data: { devices: serial.devices(), timestamp: isoLocalNow() },
+          data: { devices: serial.devices(), timestamp: isoLocal() },
         } satisfies DeviceDiscoveryEvent);
       },
       onLine(client, line) {

@@ -1,5 +1,6 @@
 import { type ActorRefFrom, assign, fromCallback, fromPromise, setup } from 'xstate';
 import { backoffMs, RECONNECT_BACKOFF } from '../model/backoff.js';
+import { errorText } from '../model/errors.js';
 
 /**
  * A long-lived link to a peer — the cloud (Socket.IO) or the network-monitor sidecar (Unix socket):
@@ -94,7 +95,7 @@ export const linkMachine = setup({
         onError: {
           target: 'backingOff',
           actions: assign({
-            lastError: ({ event }) => (event.error instanceof Error ? event.error.message : String(event.error)),
+            lastError: ({ event }) => errorText(event.error),
           }),
         },
       },

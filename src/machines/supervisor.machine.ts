@@ -4,6 +4,7 @@ import type { VplcCommandName, VplcOperation } from './vplc/messages.js';
 import { type VplcFactEvent, type VplcInput, vplcMachine } from './vplc/machine.js';
 import type { RestartBudget } from './vplc/restartPolicy.js';
 import type { VplcSpec } from '../model/vplc.js';
+import { errorText } from '../model/errors.js';
 
 /**
  * The root of the running system: one vPLC actor per runtime name, spawned as a child with the system id

@@ -12,6 +12,7 @@ import { receivedVnic } from '../state/records.js';
 import type { Admission, CommandName, VplcStatus } from '../vplc/supervisor.js';
 import { macvlanParentOf, runtimeOfInternalNetwork } from '../../model/names.js';
 import { backoffMs } from '../../model/backoff.js';
+import { errorText } from '../../model/errors.js';
 
 /**
  * Boot reconciliation (spec README §3, D30, D35): before the agent answers the cloud, every runtime it is
@@ -193,10 +194,6 @@ function observedOf(facts: ContainerFacts | undefined): ObservedRuntime {
   return { state: 'stopped', containerId: facts.id };
 }
 
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> {
   const { engine, log, loaded } = deps;
   const maxInterruptions = deps.maxInterruptions ?? 3;
@@ -255,7 +252,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
       const action = await settle(deps, name, c, maxInterruptions);
       summary.runtimes[name] = { found: observedOf(c.facts).state, action, legacy: c.legacy };
     } catch (err) {
-      log.error({ step: 'reconcile.failed', vplc: name, err: errText(err) }, 'could not reconcile runtime');
+      log.error({ step: 'reconcile.failed', vplc: name, err: errorText(err) }, 'could not reconcile runtime');
       // Still give it an actor, so the cloud sees it and can act on it.
       deps.supervisor.adopt(c.spec, observedOf(c.facts));
       summary.runtimes[name] = { found: observedOf(c.facts).state, action: 'adopted', legacy: c.legacy };
@@ -281,7 +278,7 @@ async function readDocker(deps: ReconcileDeps): Promise<DockerView> {
     } catch (err) {
       const delay = backoffMs(attempt, { baseMs: initial, maxMs: max });
       deps.log.warn(
-        { step: 'reconcile.engine_unavailable', err: errText(err), retryInMs: delay },
+        { step: 'reconcile.engine_unavailable', err: errorText(err), retryInMs: delay },
         'Docker engine unavailable at start; the agent answers the cloud once it has reconciled its runtimes',
       );
       await new Promise<void>((resolve) => {
@@ -313,7 +310,7 @@ async function removeOrphanNetworks(deps: ReconcileDeps, view: DockerView, known
       if (outcome === 'removed') removed.push(name);
     } catch (err) {
       deps.log.warn(
-        { step: 'reconcile.network_cleanup_failed', network: name, err: errText(err) },
+        { step: 'reconcile.network_cleanup_failed', network: name, err: errorText(err) },
         'orphan network left',
       );
     }

@@ -5,6 +5,7 @@ import type { LeaseBook } from './leases.js';
 import type { SidecarLink } from '../sidecar/link.js';
 import { backoffMs, DHCP_RETRY_BACKOFF } from '../../model/backoff.js';
 import { vnicNetwork } from '../../model/names.js';
+import { errorText } from '../../model/errors.js';
 
 /** What the coordinator needs to know about a runtime's container. */
 export interface DhcpContainerView {
@@ -75,9 +76,7 @@ export class DhcpCoordinator {
 
   private async attempt(spec: VplcSpec): Promise<void> {
     const log = this.deps.log.child({ vplc: spec.name });
-    const problem = await this.send(spec).catch((error: unknown) =>
-      error instanceof Error ? error.message : String(error),
-    );
+    const problem = await this.send(spec).catch((error: unknown) => errorText(error));
     if (problem === null) {
       this.cancel(spec.name);
       return;

@@ -9,6 +9,7 @@ import { explicitSubnet, type InterfaceLookup, type ResolvedSubnet } from '../..
 import type { VnicConfig, VplcSpec } from '../../model/vplc.js';
 import { stripPrefix } from '../../machines/vplc/validate.js';
 import { macvlanParentOf, vnicNetwork } from '../../model/names.js';
+import { errorText } from '../../model/errors.js';
 
 /**
  * Moving runtimes' MACVLAN endpoints to the network of a parent interface's new subnet (spec §11.6.3, fixing D15).
@@ -176,10 +177,6 @@ export function macReplacedConflict(vplc: string, vnic: string, from: string, to
   return `vNIC ${vnic} of ${vplc} now has MAC ${to} instead of ${from}: Docker cannot choose the MAC of a network it connects to an existing container, and setting ${from} back failed (${why}), so DHCP reservations and MAC filters for ${from} no longer match; update them, restart ${vplc} once the network monitor sidecar runs, or delete and create ${vplc} to get ${from} back`;
 }
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 export class NetworkMover {
   /**
    * The MAC each moved vNIC had before its move, by `<vplc>:<vnic>`. Compared with what the engine gave it on every
@@ -209,7 +206,7 @@ export class NetworkMover {
     try {
       facts = await this.deps.engine.inspectContainer(vplc);
     } catch (err) {
-      this.deps.log.warn({ step: 'mac.reapply_failed', vplc, err: messageOf(err) }, 'could not read the runtime');
+      this.deps.log.warn({ step: 'mac.reapply_failed', vplc, err: errorText(err) }, 'could not read the runtime');
       return;
     }
     if (!facts) return;
@@ -305,8 +302,8 @@ export class NetworkMover {
     } catch (err) {
       // Still remembered: a later start sets it when the sidecar is back.
       this.kept.set(facts.name, network, { mac: wanted, docker: null, pid: null });
-      log.warn({ step: 'mac.keep_failed', vplc: facts.name, network, err: messageOf(err) }, 'could not keep the MAC');
-      return macReplacedConflict(facts.name, vnic, wanted, docker, messageOf(err));
+      log.warn({ step: 'mac.keep_failed', vplc: facts.name, network, err: errorText(err) }, 'could not keep the MAC');
+      return macReplacedConflict(facts.name, vnic, wanted, docker, errorText(err));
     }
     this.kept.set(facts.name, network, { mac: wanted, docker, pid: facts.pid });
     this.deps.onMoved(facts.name);

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
-import { isoLocal } from '../../io/cloud/isoLocal.js';
+import { isoLocal } from '../../model/time.js';
 import type { Supervisor } from '../vplc/supervisor.js';
 import { parseMacvlanNetworkName, runtimeOfInternalNetwork } from '../../model/names.js';
 import type { DeleteOrchestratorResult, DeviceOperationStatus } from '../../io/cloud/topics/index.js';
+import { errorText } from '../../model/errors.js';
 
 /** What self-destruct needs from the engine (a subset of DockerEngine). */
 export interface SelfDestructEngine {
@@ -134,7 +135,7 @@ export class SelfDestruct {
       log.warn({ container: self.name }, 'self-destruct: removing the agent container');
       await engine.removeContainer(self.name);
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorText(error);
       log.error({ err: error, step: this.progress?.step }, 'self-destruct failed');
       if (this.progress) this.progress = { ...this.progress, status: 'error', error: message, updatedAt: this.now() };
     }

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { SerialDevice } from '../../../sidecar/src/protocol.js';
 import type { SerialConfig } from '../../model/vplc.js';
 import type { VplcStatus } from '../vplc/supervisor.js';
+import { errorText } from '../../model/errors.js';
 
 export type SerialPortStatus = 'connected' | 'disconnected' | 'error';
 
@@ -155,7 +156,7 @@ export class SerialPassthrough {
       log.info({ step: 'serial.connected', path, host: device.path }, 'serial device node created');
       return { status: 'connected', device, error: null };
     } catch (err) {
-      const error = `could not create ${path} in ${vplc} for ${device.path}: ${err instanceof Error ? err.message : String(err)}`;
+      const error = `could not create ${path} in ${vplc} for ${device.path}: ${errorText(err)}`;
       log.warn({ step: 'serial.failed', err }, 'serial passthrough failed');
       return { status: 'error', device, error };
     }

@@ -16,6 +16,7 @@ import type { VplcOps } from '../../machines/vplc/ports.js';
 import type { RuntimeUlimit, VnicConfig, VplcSpec } from '../../model/vplc.js';
 import { stripPrefix, validateVplcSpec } from '../../machines/vplc/validate.js';
 import { type KeptMacs, NetworkMover } from '../network/move.js';
+import { errorText } from '../../model/errors.js';
 
 export interface DhcpControl {
   start(spec: VplcSpec): Promise<void>;
@@ -99,10 +100,6 @@ function dnsUnion(spec: VplcSpec): string[] {
   const seen = new Set<string>();
   for (const vnic of spec.vnics) for (const server of vnic.dns ?? []) if (server.trim()) seen.add(server.trim());
   return [...seen];
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** The VplcOps a vPLC machine invokes, on the real Docker engine and the sidecar's DHCP. */
@@ -322,7 +319,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
         // Like the reference, a failed join does not undo a running PLC; run_command cannot reach it until the
         // next reconciliation re-joins, and the warning says so.
         log.warn(
-          { step: 'agent.join_failed', vplc: name, err: messageOf(err) },
+          { step: 'agent.join_failed', vplc: name, err: errorText(err) },
           'could not join the runtime internal network; run_command will not reach it',
         );
       }

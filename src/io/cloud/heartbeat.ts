@@ -1,5 +1,5 @@
 import type { HostSample } from '../metrics/hostMetrics.js';
-import { isoLocal } from './isoLocal.js';
+import { isoLocal } from '../../model/time.js';
 
 /** The `heartbeat` event payload, field for field as spec §5.1 (GiB with one decimal, agent uptime in s). */
 export interface HeartbeatPayload {

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { IdempotencyCache, Outcome } from './idempotency.js';
 import { findTopic, isMutating, type TopicName, type TopicRequests, type TopicResults } from './topics/index.js';
 import { isJsonObject, NOT_AN_OBJECT_ERROR, validateRequest } from './validation.js';
+import { errorText } from '../../model/errors.js';
 
 export const DEFAULT_TOPIC_TIMEOUT_MS = 30_000;
 
@@ -176,7 +177,7 @@ export class TopicRouter {
           finished = true;
           clearTimeout(timer);
           log.error({ err }, 'handler failed');
-          const message = err instanceof Error ? err.message : String(err);
+          const message = errorText(err);
           resolve({ reply: errorReply(topic, correlationId, `${topic} failed: ${message}`), cacheable: false });
         },
       );

@@ -148,14 +148,6 @@ export class DockerEngine {
     return apiAtLeast(await this.apiVersion(), 1, 44);
   }
 
-  async ping(timeoutMs = 5_000): Promise<void> {
-    await this.call(
-      'answer a ping',
-      (signal) => (this.docker as unknown as WithOptions).ping({ abortSignal: signal }),
-      timeoutMs,
-    );
-  }
-
   // ---------------------------------------------------------------- images
 
   /**
@@ -221,18 +213,6 @@ export class DockerEngine {
     } finally {
       clearTimeout(answerTimer);
       clearTimeout(overallTimer);
-    }
-  }
-
-  async imageExists(image: string): Promise<boolean> {
-    try {
-      await this.call(`inspect image ${image}`, (signal) =>
-        this.docker.getImage(image).inspect({ abortSignal: signal } as object),
-      );
-      return true;
-    } catch (err) {
-      if (isNotFound(err) || err instanceof ImageMissing) return false;
-      throw err;
     }
   }
 
@@ -519,13 +499,6 @@ export class DockerEngine {
         return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8').trim() };
       },
       timeoutMs,
-    );
-  }
-
-  /** Kill with a signal (default SIGKILL). */
-  async killContainer(name: string, signalName = 'SIGKILL'): Promise<void> {
-    await this.call(`kill container ${name}`, (signal) =>
-      this.docker.getContainer(name).kill({ signal: signalName, abortSignal: signal } as object),
     );
   }
 

@@ -1,24 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
-/** Six hex pairs separated by `:`. */
-const MAC_PATTERN = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
-
 export function normalizeMac(mac: string): string {
   return mac.trim().toLowerCase();
-}
-
-/** A sentence saying what is wrong with a requested MAC, or `null` when a MACVLAN endpoint can use it. */
-export function macProblem(mac: string): string | null {
-  const m = normalizeMac(mac);
-  if (!MAC_PATTERN.test(m)) {
-    return `MAC address "${mac}" is not valid: write six hex pairs separated by ":", e.g. 02:42:ac:11:00:02.`;
-  }
-  const first = Number.parseInt(m.slice(0, 2), 16);
-  if ((first & 0x01) === 0x01) {
-    return `MAC address "${mac}" is a multicast address and cannot be given to a network interface; use a unicast MAC (even first octet, e.g. 02:…).`;
-  }
-  if (m === '00:00:00:00:00:00') return `MAC address "${mac}" is all zeros; use a real unicast MAC.`;
-  return null;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { encodeMultipart, type MultipartPart } from './multipart.js';
+import { errorText } from '../../model/errors.js';
 
 /** What the cloud's `run_command` asks of the runtime (reference-agent.md 4.4); every field but method/api is unchecked there. */
 export interface RuntimeCommand {
@@ -336,7 +337,7 @@ export function prepareCommand(cmd: RuntimeCommand, allowedPorts: readonly numbe
     return { ok: true, request: assemble(cmd, allowedPorts) };
   } catch (err) {
     if (err instanceof Refusal) return { ok: false, error: err.message };
-    const why = err instanceof Error ? err.message : String(err);
+    const why = errorText(err);
     return { ok: false, error: `Invalid command: ${why}` };
   }
 }

@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { DEFAULT_RUNTIME_PORT, type PreparedRequest, prepareCommand, type RuntimeCommand } from './command.js';
 import { errorView, type HttpResponseView, toResponseView } from './response.js';
+import { errorText } from '../../model/errors.js';
 
 export { type CommandCheck, type RuntimeCommand, validateCommand } from './command.js';
 export type { HttpResponseView } from './response.js';
@@ -138,7 +139,7 @@ export class RuntimeHttpProxy {
           'EPIPE',
           'ETIMEDOUT',
         ].includes(code ?? '');
-        const reason = err instanceof Error ? err.message : String(err);
+        const reason = errorText(err);
         view = unreachable
           ? failure('unreachable', 502, `Could not reach ${where} (${reason}); check that the vPLC is running.`)
           : failure('failed', 500, `${where} failed: ${reason}.`);

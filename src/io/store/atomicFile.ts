@@ -1,6 +1,7 @@
 import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Logger } from 'pino';
+import { errorText } from '../../model/errors.js';
 
 /**
  * Crash-safe whole-file replacement (fixing D34: the reference rewrote files in place, so a crash or a power cut
@@ -81,7 +82,7 @@ export async function readJsonFile<T>(
   try {
     return { kind: 'ok', value: parse(JSON.parse(text) as unknown) };
   } catch (err) {
-    reason = err instanceof Error ? err.message : String(err);
+    reason = errorText(err);
   }
   const target = setAsideName(path, (opts.now ?? (() => new Date()))());
   let movedTo: string | null = target;

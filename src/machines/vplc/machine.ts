@@ -13,6 +13,7 @@ import {
 import { backoffMs, RESTART_BACKOFF } from '../../model/backoff.js';
 import type { VplcFact } from '../../model/facts.js';
 import type { ContainerExit, VplcSpec } from '../../model/vplc.js';
+import { errorText } from '../../model/errors.js';
 
 /**
  * The lifecycle of one vPLC (an OpenPLC runtime container and its networks).

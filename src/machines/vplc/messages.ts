@@ -184,12 +184,4 @@ export function internalFailure(name: string, error: string): string {
   return `the lifecycle of ${name} hit an internal error (${error}); start, restart or delete it`;
 }
 
-export function errorText(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  if (typeof error === 'string') return error;
-  try {
-    return JSON.stringify(error) ?? String(error);
-  } catch {
-    return String(error);
-  }
-}
+export { errorText } from '../../model/errors.js';

@@ -10,6 +10,7 @@ import type {
 import type { VplcSpec } from '../../../model/vplc.js';
 import { validateVplcSpec } from '../../../machines/vplc/validate.js';
 import type { CommandName, Supervisor } from '../../vplc/supervisor.js';
+import { errorText } from '../../../model/errors.js';
 
 /** create_new_runtime (spec §4.1): refuse bad specs at once; otherwise the vPLC actor starts creating. */
 export function createNewRuntime(supervisor: Supervisor, req: CreateNewRuntimeRequest): CreateNewRuntimeResult {
@@ -72,7 +73,7 @@ export function deviceCommand(
   }
   admission.done.then(
     (outcome) => event(outcome.success ? { success: true } : { success: false, error: outcome.error }),
-    (error: unknown) => event({ success: false, error: error instanceof Error ? error.message : String(error) }),
+    (error: unknown) => event({ success: false, error: errorText(error) }),
   );
   return { status: 'accepted', device_id: id, message: `${capitalise(VERBS[topic])} of ${id} accepted` };
 }

@@ -1,4 +1,4 @@
-import { isoLocal } from '../../../io/cloud/isoLocal.js';
+import { isoLocal } from '../../../model/time.js';
 import type {
   DeviceContainerStatus,
   DeviceLifecycleFields,
