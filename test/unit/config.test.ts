@@ -219,7 +219,7 @@ describe('each flag and its environment variable', () => {
     const text = usage();
     for (const option of CONFIG_OPTIONS) {
       expect(text).toContain(option.env);
-      if (option.flag !== null) expect(text).toContain(option.flag);
+      if (option.flag !== undefined) expect(text).toContain(`--${option.flag}`);
     }
     expect(CONFIG_OPTIONS.map((o) => o.env)).toEqual([
       'ORCH_CLOUD_URL',
