@@ -1,4 +1,4 @@
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import {
   ConfigInfoRequest,
   describeConfig,
   parseConfig,
+  readmeTable,
   usage,
 } from '../../src/config.js';
 
@@ -598,5 +599,21 @@ describe('describeConfig', () => {
       restartBudget: '5 restarts in 600 s',
       runCommand: { ports: [8443], timeoutSeconds: 30, maxBytes: 10_485_760 },
     });
+  });
+});
+
+describe('README.md', () => {
+  /** The lines of the table that starts with the configuration table's header row. */
+  function configurationTable(readme: string): string {
+    const lines = readme.split('\n');
+    const start = lines.findIndex((line) => line.startsWith('| flag | env | default |'));
+    if (start === -1) return '(no configuration table in README.md)';
+    const end = lines.findIndex((line, i) => i > start && !line.startsWith('|'));
+    return lines.slice(start, end === -1 ? undefined : end).join('\n');
+  }
+
+  it('shows the configuration table rendered from the option table', async () => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(configurationTable(readme), 'README.md must show the table readmeTable() renders').toBe(readmeTable());
   });
 });
