@@ -221,6 +221,26 @@ const OPTIONS = {
       expected: 'a whole number of bytes (1 or more)',
     }),
   },
+  faultKillAt: option({
+    env: 'ORCH_FAULT_KILL_AT',
+    placeholder: '<operation>:<step>[@<vplc>]',
+    help:
+      'Test hook of the crash-recovery tests, never set in production: the agent SIGKILLs itself right after ' +
+      'the journal durably recorded that step.',
+    schema: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+    parse: (text) => text,
+    default: null,
+    expected: 'a fault point',
+  }),
+  hostname: option({
+    env: 'HOSTNAME',
+    placeholder: '<name>',
+    help: "Set by Docker in a container (its short id): how the agent finds its own container when none carries the agent's label.",
+    schema: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+    parse: (text) => text,
+    default: null,
+    expected: 'a host name',
+  }),
 };
 
 export const ConfigSchema = schemaOf(OPTIONS);
@@ -330,5 +350,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
       timeoutSeconds: config.runCommand.timeoutMs / 1000,
       maxBytes: config.runCommand.maxBytes,
     },
+    faultKillAt: config.faultKillAt,
+    hostname: config.hostname,
   };
 }

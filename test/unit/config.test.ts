@@ -67,6 +67,8 @@ describe('defaults', () => {
       logRetentionDays: 14,
       restartBudget: { max: 5, windowMs: 600_000 },
       runCommand: { ports: [8443], timeoutMs: 30_000, maxBytes: 10_485_760 },
+      faultKillAt: null,
+      hostname: null,
     } satisfies Config);
   });
 
@@ -237,7 +239,19 @@ describe('each flag and its environment variable', () => {
       'ORCH_RUN_COMMAND_PORTS',
       'ORCH_RUN_COMMAND_TIMEOUT',
       'ORCH_RUN_COMMAND_MAX_BYTES',
+      'ORCH_FAULT_KILL_AT',
+      'HOSTNAME',
     ]);
+  });
+
+  it('reads the fault hook and the host name from the environment only, as written', async () => {
+    const config = await parse([], { ORCH_FAULT_KILL_AT: 'create:networks@t9-c1', HOSTNAME: ' 3f2a1b0c9d8e ' });
+    expect(config.faultKillAt).toBe('create:networks@t9-c1');
+    expect(config.hostname).toBe('3f2a1b0c9d8e');
+    expect(await errorOf(parse(['--fault-kill-at', 'create:networks']))).toBe(
+      'unknown flag --fault-kill-at (see --help)',
+    );
+    expect(await errorOf(parse(['--hostname', 'x']))).toBe('unknown flag --hostname (see --help)');
   });
 });
 
