@@ -86,6 +86,32 @@ describe('defaults', () => {
   });
 });
 
+describe('defaults as --help and the README show them', () => {
+  // mtlsDir (~/.mtls needs real certificates in the home folder) and netmonSocket (<data-dir>/… is a rule, not a
+  // value) have derived defaults; the fault hook, the host name and the CA file default to none.
+  const typeable = CONFIG_OPTIONS.filter((o) => !['mtlsDir', 'netmonSocket'].includes(o.path.join('.')));
+
+  for (const option of typeable.filter((o) => o.default !== null)) {
+    it(`gives the default of ${option.label} again when its shown default is typed in`, async () => {
+      const text = usage().split('\n');
+      const shown = text[text.findIndex((line) => line.includes(option.env)) + 2]!.replace(/^ *Default: /, '');
+      const given = option.flag === undefined ? parse([], { [option.env]: shown }) : parse([`--${option.flag}`, shown]);
+      expect(await given).toEqual(await parse([]));
+    });
+  }
+
+  it('hands out a fresh copy of a default each time', async () => {
+    const first = await parse([]);
+    first.runtimeUlimits.pop();
+    first.runCommand.ports.push(1);
+    first.restartBudget.max = 99;
+    const second = await parse([]);
+    expect(second.runtimeUlimits).toHaveLength(2);
+    expect(second.runCommand.ports).toEqual([8443]);
+    expect(second.restartBudget.max).toBe(5);
+  });
+});
+
 describe('each flag and its environment variable', () => {
   /** `value` is read as `want`; `other` is a different valid value, to show that the flag wins over the variable. */
   const cases: Array<{
@@ -213,6 +239,12 @@ describe('each flag and its environment variable', () => {
     expect((await parse([], { ORCH_CA_FILE: ca })).caFile).toBe(ca);
   });
 
+  it('has a case above for every option with a flag', () => {
+    const covered = new Set([...cases.map((c) => c.flag), '--mtls-dir', '--ca-file']);
+    const flags = CONFIG_OPTIONS.flatMap((o) => (o.flag === undefined ? [] : [`--${o.flag}`]));
+    expect(flags.filter((flag) => !covered.has(flag))).toEqual([]);
+  });
+
   it('accepts -l as the short form of --log-level', async () => {
     expect((await parse(['-l', 'WARNING'])).logLevel).toBe('warn');
     expect((await parse(['-l=trace'])).logLevel).toBe('trace');
@@ -224,6 +256,17 @@ describe('each flag and its environment variable', () => {
       expect(text).toContain(option.env);
       if (option.flag !== undefined) expect(text).toContain(`--${option.flag}`);
     }
+    expect(text).toContain(
+      [
+        '  -l, --log-level <level>   [ORCH_LOG_LEVEL]',
+        "      fatal, error, warn, info, debug or trace (the reference's DEBUG, INFO, WARNING, ERROR, CRITICAL also accepted, any case).",
+        '      Default: info',
+        '  --runtime-image <image>   [ORCH_RUNTIME_IMAGE]',
+      ].join('\n'),
+    );
+    expect(text).toContain('  (environment only) DOCKER_HOST=<address>\n');
+    expect(text).toContain('      Default: <data-dir>/netmon.sock\n');
+    expect(text).toContain('      Default: 5/600\n');
     expect(CONFIG_OPTIONS.map((o) => o.env)).toEqual([
       'ORCH_CLOUD_URL',
       'ORCH_MTLS_DIR',
@@ -385,6 +428,18 @@ describe('error lines', () => {
       '--runtime-image: "open plc" is not an image reference (e.g. ghcr.io/autonomy-logic/openplc-runtime:latest)',
     ],
     [
+      'an image with capitals from the environment',
+      [],
+      { ORCH_RUNTIME_IMAGE: 'OpenPLC' },
+      'ORCH_RUNTIME_IMAGE: "OpenPLC" is not an image reference (e.g. ghcr.io/autonomy-logic/openplc-runtime:latest)',
+    ],
+    [
+      'a name that only an object lookup would know as a log level',
+      ['-l', 'constructor'],
+      {},
+      '--log-level: "constructor" is not a log level (use fatal, error, warn, info, debug, trace or DEBUG, INFO, WARNING, ERROR, CRITICAL)',
+    ],
+    [
       'a malformed ulimit',
       ['--runtime-ulimits', 'rtprio'],
       {},
@@ -458,10 +513,22 @@ describe('error lines', () => {
       'DOCKER_HOST: "tcp://host:99999" is not a valid address (use unix:///path/to/docker.sock, /path/to/docker.sock or tcp://host:port)',
     ],
     [
+      'a tcp port of 0',
+      [],
+      { DOCKER_HOST: 'tcp://host:0' },
+      'DOCKER_HOST: "tcp://host:0" is not a valid address (use unix:///path/to/docker.sock, /path/to/docker.sock or tcp://host:port)',
+    ],
+    [
       'a zero retention',
       ['--log-retention-days', '0'],
       {},
       '--log-retention-days: "0" is not a whole number of days (1 or more)',
+    ],
+    [
+      'a zero retention from the environment',
+      [],
+      { ORCH_LOG_RETENTION_DAYS: '0' },
+      'ORCH_LOG_RETENTION_DAYS: "0" is not a whole number of days (1 or more)',
     ],
     [
       'a fractional retention',
@@ -522,6 +589,12 @@ describe('error lines', () => {
       ['--run-command-timeout', '0.0001'],
       {},
       '--run-command-timeout: "0.0001" is not a positive number of seconds',
+    ],
+    [
+      'a zero size',
+      ['--run-command-max-bytes=0'],
+      {},
+      '--run-command-max-bytes: "0" is not a whole number of bytes (1 or more)',
     ],
     [
       'a size with a unit',
