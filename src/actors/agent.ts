@@ -69,7 +69,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     'socketPath' in config.dockerHost
       ? { socketPath: config.dockerHost.socketPath }
       : { host: config.dockerHost.host, port: config.dockerHost.port };
-  const engine = new DockerEngine({ address, log: log.child({ component: 'docker' }) });
+  const engine = new DockerEngine({ address, log: log.child({ component: 'docker' }), hostname: config.hostname });
   // MACs that moved vNICs got back through the sidecar (issue 6); Docker's inspect still shows its own, so
   // get_device_status (answered from the watch's cache) shows the MAC the vNIC really has.
   const keptMacs = new KeptMacs();
@@ -97,7 +97,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     serialState: (vplc, port) => serial.state(vplc, port),
     inspect: inspectWithKeptMacs,
     // TEST HOOK for the crash-recovery tests (see FaultPoint); unset in production.
-    faultKillAt: parseFaultPoint(process.env.ORCH_FAULT_KILL_AT),
+    faultKillAt: parseFaultPoint(config.faultKillAt ?? undefined),
   });
   const adopted = new AdoptedRuntimes();
   let supervisor: Supervisor | undefined;

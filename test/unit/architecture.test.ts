@@ -92,6 +92,20 @@ describe('architecture', () => {
     expect(found).toEqual([]);
   });
 
+  it('reads the environment only in src/config.ts, which main hands process.env to', async () => {
+    const readers: string[] = [];
+    for (const file of await sourceFiles('src')) {
+      const text = await readFile(join(root, file), 'utf8');
+      const uses = text.match(/\bprocess\.env\b/g)?.length ?? 0;
+      const handOver =
+        file === 'src/main.ts'
+          ? (text.match(/parseConfig\(process\.argv\.slice\(2\), process\.env\)/g)?.length ?? 0)
+          : 0;
+      if (file !== 'src/config.ts' && uses > handOver) readers.push(file);
+    }
+    expect(readers).toEqual([]);
+  });
+
   it('groups actors by capability: only the composition root sits directly in src/actors', async () => {
     const entries = await readdir(join(root, 'src/actors'), { withFileTypes: true });
     const looseFiles = entries.filter((e) => e.isFile() && e.name !== 'agent.ts').map((e) => e.name);

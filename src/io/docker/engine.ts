@@ -37,9 +37,11 @@ export interface DockerEngineOptions {
   pullTimeoutMs?: number;
   /**
    * The agent's own container (name or id) to join runtimes' internal networks; `null` when the agent runs on the
-   * host. Left out: detected (label `edge.autonomy.role=orchestrator-agent`, then `HOSTNAME`).
+   * host. Left out: detected (label `edge.autonomy.role=orchestrator-agent`, then `hostname`).
    */
   selfContainer?: string | null;
+  /** The agent's HOSTNAME, which Docker sets to the container's short id: self-detection's fallback. */
+  hostname?: string | null;
 }
 
 /** A container as `docker ps` lists it. */
@@ -82,6 +84,7 @@ export class DockerEngine {
   private readonly registryAnswerMs: number;
   private readonly pullTimeoutMs: number;
   private readonly selfOverride: string | null | undefined;
+  private readonly hostname: string | null;
   private version: Promise<string> | undefined;
   private self: Promise<{ id: string; name: string } | null> | undefined;
 
@@ -96,6 +99,7 @@ export class DockerEngine {
     this.registryAnswerMs = options.registryAnswerMs ?? 10_000;
     this.pullTimeoutMs = options.pullTimeoutMs ?? 600_000;
     this.selfOverride = options.selfContainer;
+    this.hostname = options.hostname ?? null;
   }
 
   /**
@@ -666,7 +670,7 @@ export class DockerEngine {
     const labelled = await this.listContainers({ labels: [AGENT_FILTER], runningOnly: true });
     const first = labelled[0];
     if (first) return { id: first.id, name: first.name };
-    const hostname = process.env.HOSTNAME?.trim();
+    const hostname = this.hostname;
     if (hostname) {
       const facts = await this.inspectContainer(hostname);
       // Docker sets HOSTNAME to the short id; on the host a same-named container would be a coincidence.
