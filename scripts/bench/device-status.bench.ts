@@ -78,7 +78,7 @@ export default defineBenchmark({
       orchestratorUsage: new UsageBuffer(),
       leases: new LeaseBook(),
       selfDestruct: new SelfDestruct({ supervisor, engine, clearRecords: async () => {}, log }),
-      serial: new SerialPassthrough({ engine, devices: () => [], vplcs: () => [], log }),
+      serial: new SerialPassthrough({ engine, devices: () => [], log }),
       runCommandPorts: [8443],
       log,
     });

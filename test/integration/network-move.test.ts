@@ -7,7 +7,7 @@ import Docker from 'dockerode';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningSidecar, startSidecar } from '../../sidecar/src/sidecar.js';
-import { KeptMacs } from '../../src/actors/network/move.js';
+import { KeptMacs } from '../../src/actors/network/macs.js';
 import { createVplcOps } from '../../src/actors/vplc/ops.js';
 import { DockerEngine } from '../../src/io/docker/engine.js';
 import { NetmonConnector, type NetmonSession } from '../../src/io/netmon/client.js';

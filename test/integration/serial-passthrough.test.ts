@@ -68,7 +68,7 @@ describe.skipIf(engines.length === 0)('serial passthrough on Docker 20.10', () =
       log,
     });
     supervisor = new Supervisor({ ops, log, restartBudget: { max: 5, windowMs: 600_000 } });
-    serial = new SerialPassthrough({ engine, devices: () => devices, vplcs: () => supervisor.list(), log });
+    serial = new SerialPassthrough({ engine, devices: () => devices, log });
     supervisor.onChange((status) => serial.observe(status));
     watch.onFact((n, fact) => supervisor.notify(n, fact));
     await watch.start();

@@ -9,7 +9,8 @@ import type { ObservedRuntime } from '../../machines/supervisor.machine.js';
 import type { VplcOps } from '../../machines/vplc/ports.js';
 import type { SerialConfig, VnicConfig, VplcSpec } from '../../model/vplc.js';
 import { receivedVnic } from '../state/records.js';
-import type { Admission, CommandName, VplcStatus } from '../vplc/supervisor.js';
+import type { Admission, CommandName } from '../vplc/supervisor.js';
+import type { AdoptedRuntimes } from './adoptedRuntimes.js';
 import { macvlanParentOf, runtimeOfInternalNetwork } from '../../model/names.js';
 import { backoffMs } from '../../model/backoff.js';
 import { errorText } from '../../model/errors.js';
@@ -83,75 +84,6 @@ export interface ReconcileSummary {
 
 /** Names the agent must never take for a runtime (spec §1). */
 const NOT_RUNTIMES = new Set(['orchestrator_agent', 'autonomy_netmon']);
-
-/**
- * Runtimes adopted without our labels (made by the old agent). Only these and labelled containers are ever
- * stopped or removed (D29); when one is deleted, the old agent's MACVLAN networks it used are removed once unused.
- */
-export class AdoptedRuntimes {
-  private readonly networks = new Map<string, Set<string>>();
-
-  has(name: string): boolean {
-    return this.networks.has(name);
-  }
-
-  add(name: string, legacyNetworks: Iterable<string>): void {
-    this.networks.set(name, new Set(legacyNetworks));
-  }
-
-  names(): string[] {
-    return [...this.networks.keys()];
-  }
-
-  /**
-   * After an adopted runtime was deleted: stop watching it and remove the unlabelled MACVLAN networks it used that
-   * no container uses any more (the old agent never removed them; they would be orphans now).
-   */
-  async release(
-    name: string,
-    deps: {
-      engine: Pick<ReconcileEngine, 'removeNetworkIfUnused'>;
-      watch: { untrack(name: string): void };
-      stillNeeded: (network: string) => boolean;
-      log: Logger;
-    },
-  ): Promise<void> {
-    const networks = this.networks.get(name);
-    if (!networks) return;
-    this.networks.delete(name);
-    deps.watch.untrack(name);
-    for (const network of networks) {
-      if (deps.stillNeeded(network)) continue;
-      try {
-        const outcome = await deps.engine.removeNetworkIfUnused(network, { requireOwned: false });
-        deps.log.info({ step: 'legacy.network_cleanup', vplc: name, network, outcome }, 'old agent network cleanup');
-      } catch (err) {
-        deps.log.warn({ step: 'legacy.network_cleanup_failed', vplc: name, network, err }, 'could not remove network');
-      }
-    }
-  }
-}
-
-/**
- * Holds engine facts back while reconciliation runs and replays them after: a fact about a runtime the supervisor
- * does not know yet would be dropped, and the container watch never tells the same fact twice.
- */
-export class FactGate<F> {
-  private buffered: Array<[string, F]> | null = [];
-
-  constructor(private readonly deliver: (name: string, fact: F) => void) {}
-
-  push(name: string, fact: F): void {
-    if (this.buffered) this.buffered.push([name, fact]);
-    else this.deliver(name, fact);
-  }
-
-  open(): void {
-    const held = this.buffered ?? [];
-    this.buffered = null;
-    for (const [name, fact] of held) this.deliver(name, fact);
-  }
-}
 
 interface Candidate {
   spec: VplcSpec;
@@ -432,11 +364,4 @@ function follow(log: Logger, what: string, admission: Admission): void {
           'interrupted operation failed',
         ),
   );
-}
-
-/** Whether a network name is still needed by a supervised runtime (for `AdoptedRuntimes.release`). */
-export function networkInUseBy(statuses: VplcStatus[], network: string): boolean {
-  const parent = macvlanParentOf(network);
-  if (parent === null) return false;
-  return statuses.some((s) => s.phase !== 'deleted' && s.spec.vnics.some((v) => v.parent_interface === parent));
 }

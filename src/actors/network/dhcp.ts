@@ -14,6 +14,8 @@ export interface DhcpContainerView {
   ): Promise<{ running: boolean; pid: number | null; networks: Record<string, { mac: string | null }> } | undefined>;
 }
 
+type LeaseListener = (name: string, vnic: string, lease: DhcpUpdateEvent['data']) => void;
+
 interface Pending {
   retry: number;
   timer: NodeJS.Timeout | undefined;
@@ -29,6 +31,8 @@ export class DhcpCoordinator {
   private readonly pending = new Map<string, Pending>();
   private readonly random: () => number;
   private readonly known = new Map<string, VplcSpec>();
+  private readonly leaseListeners = new Set<LeaseListener>();
+  private readonly unsubscribe: Array<() => void>;
 
   constructor(
     private readonly deps: {
@@ -36,13 +40,28 @@ export class DhcpCoordinator {
       containers: DhcpContainerView;
       leases: LeaseBook;
       log: Logger;
-      onLease?: (name: string, vnic: string, lease: DhcpUpdateEvent['data']) => void;
       random?: () => number;
     },
   ) {
     this.random = deps.random ?? Math.random;
-    deps.sidecar.on('connected', () => this.resyncAll());
-    deps.sidecar.on('dhcpLease', (lease) => this.onLease(lease));
+    this.unsubscribe = [
+      deps.sidecar.on('connected', () => this.resyncAll()),
+      deps.sidecar.on('dhcpLease', (lease) => this.onLease(lease)),
+    ];
+  }
+
+  /** Called for every lease the sidecar reports, after it is in the lease book. Returns the unsubscribe. */
+  onLeaseReported(listener: LeaseListener): () => void {
+    this.leaseListeners.add(listener);
+    return () => this.leaseListeners.delete(listener);
+  }
+
+  /** Cancel every pending retry and stop listening to the sidecar (agent shutdown). */
+  close(): void {
+    for (const name of [...this.pending.keys()]) this.cancel(name);
+    this.known.clear();
+    for (const unsubscribe of this.unsubscribe) unsubscribe();
+    this.leaseListeners.clear();
   }
 
   /** Start DHCP for every `dhcp` vNIC of a running runtime. Never rejects because the sidecar is away. */
@@ -139,6 +158,6 @@ export class DhcpCoordinator {
       dns: lease.dns.split(' ').filter(Boolean),
       at: lease.timestamp,
     });
-    this.deps.onLease?.(lease.container_name, lease.vnic_name, lease);
+    for (const listener of this.leaseListeners) listener(lease.container_name, lease.vnic_name, lease);
   }
 }

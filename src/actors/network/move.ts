@@ -4,6 +4,7 @@ import type { DockerEngine } from '../../io/docker/engine.js';
 import { Conflict } from '../../io/docker/errors.js';
 import { isManagedRuntime, macsFromLabels, specFromLabels } from '../../io/docker/labels.js';
 import { normalizeMac } from '../../io/docker/macs.js';
+import { KeptMacs } from './macs.js';
 import { macvlanNetworkName } from '../../model/names.js';
 import { explicitSubnet, type InterfaceLookup, type ResolvedSubnet } from '../../io/docker/subnet.js';
 import type { VnicConfig, VplcSpec } from '../../model/vplc.js';
@@ -56,61 +57,6 @@ export interface NetworkMoveDeps {
   /** Where kept MACs are remembered; shared with whoever reports MACs. */
   keptMacs?: KeptMacs;
   log: Logger;
-}
-
-/** A MAC set back by `set_mac` on one endpoint: `docker` is what Docker reports for it, `pid` the process it was set in. */
-export interface KeptMac {
-  mac: string;
-  docker: string | null;
-  pid: number | null;
-}
-
-/**
- * The MACs vNICs really have after a move, where Docker's inspect still shows the MAC Docker assigned, by runtime
- * and network. An entry applies only while Docker reports the MAC it was set over (a recreated endpoint or container
- * has another one, and then Docker's value is the truth again).
- */
-export class KeptMacs {
-  private readonly byVplc = new Map<string, Map<string, KeptMac>>();
-
-  set(vplc: string, network: string, kept: KeptMac): void {
-    let networks = this.byVplc.get(vplc);
-    if (!networks) {
-      networks = new Map();
-      this.byVplc.set(vplc, networks);
-    }
-    networks.set(network, { ...kept, mac: normalizeMac(kept.mac), docker: kept.docker && normalizeMac(kept.docker) });
-  }
-
-  get(vplc: string, network: string): KeptMac | undefined {
-    return this.byVplc.get(vplc)?.get(network);
-  }
-
-  entries(vplc: string): Array<[string, KeptMac]> {
-    return [...(this.byVplc.get(vplc) ?? new Map<string, KeptMac>()).entries()];
-  }
-
-  delete(vplc: string, network?: string): void {
-    if (network === undefined) this.byVplc.delete(vplc);
-    else this.byVplc.get(vplc)?.delete(network);
-  }
-
-  /** The MAC the interface on `network` has, given what Docker reports for it. */
-  actual(vplc: string, network: string, dockerMac: string | null): string | null {
-    const kept = this.get(vplc, network);
-    if (!kept || kept.docker === null || !dockerMac || normalizeMac(dockerMac) !== kept.docker) return dockerMac;
-    return kept.mac;
-  }
-
-  /** `networks` as Docker reports them, with each kept MAC in place of Docker's. */
-  apply<T extends { mac: string | null }>(vplc: string, networks: Record<string, T>): Record<string, T> {
-    if (!this.byVplc.has(vplc)) return networks;
-    const out: Record<string, T> = {};
-    for (const [network, endpoint] of Object.entries(networks)) {
-      out[network] = { ...endpoint, mac: this.actual(vplc, network, endpoint.mac) };
-    }
-    return out;
-  }
 }
 
 /** A runtime attached to a MACVLAN network that has to go. */

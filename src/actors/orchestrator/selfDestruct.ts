@@ -40,6 +40,7 @@ type Step =
  */
 export class SelfDestruct {
   readonly pseudoDeviceId = '__orchestrator__';
+  private timer: NodeJS.Timeout | undefined;
   private progress: {
     status: 'deleting' | 'error';
     step: Step;
@@ -64,13 +65,22 @@ export class SelfDestruct {
       return { status: 'error', error: 'Self-destruct operation already in progress' };
     const now = this.now();
     this.progress = { status: 'deleting', step: 'starting', startedAt: now, updatedAt: now, error: null };
-    // Reply first; the work runs after the ack has gone out (spec §4.3 schedules it 0.1 s later).
-    setTimeout(() => void this.run(), 100);
+    // Reply first; the work runs after the ack has gone out (the old agent also waited 0.1 s).
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.run();
+    }, 100);
     return {
       status: 'accepted',
       message: `Self-destruct initiated. Poll get_device_status with device_id='${this.pseudoDeviceId}' for progress.`,
       poll_device_id: this.pseudoDeviceId,
     };
+  }
+
+  /** Agent shutdown: a self-destruct accepted but not yet begun does not begin. */
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   /** get_device_status for `__orchestrator__` while (or after) a self-destruct runs; undefined if none ran. */

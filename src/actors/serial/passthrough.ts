@@ -44,18 +44,24 @@ export class SerialPassthrough {
   private readonly states = new Map<string, Map<string, SerialPortState>>();
   /** The container run whose nodes were made: `<containerId>|<startedAt>`. */
   private readonly runs = new Map<string, string>();
+  /** The latest status of every vPLC with serial ports, as `observe` saw it. */
+  private readonly vplcs = new Map<string, VplcStatus>();
+  private readonly changeListeners = new Set<() => void>();
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly deps: {
       engine: ContainerExec;
       devices: () => SerialDevice[];
-      vplcs: () => VplcStatus[];
       log: Logger;
-      /** Called after states changed (records, status). */
-      onChange?: () => void;
     },
   ) {}
+
+  /** Called after port states changed (records, status). Returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
 
   state(vplc: string, port: string): SerialPortState | undefined {
     return this.states.get(vplc)?.get(port);
@@ -65,10 +71,12 @@ export class SerialPassthrough {
   observe(status: VplcStatus): void {
     if (status.spec.serials.length === 0) return;
     if (status.phase === 'deleted') {
+      this.vplcs.delete(status.name);
       this.states.delete(status.name);
       this.runs.delete(status.name);
       return;
     }
+    this.vplcs.set(status.name, status);
     const run = `${status.containerId}|${status.startedAt}`;
     if (status.phase === 'running' && this.runs.get(status.name) !== run) {
       this.runs.set(status.name, run);
@@ -88,7 +96,7 @@ export class SerialPassthrough {
   private async syncNow(only?: string): Promise<void> {
     const devices = this.deps.devices();
     let changed = false;
-    for (const vplc of this.deps.vplcs()) {
+    for (const vplc of this.vplcs.values()) {
       if ((only && vplc.name !== only) || vplc.spec.serials.length === 0) continue;
       const running = vplc.phase === 'running';
       let ports = this.states.get(vplc.name);
@@ -113,7 +121,7 @@ export class SerialPassthrough {
         }
       }
     }
-    if (changed) this.deps.onChange?.();
+    if (changed) for (const listener of this.changeListeners) listener();
   }
 
   private async apply(

@@ -3,7 +3,6 @@ import type { ContainerPlan, MacvlanEndpointPlan } from '../../io/docker/convert
 import type { DockerEngine } from '../../io/docker/engine.js';
 import { Conflict, EngineError } from '../../io/docker/errors.js';
 import { LABEL_VNICS, isManaged, isManagedRuntime, runtimeLabels } from '../../io/docker/labels.js';
-import { generateMac, normalizeMac } from '../../io/docker/macs.js';
 import { internalNetworkName, macvlanNetworkName, unknownMacvlanKey } from '../../model/names.js';
 import {
   type InterfaceLookup,
@@ -15,7 +14,8 @@ import {
 import type { VplcOps } from '../../machines/vplc/ports.js';
 import type { RuntimeUlimit, VnicConfig, VplcSpec } from '../../model/vplc.js';
 import { stripPrefix, validateVplcSpec } from '../../machines/vplc/validate.js';
-import { type KeptMacs, NetworkMover } from '../network/move.js';
+import { assertMacsFree, chooseMacs, type KeptMacs } from '../network/macs.js';
+import { NetworkMover } from '../network/move.js';
 import { errorText } from '../../model/errors.js';
 
 export interface DhcpControl {
@@ -161,24 +161,6 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
     }
   }
 
-  async function assertMacsFree(spec: VplcSpec): Promise<void> {
-    const byParent = new Map<string, Map<string, string>>();
-    for (const vnic of spec.vnics) {
-      if (!vnic.mac) continue;
-      let used = byParent.get(vnic.parent_interface);
-      if (!used) {
-        used = await engine.macsInUse(vnic.parent_interface, spec.name);
-        byParent.set(vnic.parent_interface, used);
-      }
-      const holder = used.get(normalizeMac(vnic.mac));
-      if (holder !== undefined) {
-        throw new Error(
-          `MAC address ${vnic.mac} is already in use. Container ${holder} uses it on parent interface ${vnic.parent_interface}; choose another MAC or leave mac empty to have one generated.`,
-        );
-      }
-    }
-  }
-
   /** Refuse to touch a container this agent does not manage (D29). `undefined` when it does not exist. */
   async function ownedContainer(name: string, verb: string): Promise<'present' | 'absent'> {
     const facts = await engine.inspectContainer(name);
@@ -219,7 +201,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
       if (problem) throw new Error(problem);
       await assertNameFree(spec);
       await networksOf(spec);
-      await assertMacsFree(spec);
+      await assertMacsFree(engine, spec);
       await engine.ensureImage(deps.image);
     },
 
@@ -248,20 +230,10 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
         }
         // Re-ensured under the lock: a concurrent delete of another runtime may have removed a shared network.
         const names = await ensureNetworks(spec);
+        const macs = await chooseMacs(engine, spec);
         const macvlans: MacvlanEndpointPlan[] = [];
-        const usedByParent = new Map<string, Set<string>>();
         for (const [i, vnic] of spec.vnics.entries()) {
-          let mac = vnic.mac ? normalizeMac(vnic.mac) : undefined;
-          if (!mac) {
-            let used = usedByParent.get(vnic.parent_interface);
-            if (!used) {
-              used = new Set((await engine.macsInUse(vnic.parent_interface, spec.name)).keys());
-              usedByParent.set(vnic.parent_interface, used);
-            }
-            mac = generateMac(used);
-            used.add(mac);
-          }
-          const endpoint: MacvlanEndpointPlan = { network: names[i] as string, mac };
+          const endpoint: MacvlanEndpointPlan = { network: names[i] as string, mac: macs[i] as string };
           if (vnic.network_mode === 'static' && vnic.ip) endpoint.ipv4 = stripPrefix(vnic.ip);
           macvlans.push(endpoint);
         }
