@@ -29,6 +29,7 @@ import { SidecarLink } from './sidecar/link.js';
 import { parseFaultPoint, Records } from './state/records.js';
 import { ContainerWatch } from './vplc/containerWatch.js';
 import { createVplcOps } from './vplc/ops.js';
+import { RuntimeReadiness } from './vplc/readiness.js';
 import { Supervisor } from './vplc/supervisor.js';
 
 export interface Agent {
@@ -185,6 +186,12 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     maxBytes: config.runCommand.maxBytes,
     log: child('run-command'),
   });
+  const readiness = new RuntimeReadiness({
+    probe: (ip, signal) => proxy.probe({ ip }, { signal }),
+    internalIp: (name) => watch.observed(name)?.internalIp ?? null,
+    log: child('readiness'),
+  });
+  supervisor.onChange((status) => readiness.observe(status));
   const selfDestruct = new SelfDestruct({
     supervisor,
     engine,
@@ -203,6 +210,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       selfDestruct,
       serial,
       runCommandPorts: config.runCommand.ports,
+      readiness,
       log,
     }),
     log: child('router'),
@@ -249,6 +257,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       stop: () => boot.abort(),
     },
     { name: 'run-command', start: () => {}, stop: () => proxy.close() },
+    { name: 'readiness', start: () => {}, stop: () => readiness.stop() },
     { name: 'self-destruct', start: () => {}, stop: () => selfDestruct.stop() },
     { name: 'cloud', start: () => cloud.start(), stop: () => cloud.stop() },
   ];

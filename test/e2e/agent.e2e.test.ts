@@ -163,6 +163,8 @@ describe.skipIf(!docker)('the built agent running a vPLC on a real engine', () =
     expect(created).toMatchObject({ status: 'creating', container_id: name });
     await until((s) => s.status === 'success' && s.is_running === true && s.state === 'running', 'running');
     const running = await status();
+    // The stand-in, like the runtime, answers its API a moment after the container starts: not ready yet.
+    expect(running.ready).toBe(false);
     expect(running.networks).toMatchObject({
       'macvlan_e2ep0_10.231.0.0_24': { ip_address: '10.231.0.50', mac_address: '02:42:0a:e7:00:32' },
     });
@@ -172,15 +174,18 @@ describe.skipIf(!docker)('the built agent running a vPLC on a real engine', () =
       { correlation_id: 101, device_id: name, method: 'GET', api: '/api/status' },
       40_000,
     );
+    // Sent the moment the vPLC is running: run_command waits for the runtime's API instead of failing.
     expect(command).toMatchObject({
       status: 'success',
       http_response: { status_code: 200, body: { status: 'RUNNING' } },
     });
+    expect(await status()).toMatchObject({ state: 'running', ready: true });
 
     expect(await ask('stop_device', { correlation_id: 102, device_id: name })).toMatchObject({ status: 'accepted' });
     const stopped = await cloud.waitForEvent('stop_device', (p) => (p as Reply).correlation_id === 102, 60_000);
     expect(stopped.payload).toMatchObject({ action: 'stop_device', success: true, correlation_id: 102 });
     await until((s) => s.is_running === false && s.state === 'stopped', 'stopped');
+    expect(await status()).toMatchObject({ ready: false });
 
     expect(await ask('start_device', { correlation_id: 103, device_id: name })).toMatchObject({ status: 'accepted' });
     expect(
@@ -193,6 +198,7 @@ describe.skipIf(!docker)('the built agent running a vPLC on a real engine', () =
       (await cloud.waitForEvent('restart_device', (p) => (p as Reply).correlation_id === 104, 60_000)).payload,
     ).toMatchObject({ success: true });
     await until((s) => s.is_running === true && s.state === 'running', 'running after restart');
+    await until((s) => s.ready === true, 'ready after restart');
 
     expect(await ask('delete_device', { correlation_id: 105, device_id: name })).toMatchObject({ status: 'deleting' });
     await until((s) => s.status === 'not_found', 'not_found');

@@ -58,7 +58,7 @@ const describeLimit = (bytes: number): string =>
  */
 export class RuntimeHttpProxy {
   private readonly allowedPorts: number[];
-  private readonly timeoutMs: number;
+  readonly timeoutMs: number;
   private readonly maxBytes: number;
   private readonly log: Logger;
   // Runtimes serve 8443 with a self-signed certificate made at their first start, so there is nothing to verify
@@ -73,7 +73,13 @@ export class RuntimeHttpProxy {
     this.log = opts.log;
   }
 
-  async request(target: { ip: string }, cmd: RuntimeCommand, signal?: AbortSignal): Promise<HttpResponseView> {
+  /** `timeoutMs` shortens the deadline for this request (a caller that already waited part of its budget). */
+  async request(
+    target: { ip: string },
+    cmd: RuntimeCommand,
+    signal?: AbortSignal,
+    timeoutMs: number = this.timeoutMs,
+  ): Promise<HttpResponseView> {
     const prepared = prepareCommand(cmd, this.allowedPorts);
     if (!prepared.ok) {
       this.log.warn({ step: 'runtime_http.refused', reason: prepared.error }, 'refused run_command request');
@@ -90,7 +96,8 @@ export class RuntimeHttpProxy {
     }
 
     const started = Date.now();
-    const deadline = AbortSignal.timeout(this.timeoutMs);
+    const budgetMs = Math.max(1, Math.min(timeoutMs, this.timeoutMs));
+    const deadline = AbortSignal.timeout(budgetMs);
     const combined = signal ? AbortSignal.any([deadline, signal]) : deadline;
     const where = `${req.method} ${req.path} on the runtime at ${ip}:${req.port}`;
     const logFields = { ip, method: req.method, api: req.path, port: req.port };
@@ -121,7 +128,7 @@ export class RuntimeHttpProxy {
         view = failure(
           'timeout',
           504,
-          `${where} did not answer within ${this.timeoutMs / 1000} s; check that the vPLC is running and not overloaded.`,
+          `${where} did not answer within ${Math.round(budgetMs / 100) / 10} s; check that the vPLC is running and not overloaded.`,
         );
       } else if (signal?.aborted) {
         view = failure(
@@ -155,6 +162,24 @@ export class RuntimeHttpProxy {
         'runtime request failed',
       );
       return view;
+    }
+  }
+
+  /**
+   * Whether the runtime's API answers: `GET /api/version` (which needs no login) gets any HTTP response within
+   * `timeoutMs`. Quiet on purpose: it is polled while a runtime starts.
+   */
+  async probe(target: { ip: string }, opts: { port?: number; timeoutMs?: number; signal?: AbortSignal } = {}) {
+    const port = opts.port ?? DEFAULT_RUNTIME_PORT;
+    const prepared = prepareCommand({ method: 'GET', api: '/api/version', port }, [port]);
+    if (!prepared.ok || isIP(target.ip) === 0) return false;
+    const deadline = AbortSignal.timeout(opts.timeoutMs ?? 2_000);
+    const signal = opts.signal ? AbortSignal.any([deadline, opts.signal]) : deadline;
+    try {
+      await this.send(target.ip, prepared.request, signal);
+      return true;
+    } catch {
+      return false;
     }
   }
 

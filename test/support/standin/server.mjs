@@ -125,6 +125,10 @@ async function route(req, res, url) {
   const method = req.method ?? 'GET';
   const path = url.pathname;
 
+  // Like the real runtime: answers without a login, so the agent can tell when the runtime is ready.
+  if (path === '/api/version' && (method === 'GET' || method === 'HEAD')) {
+    return sendJson(res, 200, { version: 'openplc-standin' });
+  }
   if (path === '/api/status' && (method === 'GET' || method === 'HEAD')) {
     return sendJson(res, 200, { status: plcStatus });
   }
@@ -252,11 +256,16 @@ function handler(scheme) {
   };
 }
 
+// The real runtime needs a moment after its container starts before its API answers; so does the stand-in, so that
+// tests prove the agent waits for readiness instead of assuming a started container serves.
+const START_DELAY_MS = Number(process.env.STANDIN_START_DELAY_MS ?? 500);
 const servers = [];
 const tls = { cert: readFileSync(`${CERT_DIR}/cert.pem`), key: readFileSync(`${CERT_DIR}/key.pem`) };
-servers.push(https.createServer(tls, handler('https')).listen(HTTPS_PORT, '0.0.0.0'));
-servers.push(http.createServer(handler('http')).listen(HTTP_PORT, '0.0.0.0'));
-process.stdout.write(`openplc-standin listening: https ${HTTPS_PORT}, http ${HTTP_PORT}\n`);
+setTimeout(() => {
+  servers.push(https.createServer(tls, handler('https')).listen(HTTPS_PORT, '0.0.0.0'));
+  servers.push(http.createServer(handler('http')).listen(HTTP_PORT, '0.0.0.0'));
+  process.stdout.write(`openplc-standin listening: https ${HTTPS_PORT}, http ${HTTP_PORT}\n`);
+}, START_DELAY_MS);
 
 // As PID 1 in a container Node gets no default signal handling, so without this `docker stop` waits the full grace period.
 function shutdown(signal) {

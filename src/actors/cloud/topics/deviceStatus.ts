@@ -22,6 +22,8 @@ export interface DeviceStatusSources {
   leases: LeaseBook;
   /** The passthrough state of one configured serial port (undefined: not looked at yet). */
   serialPort: (port: SerialConfig) => SerialPortState | undefined;
+  /** The runtime's API answers (see RuntimeReadiness); false while it starts and whenever it is not running. */
+  ready?: boolean;
   now: Date;
 }
 
@@ -33,7 +35,7 @@ export interface DeviceStatusSources {
 export function deviceStatus(id: string, src: DeviceStatusSources): GetDeviceStatusResult {
   const { status } = src;
   if (!status) return notFound(id);
-  const lifecycle = lifecycleFields(status);
+  const lifecycle = lifecycleFields(status, src.ready === true);
 
   // Create and delete are the operations the reference tracked; their progress keeps its shape (case 2).
   const inCreateOrDelete = status.phase === 'creating' || status.phase === 'deleting';
@@ -90,8 +92,8 @@ function notFound(id: string): DeviceNotFound {
   return { status: 'not_found', device_id: id, message: `Container ${id} does not exist` };
 }
 
-function lifecycleFields(status: VplcStatus): DeviceLifecycleFields {
-  const fields: DeviceLifecycleFields = { state: status.state, desired_state: status.desired };
+function lifecycleFields(status: VplcStatus, ready: boolean): DeviceLifecycleFields {
+  const fields: DeviceLifecycleFields = { state: status.state, ready, desired_state: status.desired };
   if (status.step) fields.step = status.step;
   if (status.lastError) fields.last_error = status.lastError;
   if (status.failure) fields.failure = status.failure;

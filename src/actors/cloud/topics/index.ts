@@ -8,6 +8,7 @@ import type { LeaseBook } from '../../network/leases.js';
 import type { SelfDestruct } from '../../orchestrator/selfDestruct.js';
 import type { SerialPassthrough } from '../../serial/passthrough.js';
 import type { SidecarLink } from '../../sidecar/link.js';
+import type { RuntimeReadiness } from '../../vplc/readiness.js';
 import type { Supervisor } from '../../vplc/supervisor.js';
 import { consumptionDevice, consumptionOrchestrator } from './consumption.js';
 import { createNewRuntime, deleteDevice, deviceCommand } from './deviceLifecycle.js';
@@ -26,6 +27,8 @@ export interface TopicDeps {
   selfDestruct: SelfDestruct;
   serial: SerialPassthrough;
   runCommandPorts: number[];
+  /** Whether each running vPLC's API answers (get_device_status `ready`; run_command waits for it). */
+  readiness?: Pick<RuntimeReadiness, 'isReady' | 'whenReady'>;
   log: Logger;
   now?: () => Date;
 }
@@ -52,6 +55,7 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
         engineAvailable: deps.watch.engineAvailable(),
         leases: deps.leases,
         serialPort: (port) => deps.serial.state(id, port.name),
+        ready: deps.readiness?.isReady(id) ?? false,
         now: now(),
       });
     },
@@ -75,8 +79,9 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
     get_serial_devices: async () => serialDevices(deps.sidecar.serialDevices()),
     run_command: async (req, ctx) => {
       const status = deps.supervisor.status(req.device_id);
-      const internalIp = deps.watch.observed(req.device_id)?.internalIp ?? status?.internalIp ?? null;
-      return runCommand(req, status, internalIp, deps.proxy, deps.runCommandPorts, ctx.signal);
+      const internalIp = () =>
+        deps.watch.observed(req.device_id)?.internalIp ?? deps.supervisor.status(req.device_id)?.internalIp ?? null;
+      return runCommand(req, status, internalIp, deps.proxy, deps.runCommandPorts, ctx.signal, deps.readiness);
     },
   };
 }

@@ -10,10 +10,12 @@ export type GetDeviceStatusRequest = Static<typeof GetDeviceStatusRequest>;
 
 /**
  * The lifecycle machine's view, added beside the old agent's keys of a vPLC: its state (dotted, e.g.
- * `creating.networks`), the state it should reach, the step in progress, the last error and, in `failed`, why.
+ * `creating.networks`), whether its runtime's API answers, the state it should reach, the step in progress, the last error and, in `failed`, why.
  */
 export type DeviceLifecycleFields = {
   state: string;
+  /** The runtime's API answers: false while it starts, and whenever it is not running. */
+  ready: boolean;
   desired_state: 'running' | 'stopped';
   step?: string;
   last_error?: string;
