@@ -18,8 +18,9 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# Self-detection (spec §8.7): the agent finds its own container by this label to join runtimes' internal
-# networks. Containers inherit image labels, so the installer needs no extra flag (the old agent's D32).
+# Self-detection: the agent finds its own container by this label to join runtimes' internal networks.
+# Containers inherit image labels, so the installer needs no extra flag (the old agent looked for a label the
+# installer never set; docs/decisions.md#the-agent-finds-its-own-container-by-its-image-label).
 LABEL edge.autonomy.role=orchestrator-agent
 VOLUME ["/var/orchestrator"]
 ENTRYPOINT ["node", "dist/src/main.js"]

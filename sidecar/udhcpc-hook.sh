@@ -1,11 +1,12 @@
 #!/bin/sh
-# udhcpc event hook, run by busybox udhcpc inside a runtime's network namespace (spec §11.5, with D8 fixed).
+# udhcpc event hook, run by busybox udhcpc inside a runtime's network namespace
+# (docs/protocol.md#dhcp-clients-in-the-sidecar).
 #
 # udhcpc passes the event as $1 and the lease in the environment: interface, ip, mask, subnet, router, dns,
 # domain, lease, serverid. The sidecar sets ORCH_DHCP_KEY (<container>_<vnic>) and ORCH_DHCP_LEASE_DIR.
 #
 # Output: the interface is configured, the lease is written atomically to $ORCH_DHCP_LEASE_DIR/$ORCH_DHCP_KEY.lease
-# (the reference's file, now with the right prefix and DNS), and the same JSON is printed on one stdout line
+# (the old sidecar's file, now with the right prefix and DNS), and the same JSON is printed on one stdout line
 # starting with "ORCH_LEASE " - the sidecar reads udhcpc's output and turns that line into a dhcp_update event.
 
 event="$1"
@@ -14,7 +15,7 @@ key="${ORCH_DHCP_KEY:-$interface}"
 lease_file="$lease_dir/$key.lease"
 
 # busybox passes mask as a prefix length ("24"); other builds pass a dotted mask ("255.255.255.0"). The
-# reference counted the 1-bits of each dotted field of "24" and configured a /2 (D8).
+# old hook counted the 1-bits of each dotted field of "24" and configured a /2.
 prefix_from_mask() {
   case "$1" in
     '') echo 24 ;;
@@ -65,7 +66,7 @@ case "$event" in
   bound|renew)
     prefix=$(prefix_from_mask "${mask:-$subnet}")
     case "$prefix" in ''|*[!0-9]*) prefix=24 ;; esac
-    # A renewal keeps the address in place: flushing first (as the reference did) cut the PLC off for a moment.
+    # A renewal keeps the address in place: flushing first (as the old hook did) cut the PLC off for a moment.
     # No lifetime is set on purpose: if the sidecar is down, the PLC keeps its address rather than dropping off.
     ip addr replace "$ip/$prefix" dev "$interface"
     drop_other_addresses "$ip/$prefix"

@@ -38,7 +38,7 @@ async function timeAsync(fn: () => Promise<unknown>, iterations: number) {
 
 /**
  * get_device_status answered from the vPLC actor and the container cache (this agent) versus a Docker
- * inspect per request (what the reference does: its 2.8 ms median reply is mostly that round trip).
+ * inspect per request (what the old agent does: its 2.8 ms median reply is mostly that round trip).
  * Both measured in one run on the same engine and container; the ratio is what to compare.
  */
 export default defineBenchmark({

@@ -7,7 +7,7 @@ const SIMULATED_S = 50 * 3600; // past 48 h, so both stores sit in their steady 
 const VPLCS = 20;
 const T0 = 1_767_225_600;
 
-/** The shape the reference kept (a deque of per-sample records), with its count-based cap. */
+/** The shape the old agent kept (a deque of per-sample records), with its count-based cap. */
 class NaiveBuffer {
   private readonly samples: Array<{ timestamp: number; cpu: number; memory: number }> = [];
   add(timestamp: number, cpu: number, memory: number): void {

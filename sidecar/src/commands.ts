@@ -1,6 +1,6 @@
 /**
- * Command dispatch: one reply per command line, always (contract §3), echoing the command's `id`. Validation
- * messages and their order are the reference's (spec §11.3) so an agent written for it reads them unchanged.
+ * Command dispatch: one reply per command line, always, echoing the command's `id` (docs/protocol.md#sidecar-commands).
+ * Validation messages and their order are the old sidecar's, so an agent written for it reads them unchanged.
  */
 import type { Logger } from 'pino';
 import type { DhcpManager, DhcpResult } from './dhcp.js';
@@ -133,7 +133,7 @@ async function setMacCommand(fields: Fields, tools: NetnsTools | undefined): Pro
   return setMac(pid, String(currentMac), String(macAddress), tools);
 }
 
-/** The reference coerced with Python's int(): integers and integer strings pass, anything else does not. */
+/** The old sidecar coerced with Python's int(): integers and integer strings pass, anything else does not. */
 function toInteger(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isInteger(value) ? value : undefined;
   if (typeof value === 'string' && /^\s*[+-]?\d+\s*$/.test(value)) return Number.parseInt(value, 10);

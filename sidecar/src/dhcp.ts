@@ -3,10 +3,10 @@
  * namespace with `nsenter -t <pid> -n` (the sidecar shares the host PID namespace), on the interface that carries
  * the vNIC's MAC.
  *
- * Fixes over the reference (spec §15): the client's output is always read (D11: a full pipe froze renewals); the
- * lease comes back on that output with the right prefix and DNS (D8); a new runtime PID replaces the client and a
- * client whose runtime is gone waits for one instead of restarting forever with a stale PID (D12); the interface
- * lookup retries with timers instead of blocking (D13).
+ * Fixes over the old sidecar: the client's output is always read (a full pipe froze renewals); the lease comes back
+ * on that output with the right prefix and DNS (the old hook turned a /24 into a /2); a new runtime PID replaces the
+ * client and a client whose runtime is gone waits for one instead of restarting forever with a stale PID (which could
+ * name a process in another container); the interface lookup retries with timers instead of blocking.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readlink, unlink } from 'node:fs/promises';
@@ -39,7 +39,7 @@ export interface StartDhcpRequest {
 
 export interface DhcpManagerOptions {
   log: Logger;
-  /** Where the hook writes `<container>_<vnic>.lease` (spec §9.4). */
+  /** Where the hook writes `<container>_<vnic>.lease` (docs/protocol.md#dhcp-lease-files). */
   leaseDir: string;
   hookPath: string;
   onLease(update: DhcpUpdateEvent['data']): void;
@@ -264,7 +264,8 @@ export class DhcpManager {
       },
       'started udhcpc',
     );
-    // D11: both streams are read to the end, always; the hook's lease lines arrive on stdout.
+    // Both streams are read to the end, always (an unread pipe fills and blocks udhcpc); the hook's lease lines
+    // arrive on stdout.
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream! }).on('line', (line) => this.onOutput(client, child, line));
     }
@@ -360,7 +361,7 @@ export class DhcpManager {
     const netns = await this.readNetns(client.containerPid);
     if (client.stopping || this.clients.get(client.key) !== client) return;
     if (!netns.ok || netns.id !== client.netns) {
-      // D12: the runtime is gone or its PID now names another process: never restart into it.
+      // The runtime is gone or its PID now names another process: never restart into it (wrong container).
       client.state = 'waiting_for_container';
       client.lastError = `the runtime process ${client.containerPid} is gone (${reason}); send start_dhcp with the runtime's new PID`;
       log.warn({ step: 'dhcp.waiting', key: client.key, containerPid: client.containerPid }, client.lastError);
@@ -440,8 +441,8 @@ function fail(error: string): DhcpResult {
 }
 
 /**
- * The lease file name: spec §9.4 replaces `:` by `_`; anything else outside a safe set also becomes `_`, so a vNIC
- * name from the cloud can never point the hook outside the lease directory.
+ * The lease file name: the old sidecar replaced `:` by `_`; anything else outside a safe set also becomes `_`, so a
+ * vNIC name from the cloud can never point the hook outside the lease directory.
  */
 export function fileKey(key: string): string {
   return key.replace(/[^A-Za-z0-9_.-]/g, '_');

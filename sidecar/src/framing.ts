@@ -1,5 +1,5 @@
 /**
- * JSON-lines framing with a hard cap per line (D18: the reference broke the stream on a 64 KiB line).
+ * JSON-lines framing with a hard cap per line (the old sidecar broke the stream on a 64 KiB line).
  * A line over the cap is dropped as soon as it crosses the cap (the caller answers with an error) and the framer
  * discards everything up to the next newline, so the stream stays usable.
  */

@@ -161,7 +161,7 @@ export class InterfaceMonitor {
     }
   }
 
-  /** Restarts this interface's quiet period (spec §11.4 debounce, kept per interface so one busy link delays no other). */
+  /** Restarts this interface's quiet period (the debounce is per interface, so one busy link delays no other). */
   private touch(name: string): void {
     if (this.stopped || isIgnoredInterface(name)) return;
     const existing = this.timers.get(name);

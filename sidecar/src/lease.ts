@@ -20,7 +20,7 @@ export interface LeaseReport {
 
 /**
  * Prefix length from udhcpc's `mask`, which busybox passes as a prefix length (`24`) and other builds as a dotted
- * netmask (`255.255.255.0`). The reference bit-counted `24` as if dotted and configured a /2 (D8).
+ * netmask (`255.255.255.0`). The old hook bit-counted `24` as if dotted and configured a /2.
  */
 export function prefixFromMask(mask: string): number | undefined {
   const trimmed = mask.trim();

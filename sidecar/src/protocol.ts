@@ -1,20 +1,20 @@
 /**
- * The agent <-> network-monitor sidecar protocol (spec reference-agent.md §11, contract README §1 and §3).
+ * The agent <-> network-monitor sidecar protocol (docs/protocol.md#network-monitor-sidecar-protocol).
  *
  * Transport: a Unix stream socket (default {@link DEFAULT_SOCKET_PATH}) carrying UTF-8 JSON objects, one per line.
  * - sidecar -> agent: **events** (they have a `type` and a `data` object) and **replies** (they never have `type`).
  * - agent -> sidecar: **commands** `{ command, id?, ...fields }`. Every command line gets exactly one reply line; the
  *   reply echoes the command's `id` (string or number) when it had one. Commands without an `id` are answered too, so
- *   the reference agent, which never reads replies, keeps working.
+ *   the old agent, which never reads replies, keeps working.
  *
- * Event shapes keep every field of the reference field for field; fields marked "added" are new and optional to
+ * Event shapes keep every field of the old sidecar field for field; fields marked "added" are new and optional to
  * readers. This file is the only part of the sidecar the agent imports: types and TypeBox schemas, no Node I/O.
  */
 import Type, { type Static } from 'typebox';
 
 export const DEFAULT_SOCKET_PATH = '/var/orchestrator/netmon.sock';
 export const DEFAULT_DATA_DIR = '/var/orchestrator';
-/** A line longer than this (bytes, without the newline) is discarded and answered with an {@link ErrorEvent} (D18). */
+/** A line longer than this (bytes, without the newline) is discarded and answered with an {@link ErrorEvent}. */
 export const MAX_LINE_BYTES = 1024 * 1024;
 export const LINE_TOO_LONG_ERROR = 'line exceeds 1 MiB; discarded';
 /** Host interfaces the agent creates for itself start with this prefix; the sidecar never reports them. */
@@ -22,7 +22,7 @@ export const OWN_SHIM_PREFIX = 'orch-';
 /** Interfaces that are never reported: loopback, Docker's bridges and container veths, and our own shims. */
 export const IGNORED_INTERFACE_NAMES: readonly string[] = ['lo', 'docker0'];
 export const IGNORED_INTERFACE_PREFIXES: readonly string[] = ['veth', 'br-', OWN_SHIM_PREFIX];
-/** Per-interface quiet period before a `network_change` is sent (spec §11.4, now per interface). */
+/** Per-interface quiet period before a `network_change` is sent (the old sidecar had one timer for all). */
 export const NETWORK_DEBOUNCE_MS = 3000;
 
 const Nullable = <T extends Type.TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -42,7 +42,7 @@ export const Ipv4Address = Type.Object({
 export type Ipv4Address = Static<typeof Ipv4Address>;
 
 /**
- * Why an interface is (or is not) usable. Added: the reference only ever reported `up`.
+ * Why an interface is (or is not) usable. Added: the old sidecar only ever reported `up`.
  * - `up`: link up and at least one IPv4 address.
  * - `no_ipv4`: link up, no IPv4 address (e.g. a MACVLAN parent without an address on the host).
  * - `down`: link down (cable pulled, administratively down); `ipv4_addresses` is empty and `gateway` null.
@@ -56,7 +56,7 @@ export const InterfaceStatus = Type.Union([
 ]);
 export type InterfaceStatus = Static<typeof InterfaceStatus>;
 
-/** The "iface info" object of spec §11.2. */
+/** The interface object of `network_discovery` and `network_change` (docs/protocol.md#interface-object). */
 export const InterfaceInfo = Type.Object({
   interface: Type.String(),
   index: Type.Integer(),
@@ -66,7 +66,7 @@ export const InterfaceInfo = Type.Object({
   ipv4_addresses: Type.Array(Ipv4Address),
   /** Gateway of the first IPv4 default route leaving through this interface. */
   gateway: Nullable(Type.String()),
-  /** ISO local time without zone, as the reference (`YYYY-MM-DDTHH:MM:SS.ffffff`). */
+  /** ISO local time without zone, as the old sidecar wrote it (`YYYY-MM-DDTHH:MM:SS.ffffff`). */
   timestamp: Type.String(),
   /** Added. */
   status: InterfaceStatus,
@@ -101,7 +101,7 @@ export const DhcpUpdateEvent = Type.Object({
     ip: Type.String(),
     /** As udhcpc passed it: a prefix length (`24`, busybox) or a dotted netmask. */
     mask: Type.String(),
-    /** The real prefix length, whatever form `mask` took (D8). */
+    /** The real prefix length, whatever form `mask` took. */
     prefix: Type.Integer(),
     /** The lease's `router` option: possibly empty or a space-separated list. */
     gateway: Type.String(),
@@ -121,7 +121,10 @@ export const DhcpUpdateEvent = Type.Object({
 });
 export type DhcpUpdateEvent = Static<typeof DhcpUpdateEvent>;
 
-/** Spec §11.2 device object. Any property other than `path` and `subsystem` may be null. */
+/**
+ * A serial device (docs/protocol.md#serial-device-object). Any property other than `path` and `subsystem` may be
+ * null.
+ */
 export const SerialDevice = Type.Object({
   path: Type.String(),
   by_id: Nullable(Type.String()),
@@ -176,7 +179,7 @@ export type SidecarEvent = Static<typeof SidecarEvent>;
 /**
  * Start (or keep) a DHCP client for one vNIC of a runtime, inside the runtime's network namespace. A repeated
  * command with the same PID and MAC is a no-op; a different PID (the runtime restarted) or MAC replaces the client.
- * The sidecar also accepts `container_pid` as a numeric string, as the reference did.
+ * The sidecar also accepts `container_pid` as a numeric string, as the old sidecar did.
  */
 export const StartDhcpCommand = Type.Object({
   command: Type.Literal('start_dhcp'),
@@ -217,7 +220,7 @@ export type DiscoverDevicesCommand = Static<typeof DiscoverDevicesCommand>;
 /**
  * Added. Give a runtime's vNIC a chosen MAC inside its network namespace: the interface that has `current_mac` gets
  * `mac_address` (no link down/up: the kernel changes a macvlan's address while it is up). The agent sends it after
- * a network move, where Docker cannot choose the MAC of the network it connects (the vNIC keeps its MAC, issue 6).
+ * a network move, where Docker cannot choose the MAC of the network it connects, so the vNIC keeps its MAC.
  * Succeeds without change when an interface already has `mac_address`. Replies with a MessageReply.
  */
 export const SetMacCommand = Type.Object({
@@ -310,7 +313,7 @@ export const DeviceStatusReply = Type.Object({
   success: Type.Literal(true),
   status: Type.Object({
     running: Type.Boolean(),
-    /** Kept for the reference's readers: true when serial monitoring works (here from sysfs, without udev). */
+    /** Kept for old readers: true when serial monitoring works (here from sysfs, without udev). */
     pyudev_available: Type.Boolean(),
     cached_devices: Type.Integer(),
     devices: Type.Array(SerialDevice),
@@ -334,7 +337,7 @@ export const SidecarReply = Type.Union([
 ]);
 export type SidecarReply = Static<typeof SidecarReply>;
 
-/** Key of a DHCP client, as the reference: `<container_name>:<vnic_name>`. */
+/** Key of a DHCP client, as in the old sidecar: `<container_name>:<vnic_name>`. */
 export function dhcpKey(containerName: string, vnicName: string): string {
   return `${containerName}:${vnicName}`;
 }

@@ -1,9 +1,9 @@
 /**
- * Serial devices from sysfs and `/dev/serial/by-id`, without a udev library (the reference's pyudev was often
+ * Serial devices from sysfs and `/dev/serial/by-id`, without a udev library (the old sidecar's pyudev was often
  * missing, and then it reported nothing at all). Hot-plug is noticed by polling: a readdir of `/sys/class/tty`
  * every two seconds is cheap and needs neither inotify on sysfs (which does not deliver events) nor udev's socket.
  *
- * The udev property names of spec §11.2 map to sysfs attributes of the USB device above the tty:
+ * The udev property names the old sidecar read map to sysfs attributes of the USB device above the tty:
  * ID_VENDOR_ID = idVendor, ID_MODEL_ID = idProduct, ID_SERIAL_SHORT = serial, ID_VENDOR/ID_MODEL = manufacturer/product
  * with udev's character replacement (spaces become `_`).
  */
@@ -128,8 +128,8 @@ async function describeTty(
   const major = Number(numbers[1]);
   const minor = Number(numbers[2]);
   if (name.startsWith('ttyS')) {
-    // Spec §11.2 keeps ttyS only from minor 64. The 8250 driver also registers stand-by ports with no UART
-    // behind them (type 0); the reference listed those as usable serial ports, we do not.
+    // ttyS ports count only from minor 64 (docs/protocol.md#serial-device-discovery). The 8250 driver also registers
+    // stand-by ports with no UART behind them (type 0); the old sidecar listed those as usable serial ports, we do not.
     if (minor < 64 || (await readText(join(ttyDir, 'type'))) === '0') return undefined;
   }
   const usb = await findUsbDevice(sysRoot, join(ttyDir, 'device'));

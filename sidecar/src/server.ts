@@ -20,7 +20,7 @@ export interface SidecarServerOptions {
   socketPath: string;
   log: Logger;
   hooks: ServerHooks;
-  /** File mode of the socket; 0660 by default (the reference used 0666, open to every local user). */
+  /** File mode of the socket; 0660 by default (the old sidecar used 0666, open to every local user). */
   mode?: number;
   maxLineBytes?: number;
 }

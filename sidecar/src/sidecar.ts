@@ -62,7 +62,8 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     throw new Error(`the udhcpc hook ${hookPath} is missing or not executable; install it or pass --dhcp-hook`);
   });
 
-  // A previous sidecar killed hard leaves its udhcpc clients running (D12-like duplicates on resync).
+  // A previous sidecar killed hard leaves its udhcpc clients running; with the agent's resync they would be
+  // duplicated, and two clients on one interface fight over its address.
   await endOrphanDhcpClients(leaseDir, log);
 
   // The server exists before the monitors so that their first events have somewhere to go.
@@ -102,7 +103,8 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     log: log.child({ part: 'server' }),
     mode: options.socketMode,
     hooks: {
-      // Spec §11.1: every new client first gets one network_discovery, then one device_discovery.
+      // Every new client first gets one network_discovery, then one device_discovery
+      // (docs/protocol.md#sidecar-transport).
       async greet(client) {
         const interfacesNow = await interfaces.discover().catch((err: unknown) => {
           log.error({ step: 'discovery.failed', err }, 'could not read the host interfaces for a new client');

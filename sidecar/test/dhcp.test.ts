@@ -112,7 +112,7 @@ describe.skipIf(!isRoot)('DHCP clients in a runtime network namespace', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('the hook configures a dotted-mask lease with the right prefix (D8) and prints it for the sidecar', async () => {
+  it('the hook configures a dotted-mask lease with the right prefix and prints it for the sidecar', async () => {
     const run = spawn('ip', ['netns', 'exec', CLI, 'sh', DEFAULT_HOOK_PATH, 'bound'], {
       env: {
         ...process.env,
@@ -204,7 +204,7 @@ describe.skipIf(!isRoot)('DHCP clients in a runtime network namespace', () => {
     expect((await status('plc1:eth1'))?.pid).toBe(before?.pid);
   });
 
-  it('replaces the client when the runtime comes back with a new PID (D12)', async () => {
+  it('replaces the client when the runtime comes back with a new PID', async () => {
     const before = await status('plc1:eth1');
     const oldClientPid = Number(before?.pid);
     expect(alive(oldClientPid)).toBe(true);
@@ -269,7 +269,7 @@ describe.skipIf(!isRoot)('DHCP clients in a runtime network namespace', () => {
     expect(await status('plc2:eth9')).toBeUndefined();
   });
 
-  it('does not restart into a runtime that is gone; it waits for its new PID (D12)', async () => {
+  it('does not restart into a runtime that is gone; it waits for its new PID', async () => {
     const runtimePid = await startContainerProcess();
     expect(
       await client.request({

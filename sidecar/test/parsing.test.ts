@@ -49,7 +49,7 @@ describe('LineFramer', () => {
 });
 
 describe('DHCP lease parsing', () => {
-  it('reads busybox prefix-length masks and dotted masks alike (D8)', () => {
+  it('reads busybox prefix-length masks and dotted masks alike (24 is a /24, not a /2)', () => {
     expect(prefixFromMask('24')).toBe(24);
     expect(prefixFromMask('255.255.255.0')).toBe(24);
     expect(prefixFromMask('255.255.240.0')).toBe(20);

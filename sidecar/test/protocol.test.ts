@@ -78,7 +78,7 @@ describe('sidecar socket protocol', () => {
     expect((await stat(socketPath)).mode & 0o777).toBe(0o660);
   });
 
-  it('greets each client with network_discovery and then device_discovery, shaped as the reference', async () => {
+  it('greets each client with network_discovery and then device_discovery, shaped as the old sidecar', async () => {
     const client = await TestClient.connect(socketPath);
     await client.event('device_discovery');
     const [first, second] = client.messages;
@@ -200,7 +200,7 @@ describe('sidecar socket protocol', () => {
     await after.close();
   });
 
-  it('validates start_dhcp fields in the reference order', async () => {
+  it("validates start_dhcp fields in the old sidecar's order", async () => {
     const client = await TestClient.connect(socketPath);
     const base = { command: 'start_dhcp', container_name: 'plc1', vnic_name: 'eth1', mac_address: '02:00:00:00:00:01' };
     const cases: Array<[Message, string]> = [

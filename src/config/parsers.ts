@@ -43,7 +43,7 @@ export const LogLevelSchema = Type.Union([
 ]);
 export type LogLevel = Static<typeof LogLevelSchema>;
 
-// pino's levels, and the reference agent's Python level names, in any case.
+// pino's levels, and the old agent's Python level names, in any case.
 const LEVELS = new Map<string, LogLevel>([
   ['fatal', 'fatal'],
   ['critical', 'fatal'],

@@ -9,7 +9,8 @@ import { errorText } from '../model/errors.js';
  * While `online`, one `session` actor runs: it owns the live connection and everything tied to it
  * (for the cloud, the topic routing and the heartbeat loop). It is a child of the `online` state, so
  * leaving that state stops it: exactly one heartbeat loop per live connection, none while
- * disconnected (D2), and no stale connection is ever used again.
+ * disconnected (the old agent's loops outlived their connection and doubled heartbeats), and no stale
+ * connection is ever used again.
  */
 
 /** A live connection as the machine sees it: opaque, owned by the provided actors. */

@@ -1,8 +1,8 @@
 /**
- * The domain model of one vPLC as the cloud describes it in `create_new_runtime` (spec §4.1).
+ * The domain model of one vPLC as the cloud describes it in `create_new_runtime` (docs/protocol.md#create_new_runtime).
  *
- * Field names stay in the wire's snake_case on purpose: `runtime_vnics.json` must keep every vNIC object
- * exactly as received (spec §9.2), so the same object travels from the cloud to the machines, the Docker
+ * Field names stay in the wire's snake_case on purpose: `runtime_vnics.json` must keep every vNIC object exactly as
+ * received (the old agent reads that file too), so the same object travels from the cloud to the machines, the Docker
  * labels and the files without a lossy translation in between.
  */
 
@@ -10,7 +10,7 @@
 export interface VnicConfig {
   name: string;
   parent_interface: string;
-  /** `static` (fixed IP), `dhcp` (lease requested from the sidecar); anything else gets neither (spec §4.1). */
+  /** `static` (fixed IP), `dhcp` (lease requested from the sidecar); anything else gets neither. */
   network_mode: string;
   ip?: string | null;
   /** Parent network's subnet, CIDR or dotted netmask. */
@@ -20,7 +20,7 @@ export interface VnicConfig {
   dns?: string[] | null;
   /** Requested MAC; generated (locally administered unicast) when absent. */
   mac?: string | null;
-  /** Unknown keys are kept verbatim (spec §9.2). */
+  /** Unknown keys are kept verbatim, as `runtime_vnics.json` must store them. */
   readonly [extra: string]: unknown;
 }
 

@@ -15,7 +15,7 @@ import { waitFor } from '../support/wait.js';
 /**
  * A host exactly as the Python agent leaves it: runtime containers without labels and with restart policy
  * `always`, `<name>_internal` internal bridges, a MACVLAN network named `macvlan_<parent>_<cidr>`, and the three
- * JSON files in the reference formats (spec §9). The new agent must adopt every runtime without disturbing it.
+ * JSON files in the old agent's formats. The new agent must adopt every runtime without disturbing it.
  */
 const sh = promisify(execFile);
 const docker = await dockerOrSkip();
@@ -63,7 +63,7 @@ describe.skipIf(!docker)('adopting the runtimes of the old agent', () => {
     await removeTestObjects('/var/run/docker.sock', 't9-leg', ['t9-leg', `macvlan_${PARENT}_`]);
     await ensureVeth(PARENT, 't9q1');
 
-    // What the old agent did for each create (spec §8.2, §8.3, §8.6): no labels, restart policy always.
+    // What the old agent did for each create: no labels, restart policy always.
     await dockerCli(
       'network',
       'create',
@@ -195,7 +195,7 @@ describe.skipIf(!docker)('adopting the runtimes of the old agent', () => {
     });
   }, 60_000);
 
-  it('keeps the files in the reference formats, so going back to the old agent still works', async () => {
+  it("keeps the files in the old agent's formats, so going back to the old agent still works", async () => {
     const clientsText = await readFile(join(dataDir, 'data', 'clients.json'), 'utf8');
     const clients = JSON.parse(clientsText);
     expect(clientsText).toBe(JSON.stringify(clients, null, 4));

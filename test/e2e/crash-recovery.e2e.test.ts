@@ -219,7 +219,7 @@ describe.skipIf(!docker)('the agent killed at every step of create and delete', 
       expect(facts[name]!.HostConfig.RestartPolicy.Name).toBe('no');
     }
 
-    // Files: valid, in the reference formats, and saying what Docker says.
+    // Files: valid, in the old agent's formats, and saying what Docker says.
     await waitFor(
       async () => {
         const clients = JSON.parse(await readFile(join(dataDir, 'data', 'clients.json'), 'utf8'));

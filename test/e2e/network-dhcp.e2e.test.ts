@@ -169,7 +169,7 @@ describe.skipIf(!docker)('DHCP vPLC on a real LAN: lease, subnet change, sidecar
     await ip('link', 'set', PEER, 'netns', NETNS);
     await ip('-n', NETNS, 'link', 'set', PEER, 'up');
     await ip('link', 'set', PARENT, 'up');
-    // The host end carries an address so the sidecar reports the parent with its subnet (auto-detection, §8.3);
+    // The host end carries an address so the sidecar reports the parent with its subnet (subnet auto-detection);
     // .254 keeps clear of the .2 Docker's IPAM hands the first container.
     await ip('addr', 'add', `${OLD.prefix}.254/24`, 'dev', PARENT);
     await serveLan(OLD);

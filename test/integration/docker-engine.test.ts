@@ -121,7 +121,7 @@ describe.each(engines.map((e, i) => ({ ...e, index: i })))(
       await docker.getNetwork(theirs).remove();
     });
 
-    it('matches network names exactly, never by prefix (D16)', async () => {
+    it('matches network names exactly, never by prefix', async () => {
       await engine.ensureInternalNetwork(`${prefix}-n`);
       await engine.ensureInternalNetwork(`${prefix}-n1`);
       expect(await engine.findNetwork(`${prefix}-n`)).toBeUndefined();

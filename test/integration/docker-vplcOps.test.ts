@@ -181,7 +181,7 @@ describe.each(engines.map((e, i) => ({ ...e, index: i })))('VplcOps on Docker $l
     expect(internalNet.Internal).toBe(true);
     expect(internalNet.Driver).toBe('bridge');
     expect(internalNet.Labels?.['edge.autonomy.vplc']).toBe(spec.name);
-    // The agent joined the runtime's internal network (spec §8.7).
+    // The agent joined the runtime's internal network, so run_command can reach the runtime.
     const agent = await docker.getContainer(agentName).inspect();
     expect(Object.keys(agent.NetworkSettings.Networks)).toContain(internal);
 
@@ -347,7 +347,7 @@ describe.each(engines.map((e, i) => ({ ...e, index: i })))('VplcOps on Docker $l
     await deleteLikeMachine(ops, holder);
   }, 120_000);
 
-  it('refuses to create over, stop or remove a container it does not manage (D24, D29)', async () => {
+  it('refuses to create over, stop or remove a container it does not manage', async () => {
     const foreign = `t5-ops-${tag}-foreign`;
     await docker.createContainer({ name: foreign, Image: image, HostConfig: { NetworkMode: 'none' } });
     const spec: VplcSpec = {
@@ -407,7 +407,7 @@ describe.each(engines.map((e, i) => ({ ...e, index: i })))('VplcOps on Docker $l
   }, 120_000);
 
   it("reports the engine's rlimit refusal on start, and the rollback leaves nothing behind", async () => {
-    // dockerd's own hard limits are rtprio 0 and memlock 8 MiB here: the reference's defaults are refused.
+    // dockerd's own hard limits are rtprio 0 and memlock 8 MiB here: the old agent's defaults are refused.
     const strict = makeOps({
       ulimits: [
         { name: 'rtprio', soft: 99, hard: 99 },

@@ -113,7 +113,7 @@ describe('daily log files', () => {
     expect((await lines(debugFile(dataDir, '2026-01-20'))).map((l) => l.msg)).toEqual(['d']);
   });
 
-  it('appends to the same day across restarts instead of truncating (D39)', async () => {
+  it('appends to the same day across restarts instead of truncating', async () => {
     const dataDir = await freshDataDir();
     const clock = new Clock(new Date('2026-01-20T10:00:00Z'));
     const first = open(dataDir, clock);

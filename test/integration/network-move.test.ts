@@ -19,10 +19,10 @@ import { ensureStandinImage } from '../support/runtimeImage.js';
 
 /**
  * VplcOps.moveNetworks against the real engines: a parent interface changes subnet and the runtimes on it follow
- * (spec §11.6.3, D15). Docker allows one MACVLAN network per parent, so the old network is emptied, removed and
- * replaced. Neither engine can choose the MAC of a network it connects, so a real sidecar (in this process, on a
- * temporary socket) sets the vNIC's MAC back inside the runtime's namespace (`set_mac`, issue 6); the MAC the
- * interface really has is read with `nsenter … ip link`.
+ * (docs/protocol.md#subnet-changes). Docker allows one MACVLAN network per parent, so the old network is emptied,
+ * removed and replaced. Neither engine can choose the MAC of a network it connects, so a real sidecar (in this process,
+ * on a temporary socket) sets the vNIC's MAC back inside the runtime's namespace (`set_mac`); the MAC the interface
+ * really has is read with `nsenter … ip link`.
  */
 
 const engines = await testEngines();
@@ -282,7 +282,7 @@ describe.each(engines.map((e, i) => ({ ...e, index: i })))(
     );
 
     it.runIf(multi)(
-      'moves a runtime made the reference way (internal bridge primary) without a sidecar: static IP inside the new subnet kept, replaced MAC reported with the reason',
+      'moves a runtime made as the old agent makes them (internal bridge primary) without a sidecar: static IP inside the new subnet kept, replaced MAC reported with the reason',
       async () => {
         const name = `${prefix}-ref`;
         const mac = `02:aa:0a:${(octet + 2).toString(16)}:05:3c`;

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
 
-/** The installer's subject for an orchestrator certificate (reference-agent.md 2.3, 17). */
+/** The installer's subject for an orchestrator certificate; its CN is the agent id the cloud knows. */
 export const TEST_AGENT_CN = '07048933';
 export const TEST_AGENT_SUBJECT = `/C=BR/ST=SP/L=SaoPaulo/O=AutonomyLogic/OU=Production/CN=${TEST_AGENT_CN}`;
 

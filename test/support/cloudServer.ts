@@ -8,7 +8,7 @@ import { waitFor } from './wait.js';
 
 /**
  * A real Autonomy Edge Cloud stand-in for tests: HTTPS with required client certificates (mTLS) and a
- * Socket.IO 4 server on the default namespace, the way the cloud talks to agents (reference-agent.md 2, 3).
+ * Socket.IO 4 server on the default namespace, the way the cloud talks to agents (docs/protocol.md#cloud-connection).
  *
  *   const pki = await makeTestPki();
  *   const cloud = await startTestCloud({ pki });

@@ -49,7 +49,7 @@ async function errorOf(promise: Promise<unknown>): Promise<string> {
 }
 
 describe('defaults', () => {
-  it('gives the reference defaults when nothing is set', async () => {
+  it("gives the old agent's defaults when nothing is set", async () => {
     const config = await parse([]);
     expect(config).toEqual({
       cloudUrl: 'https://api.autonomylogic.com:3001',

@@ -57,7 +57,7 @@ beforeEach(async () => {
     'nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tnfs\n\text4\n\tsquashfs\n',
   );
   // Two real disks (the same real file system mounted twice under different device names), and every kind of
-  // entry the §5.2 filter must skip.
+  // entry the disk filter must skip.
   const mountPoint = spaced.replaceAll(' ', '\\040');
   await writeFile(
     join(proc, 'self/mounts'),

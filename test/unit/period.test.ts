@@ -3,7 +3,7 @@ import { parsePeriod, pythonInt } from '../../src/io/metrics/period.js';
 
 const NOW = 1_767_225_600;
 
-describe('parsePeriod (spec §6.3)', () => {
+describe('parsePeriod', () => {
   const table: Array<[string, { start: number; end: number; fallback: boolean }]> = [
     ['1h', { start: NOW - 3600, end: NOW, fallback: false }],
     ['24h', { start: NOW - 86_400, end: NOW, fallback: false }],

@@ -24,7 +24,7 @@ describe('validateCommand', () => {
     }
   });
 
-  it('keeps the reference sentence for an unsupported method', () => {
+  it("keeps the old agent's sentence for an unsupported method", () => {
     const result = validateCommand({ method: 'TRACE', api: '/x' }, ALLOWED);
     expect(result).toMatchObject({ ok: false });
     if (!result.ok) expect(result.error.startsWith('Unsupported HTTP method: TRACE')).toBe(true);
@@ -36,7 +36,7 @@ describe('validateCommand', () => {
     expect(validateCommand({ method: 'GET', api: '/x', port: 8080 }).ok).toBe(false);
   });
 
-  it('accepts headers: null together with data, which crashed the reference (D4)', () => {
+  it('accepts headers: null together with data, which left the old agent without a reply', () => {
     expect(validateCommand({ method: 'POST', api: '/x', headers: null, data: { a: 1 } }, ALLOWED)).toEqual({
       ok: true,
     });
@@ -57,11 +57,11 @@ describe('prepareCommand request assembly', () => {
     return p.request;
   };
 
-  it('prefixes a missing leading slash, as the reference accepted api/status', () => {
+  it('prefixes a missing leading slash, as the old agent accepted api/status', () => {
     expect(prepare({ method: 'get', api: 'api/status' })).toMatchObject({ method: 'GET', pathAndQuery: '/api/status' });
   });
 
-  it('encodes params with repeated keys for lists, skips nulls and writes booleans like the reference', () => {
+  it('encodes params with repeated keys for lists, skips nulls and writes booleans like the old agent', () => {
     const req = prepare({ method: 'GET', api: '/e', params: { a: [1, 2], b: 'x y&z', c: null, d: true, e: false } });
     expect(req.pathAndQuery).toBe('/e?a=1&a=2&b=x+y%26z&d=True&e=False');
   });
@@ -89,7 +89,7 @@ describe('prepareCommand request assembly', () => {
     expect(raw.body?.toString()).toBe('hello');
   });
 
-  it('sends no body for falsy data, as the reference does', () => {
+  it('sends no body for falsy data, as the old agent did', () => {
     for (const data of [{}, [], '', 0, false, null, undefined]) {
       expect(prepare({ method: 'POST', api: '/e', data }).body).toBeUndefined();
     }

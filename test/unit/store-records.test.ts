@@ -76,7 +76,7 @@ const accepted = (a: Admission) => {
 };
 
 describe('Records', () => {
-  it('journals every step of a create and writes the reference files once the runtime exists', async () => {
+  it("journals every step of a create and writes the old agent's files once the runtime exists", async () => {
     const { store, fake, sup, records } = await setup();
     const paths = storePaths(dir);
     const done = accepted(sup.create(spec));

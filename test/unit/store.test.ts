@@ -90,7 +90,7 @@ describe('the single writer of a file', () => {
   });
 });
 
-describe('the reference formats (spec §9)', () => {
+describe("the old agent's file formats", () => {
   it('writes clients.json like Python json.dump(indent=4)', () => {
     expect(formatClients({ '3f1c': { ip: '172.19.0.2', name: '3f1c' } })).toBe(
       '{\n    "3f1c": {\n        "ip": "172.19.0.2",\n        "name": "3f1c"\n    }\n}',
@@ -109,7 +109,7 @@ describe('the reference formats (spec §9)', () => {
     expect(JSON.parse(text).a[0].u).toBe('é☃');
   });
 
-  it('writes serial_configs.json with 2 spaces and the §9.3 fields', () => {
+  it('writes serial_configs.json with 2 spaces and the fields the old agent writes', () => {
     const port = {
       name: 'modbus_rtu',
       device_id: 'usb-FTDI',
@@ -133,7 +133,7 @@ describe('the reference formats (spec §9)', () => {
     expect(parseRuntimeVnics({ a: [{ name: 'x' }] }).skipped).toEqual(['a']);
   });
 
-  it('puts the files where the reference does', () => {
+  it('puts the files where the old agent does', () => {
     expect(storePaths('/var/orchestrator')).toEqual({
       clients: '/var/orchestrator/data/clients.json',
       runtimeVnics: '/var/orchestrator/runtime_vnics.json',

@@ -62,7 +62,7 @@ describe('create_new_runtime handler', () => {
     expect(supervisor.status('plc-1')).toBeUndefined();
   });
 
-  it('starts a creation and says so in the reference shape; a second create of the name is refused', () => {
+  it("starts a creation and says so in the old agent's shape; a second create of the name is refused", () => {
     const { supervisor } = setup();
     const reply = createNewRuntime(supervisor, {
       container_name: 'plc-1',
@@ -158,7 +158,7 @@ const observed = (over: Partial<ObservedContainer> = {}): ObservedContainer => (
 });
 
 describe('get_device_status handler', () => {
-  it('says not_found for a name the agent does not manage, even if Docker has such a container (D29)', () => {
+  it('says not_found for a name the agent does not manage, even if Docker has such a container', () => {
     expect(
       deviceStatus('netmon', {
         status: undefined,
@@ -175,7 +175,7 @@ describe('get_device_status handler', () => {
     });
   });
 
-  it('reports a creation in progress in the reference shape, with the machine state beside it', () => {
+  it("reports a creation in progress in the old agent's shape, with the machine state beside it", () => {
     const { supervisor } = setup();
     createNewRuntime(supervisor, { container_name: 'plc-1', vnic_configs: [vnic] });
     const reply = deviceStatus('plc-1', {
@@ -294,7 +294,7 @@ describe('get_device_status handler', () => {
 });
 
 describe('consumption handlers', () => {
-  it('refuses an unknown device with the reference text', () => {
+  it("refuses an unknown device with the old agent's text", () => {
     expect(
       consumptionDevice({ device_id: 'x', cpuPeriod: '1h', memoryPeriod: '1h' }, false, undefined, undefined, 1000),
     ).toEqual({

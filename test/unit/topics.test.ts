@@ -14,7 +14,7 @@ import type { SerialConfig, VnicConfig } from '../../src/model/vplc.js';
 
 type Kind = 'number' | 'string' | 'boolean' | 'list' | 'date' | 'any';
 
-/** The reference's contracts (spec §4), field by field in declaration order. */
+/** The old agent's contracts (docs/protocol.md#topics), field by field in declaration order. */
 const CONTRACTS: Record<
   TopicName,
   { valid: Record<string, unknown>; fields: Array<[string, Kind, 'required' | 'optional']> }
@@ -89,7 +89,7 @@ const CONTRACTS: Record<
   };
 })();
 
-/** A value of the wrong type for each kind, and the text the reply must carry. Booleans are not numbers (D37). */
+/** A value of the wrong type for each kind, and the text the reply must carry. Booleans are not numbers. */
 const WRONG: Record<Exclude<Kind, 'any'>, Array<[unknown, string]>> = {
   number: [
     [true, 'Value must be a number.'],
@@ -121,7 +121,7 @@ function expectError(topic: TopicName, payload: unknown, error: string) {
 }
 
 describe('topic list', () => {
-  it('holds exactly the twelve topics of the reference', () => {
+  it('holds exactly the twelve topics of the old agent', () => {
     expect(allTopics.map((topic) => topic.name).sort()).toEqual(Object.keys(CONTRACTS).sort());
     expect(isTopicName('create_new_runtime')).toBe(true);
     expect(isTopicName('heartbeat')).toBe(false);
@@ -292,7 +292,7 @@ describe('create_new_runtime nested items', () => {
     );
   });
 
-  it('checks vNIC keys in the reference order and reports the first', () => {
+  it("checks vNIC keys in the old agent's order and reports the first", () => {
     expectError(
       'create_new_runtime',
       { ...valid, vnic_configs: [{ mac: 5, network_mode: 1 }] },
@@ -326,7 +326,7 @@ describe('create_new_runtime nested items', () => {
     expect(result.ok && result.value.vnic_configs[0]).toHaveProperty('parent_subnet', 'x');
   });
 
-  it('accepts an empty vNIC list and empty names: the handler words those refusals (spec §4.1)', () => {
+  it('accepts an empty vNIC list and empty names: the handler words those refusals', () => {
     expect(validateRequest('create_new_runtime', { ...valid, container_name: '', vnic_configs: [] }).ok).toBe(true);
     expect(
       validateRequest('create_new_runtime', { ...valid, vnic_configs: [{ ...vnic, network_mode: 'DHCP', mac: 'zz' }] })
@@ -345,7 +345,7 @@ describe('create_new_runtime nested items', () => {
   });
 });
 
-describe('requested_at (DateType, spec §3.1)', () => {
+describe('requested_at (DateType)', () => {
   // Each verdict is what CPython 3.11.7 `datetime.fromisoformat(s.replace('Z', '+00:00'))` returned.
   const verdicts: Array<[string, boolean]> = [
     ['2024-01-01', true],
@@ -428,7 +428,7 @@ describe('requested_at (DateType, spec §3.1)', () => {
       expect(result.error).toBe('Invalid field type: requested_at: Value must be a valid ISO datetime string.');
   });
 
-  it('is checked on delete_device and run_command too (D37)', () => {
+  it('is checked on delete_device and run_command too', () => {
     expectError(
       'delete_device',
       { correlation_id: 1, device_id: 'plc1', requested_at: 'now' },

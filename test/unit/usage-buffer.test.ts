@@ -29,7 +29,7 @@ describe('UsageBuffer', () => {
     expect(buffer.query(0, Number.MAX_SAFE_INTEGER).cpu).toHaveLength(10);
   });
 
-  it('rounds cpu and memory to integers instead of truncating them (D41)', () => {
+  it('rounds cpu and memory to integers instead of truncating them', () => {
     const buffer = new UsageBuffer();
     buffer.add(T0 + 0.9, 12.5, 2559.6);
     buffer.add(T0 + 1, 12.4, 2559.4);
@@ -54,9 +54,9 @@ describe('UsageBuffer', () => {
     expect(buffer.query(T0, T0).cpu).toEqual([{ timestamp: T0, cpu: 385 }]);
   });
 
-  it('keeps 48 hours of samples by time, whatever the sampling rate (D3)', () => {
+  it('keeps 48 hours of samples by time, whatever the sampling rate', () => {
     const buffer = new UsageBuffer();
-    // 40 s period: the reference's 34,560-sample ring would have held 16 days; we keep exactly 48 h.
+    // 40 s period: the old agent's 34,560-sample ring would have held 16 days; we keep exactly 48 h.
     for (let t = T0; t <= T0 + 72 * H; t += 40) buffer.add(t, 1, 1);
     const newest = T0 + 72 * H;
     const kept = buffer.query(0, Number.MAX_SAFE_INTEGER).cpu;

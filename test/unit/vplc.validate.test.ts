@@ -31,7 +31,7 @@ describe('validateVplcSpec', () => {
     ],
     ['no vNICs', (s: VplcSpec) => (s.vnics = []), 'At least one vNIC configuration is required'],
     [
-      'upper-case mode (D37)',
+      'upper-case mode',
       (s: VplcSpec) => (s.vnics[1]!.network_mode = 'DHCP'),
       "vnic_configs[1].network_mode 'DHCP' is not supported",
     ],
@@ -56,7 +56,7 @@ describe('validateVplcSpec', () => {
     ['bad dns', (s: VplcSpec) => (s.vnics[1]!.dns = ['dns.google']), "vnic_configs[1].dns[0] 'dns.google'"],
     ['bad subnet', (s: VplcSpec) => (s.vnics[0]!.subnet = '192.168.1.0/40'), "vnic_configs[0].subnet '192.168.1.0/40'"],
     [
-      'path traversal in serial (D22)',
+      'path traversal in serial',
       (s: VplcSpec) => (s.serials[0]!.container_path = '/dev/../etc/passwd'),
       'must be a plain path under /dev',
     ],

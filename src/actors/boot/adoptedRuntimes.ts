@@ -5,7 +5,8 @@ import type { VplcStatus } from '../vplc/supervisor.js';
 
 /**
  * Runtimes adopted without our labels (made by the old agent). Only these and labelled containers are ever
- * stopped or removed (D29); when one is deleted, the old agent's MACVLAN networks it used are removed once unused.
+ * stopped or removed (a mistyped id must never delete a foreign container); when one is deleted, the old agent's
+ * MACVLAN networks it used are removed once unused.
  */
 export class AdoptedRuntimes {
   private readonly networks = new Map<string, Set<string>>();

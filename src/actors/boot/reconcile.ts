@@ -16,14 +16,14 @@ import { backoffMs } from '../../model/backoff.js';
 import { errorText } from '../../model/errors.js';
 
 /**
- * Boot reconciliation (spec README §3, D30, D35): before the agent answers the cloud, every runtime it is
- * responsible for gets one lifecycle actor in the state Docker shows, and every operation a crash interrupted is
+ * Boot reconciliation (docs/protocol.md#start-up-reconciliation): before the agent answers the cloud, every runtime it
+ * is responsible for gets one lifecycle actor in the state Docker shows, and every operation a crash interrupted is
  * finished (or, for a create that keeps killing the agent, rolled back).
  *
- * Runtimes are found in three places: containers carrying our labels, the intent journal, and the reference files
- * (§9) — the old agent set no labels, so its runtimes are known by the files and by their `<name>_internal`
- * networks. Those are adopted as they run: the restart policy `always` is switched to `no` with a container update
- * (the PLC keeps running), and our labels arrive with the next recreate.
+ * Runtimes are found in three places: containers carrying our labels, the intent journal, and the old agent's files
+ * (clients.json, runtime_vnics.json, serial_configs.json) — the old agent set no labels, so its runtimes are known by
+ * the files and by their `<name>_internal` networks. Those are adopted as they run: the restart policy `always` is
+ * switched to `no` with a container update (the PLC keeps running), and our labels arrive with the next recreate.
  */
 
 /** What reconciliation asks of the engine (a subset of DockerEngine). */
@@ -82,7 +82,7 @@ export interface ReconcileSummary {
   removedNetworks: string[];
 }
 
-/** Names the agent must never take for a runtime (spec §1). */
+/** Names the agent must never take for a runtime: the agent's and the sidecar's containers. */
 const NOT_RUNTIMES = new Set(['orchestrator_agent', 'autonomy_netmon']);
 
 interface Candidate {

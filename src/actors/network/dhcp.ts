@@ -22,10 +22,10 @@ interface Pending {
 }
 
 /**
- * Asks the sidecar for DHCP leases on a runtime's `dhcp` vNICs and keeps asking until it answers
- * (D9, D10: the old agent fired and forgot). Requests that cannot be sent now — sidecar down, runtime
- * not yet running — are retried with the spec's back-off, and everything is re-sent when the sidecar
- * reconnects (spec §11.6.4), which the sidecar treats as a no-op for clients already running.
+ * Asks the sidecar for DHCP leases on a runtime's `dhcp` vNICs and keeps asking until it answers (the old agent sent
+ * `start_dhcp` once and ignored the reply, so a lost request was never retried). Requests that cannot be sent now —
+ * sidecar down, runtime not yet running — are retried with a back-off, and everything is re-sent when the sidecar
+ * reconnects, which the sidecar treats as a no-op for clients already running (docs/protocol.md#dhcp-requests).
  */
 export class DhcpCoordinator {
   private readonly pending = new Map<string, Pending>();

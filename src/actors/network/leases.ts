@@ -1,4 +1,4 @@
-/** The DHCP leases the sidecar reported, per vPLC and vNIC (spec §11.6.2 `dhcp_update`). */
+/** The DHCP leases the sidecar reported in `dhcp_update` events, per vPLC and vNIC. */
 export interface Lease {
   ip: string;
   prefix: number | null;

@@ -13,7 +13,9 @@ import { macvlanParentOf, vnicNetwork } from '../../model/names.js';
 import { errorText } from '../../model/errors.js';
 
 /**
- * Moving runtimes' MACVLAN endpoints to the network of a parent interface's new subnet (spec §11.6.3, fixing D15).
+ * Moving runtimes' MACVLAN endpoints to the network of a parent interface's new subnet
+ * (docs/protocol.md#subnet-changes; the old agent reused a static IP outside the new subnet, kept the old network and
+ * never restarted DHCP).
  *
  * Engine facts this is built on (measured on dockerd 20.10 / API 1.41 and 26.1 / API 1.45):
  * - Docker allows one MACVLAN network per parent interface ("network dm-… is already using parent interface"), so
@@ -24,20 +26,20 @@ import { errorText } from '../../model/errors.js';
  *   that very network keeps it); `EndpointConfig.MacAddress` and the driver option
  *   `com.docker.network.endpoint.macaddress` are ignored. API 1.45 honours `EndpointConfig.MacAddress` at container
  *   create only: on connect (running or stopped container) it is ignored too. A moved endpoint therefore gets
- *   Docker's MAC (`02:42:` + its IPAM address). The vNIC keeps its MAC all the same (issue 6): the sidecar's
- *   `set_mac` sets it back inside the runtime's network namespace (the kernel takes a new address on an up macvlan),
- *   before DHCP is asked for a lease. Docker's inspect keeps showing its own MAC, so `KeptMacs` remembers what the
- *   interface really has, for get_device_status, runtime_vnics.json and DHCP. Only when the sidecar cannot do it is
- *   the replaced MAC reported as a conflict (last_error), with the reason. The MAC is still asked for on API ≥ 1.44,
- *   so an engine that honours it keeps it without the sidecar.
+ *   Docker's MAC (`02:42:` + its IPAM address). The vNIC keeps its MAC all the same (DHCP reservations and switch
+ *   filters are tied to it): the sidecar's `set_mac` sets it back inside the runtime's network namespace (the kernel
+ *   takes a new address on an up macvlan), before DHCP is asked for a lease. Docker's inspect keeps showing its own
+ *   MAC, so `KeptMacs` remembers what the interface really has, for get_device_status, runtime_vnics.json and DHCP.
+ *   Only when the sidecar cannot do it is the replaced MAC reported as a conflict (last_error), with the reason. The
+ *   MAC is still asked for on API ≥ 1.44, so an engine that honours it keeps it without the sidecar.
  * - A container restart recreates the endpoint with Docker's MAC: `reapplyKeptMacs` sets the kept MAC again after
  *   every start by this agent. Kept MACs live in memory: after an agent restart a moved vNIC that is restarted shows
  *   Docker's MAC again (reported by get_device_status as it is).
  * - API 1.41 connects, starts and restarts a container whose primary network was removed. API ≥ 1.44 refuses all
  *   three ("could not find a network matching network mode …"): a runtime whose primary network is the MACVLAN
  *   network being replaced would be left unstartable, so such a move is refused before anything is touched. Our own
- *   runtimes on API ≥ 1.44 have the internal bridge as their primary network (convert.ts, as the reference, spec
- *   §8.6), so only runtimes created by an older agent version or by hand with a MACVLAN primary are refused.
+ *   runtimes on API ≥ 1.44 have the internal bridge as their primary network (convert.ts, as the old agent did), so
+ *   only runtimes created by an older agent version or by hand with a MACVLAN primary are refused.
  */
 
 export interface NetworkMoveDeps {
@@ -104,7 +106,7 @@ function staticAddress(vnic: VnicConfig | undefined): string | null {
   return vnic?.network_mode === 'static' && vnic.ip ? stripPrefix(vnic.ip) : null;
 }
 
-/** The vNIC's explicit subnet when it still matches the parent's current one, else the parent's (spec §8.3). */
+/** The vNIC's explicit subnet when it still matches the parent's current one, else the parent's. */
 function targetSubnet(vnic: VnicConfig, label: string, host: ResolvedSubnet): ResolvedSubnet {
   let explicit: ResolvedSubnet | undefined;
   try {
@@ -219,7 +221,7 @@ export class NetworkMover {
   }
 
   /**
-   * Make the vNIC on `network` have `mac` (issue 6) when Docker gave its endpoint another one. `null` when it has it
+   * Make the vNIC on `network` have `mac` when Docker gave its endpoint another one. `null` when it has it
    * (or will get it when the stopped runtime starts); else the conflict sentence, naming why it could not be set.
    */
   private async keepMac(facts: ContainerFacts, network: string, mac: string, label?: string): Promise<string | null> {
@@ -380,7 +382,7 @@ export class NetworkMover {
     if (mac && !this.macsBeforeMove.has(key)) this.macsBeforeMove.set(key, normalizeMac(mac));
   }
 
-  /** MACVLAN networks left on the parent that nobody uses any more (ours by label or by the reference's name). */
+  /** MACVLAN networks left on the parent that nobody uses any more (ours by label or by the old agent's name). */
   private async removeStale(parent: string, keep: string): Promise<void> {
     const { engine, log } = this.deps;
     for (const net of await engine.networksByDriver('macvlan')) {

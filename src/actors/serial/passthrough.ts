@@ -20,12 +20,12 @@ export interface ContainerExec {
 
 /**
  * Device majors the runtime's cgroup rules allow (`c 188:* rmw` USB serial adapters, `c 166:* rmw` CDC ACM).
- * `c 4:*` is not granted (D23: it would also open the virtual consoles tty0–63), so on-board ttyS ports cannot
+ * `c 4:*` is not granted (it would also open the host's virtual consoles tty0–63), so on-board ttyS ports cannot
  * be passed through; they are reported as an error with that reason.
  */
 const ALLOWED_MAJORS = new Set([188, 166]);
 
-/** Exact identity: the full by-id path or its basename (D22: never a substring match). */
+/** Exact identity: the full by-id path or its basename (never a substring: two similar adapters would mix up). */
 export function matchSerialDevice(
   port: Pick<SerialConfig, 'device_id'>,
   devices: SerialDevice[],
@@ -36,9 +36,10 @@ export function matchSerialDevice(
 }
 
 /**
- * Serial passthrough (spec §11.6.5, fixing D19–D22): creates the device node of a configured serial port inside
- * the runtime when the device is present and the runtime runs — again after every container start, since the
- * runtime's /dev is recreated (D20) — and removes it when the device is unplugged (D21).
+ * Serial passthrough (docs/protocol.md#serial-passthrough): creates the device node of a configured serial port
+ * inside the runtime when the device is present and the runtime runs — again after every container start, since the
+ * runtime's /dev is recreated — and removes it when the device is unplugged (the old agent did neither, so a restart
+ * lost the port and a stale node stayed).
  */
 export class SerialPassthrough {
   private readonly states = new Map<string, Map<string, SerialPortState>>();
@@ -135,7 +136,7 @@ export class SerialPassthrough {
     if (!device) {
       if (before?.status === 'connected') {
         // Unplugged: remove the node, so a different adapter later given the same major:minor is not reached
-        // through a stale node (D21).
+        // through a stale node.
         await this.run(vplc, ['rm', '-f', path]).catch((err: unknown) =>
           log.warn({ err }, 'could not remove the device node'),
         );

@@ -24,15 +24,16 @@ export class SidecarUnavailable extends Error {
 }
 
 /**
- * The agent's side of the network-monitor sidecar (spec §11.6): a link machine instance over the Unix
- * socket, plus the caches it feeds. The interface cache is replaced on every discovery and cleared when
- * the sidecar goes away (D14), so get_host_interfaces never reports interfaces the host no longer has.
+ * The agent's side of the network-monitor sidecar (docs/protocol.md#agent-side-of-the-sidecar-link): a link
+ * machine instance over the Unix socket, plus the caches it feeds. The interface cache is replaced on every
+ * discovery and cleared when the sidecar goes away (the old agent kept both), so get_host_interfaces never
+ * reports interfaces the host no longer has.
  */
 export class SidecarLink {
   private readonly actor;
   private live: NetmonSession | null = null;
   private interfaces = new Map<string, InterfaceInfo>();
-  /** Serial devices by `by_id` (devices without one cannot be matched to a config, spec §11.6.5). */
+  /** Serial devices by `by_id` (devices without one cannot be matched to a config). */
   private serial = new Map<string, SerialDevice>();
   private readonly listeners: { [K in keyof SidecarListeners]: Set<SidecarListeners[K]> } = {
     connected: new Set(),
@@ -107,7 +108,7 @@ export class SidecarLink {
     return () => this.listeners[event].delete(listener);
   }
 
-  /** Sends a command and waits for its reply (README §3: commands are request/response). */
+  /** Sends a command and waits for the reply that repeats its `id` (docs/protocol.md#sidecar-commands). */
   request(command: SidecarRequest, timeoutMs?: number): Promise<SidecarReply> {
     if (!this.live) {
       return Promise.reject(new SidecarUnavailable('the network monitor sidecar (autonomy_netmon) is not connected'));
@@ -115,7 +116,7 @@ export class SidecarLink {
     return this.live.request(command, timeoutMs);
   }
 
-  /** Subnet and gateway of a host interface, for MACVLAN subnet detection (spec §8.3). */
+  /** Subnet and gateway of a host interface, for MACVLAN subnet detection. */
   get(iface: string): { subnet: string; gateway: string | null } | undefined {
     const info = this.interfaces.get(iface);
     const first = info?.ipv4_addresses[0];

@@ -16,14 +16,16 @@ import type { VplcStatus } from '../vplc/supervisor.js';
 import { vnicNetwork } from '../../model/names.js';
 
 /**
- * Keeps the files in step with the running system: the three reference files (spec §9) and the intent journal.
+ * Keeps the files in step with the running system: the three files the old agent also reads
+ * (docs/protocol.md#files-on-disk) and the intent journal.
  * Fed by the supervisor's `onChange`, by DHCP leases and by serial device changes; every file has one writer
  * (StateStore) and is rewritten atomically whenever its content changes.
  *
- * - `clients.json`: `{name: {ip, name}}` once the runtime's internal IP is known (refreshed on every run, D30).
+ * - `clients.json`: `{name: {ip, name}}` once the runtime's internal IP is known (refreshed on every run; the old
+ *   agent never refreshed it).
  * - `runtime_vnics.json`: the vNIC objects exactly as received, plus `mac_address`/`docker_network_name` from
  *   the engine and `dhcp_ip`/`dhcp_gateway`/`dhcp_dns` from leases; written once the runtime has a container.
- * - `serial_configs.json`: the configured ports with their device status (§9.3), for runtimes that have any.
+ * - `serial_configs.json`: the configured ports with their device status, for runtimes that have any.
  * - `journal.json`: every vPLC's spec, desired state and the operation in flight with its step.
  * Everything about a vPLC is removed when it is deleted, and when a failed create has been rolled back.
  */
@@ -65,7 +67,7 @@ type EntryCore = Omit<JournalEntry, 'updatedAt'>;
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
-/** The vNIC as received: the record minus the keys the agent added (spec §9.2). */
+/** The vNIC as received: the record minus the keys the agent added (docs/protocol.md#runtime_vnicsjson). */
 export function receivedVnic(record: Record<string, unknown>): VnicConfig {
   const copy: Record<string, unknown> = { ...record };
   for (const key of VNIC_ENRICHMENT_KEYS) delete copy[key];
@@ -160,7 +162,7 @@ export class Records {
     if (journaled) void this.maybeKill(status);
   }
 
-  /** The sidecar reported a lease for one vNIC: mirror it into runtime_vnics.json (spec §9.2). */
+  /** The sidecar reported a lease for one vNIC: mirror it into runtime_vnics.json. */
   onLease(name: string, vnicName: string): void {
     const list = this.vnics[name];
     const lease = this.opts.leases.get(name, vnicName);
@@ -185,7 +187,7 @@ export class Records {
     return this.readMacs(name);
   }
 
-  /** Serial passthrough changed a port's state: refresh every port's record (spec §9.3). */
+  /** Serial passthrough changed a port's state: refresh every port's record. */
   onSerialDevices(): void {
     for (const name of Object.keys(this.serials)) {
       const spec = this.journal.vplcs[name]?.spec;
@@ -217,7 +219,7 @@ export class Records {
     this.persist();
   }
 
-  /** Self-destruct: forget every record on disk (D33: the reference left them behind). */
+  /** Self-destruct: forget every record on disk (the old agent left them, and they came back on the next install). */
   async clear(): Promise<void> {
     for (const name of new Set([
       ...Object.keys(this.clients),
@@ -287,7 +289,7 @@ export class Records {
 
   private recordSerials(name: string, ports: VplcSpec['serials']): void {
     const wanted: SerialPortRecord[] = ports.map((p) => {
-      // What passthrough did (spec §9.3): connected only when the node exists in the runtime.
+      // What passthrough did: connected only when the node exists in the runtime.
       const state = this.opts.serialState?.(name, p.name);
       const device = state?.status === 'connected' ? state.device : null;
       return {
@@ -306,7 +308,7 @@ export class Records {
     }
   }
 
-  /** Docker's MAC and network name of every MACVLAN endpoint, per vNIC (spec §8.8 step 8). */
+  /** Docker's MAC and network name of every MACVLAN endpoint, per vNIC (`mac_address`, `docker_network_name`). */
   private async readMacs(name: string): Promise<void> {
     let facts: Awaited<ReturnType<RecordsOptions['inspect']>>;
     try {

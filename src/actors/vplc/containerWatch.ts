@@ -21,7 +21,7 @@ export interface ContainerWatchOptions {
   eventBackoffMs?: { initial: number; max: number };
   /**
    * Adjusts a runtime's networks as reported to readers: Docker keeps showing its own MAC for an endpoint whose
-   * MAC the agent set inside the container after a network move (issue 6), so the agent substitutes the real one.
+   * MAC the agent set inside the container after a network move, so the agent substitutes the real one.
    */
   presentNetworks?: (name: string, networks: ObservedContainer['networks']) => ObservedContainer['networks'];
 }
@@ -304,7 +304,7 @@ export class ContainerWatch {
   private async listRuntimes(): Promise<ContainerListing[]> {
     const managed = await this.engine.listManagedContainers();
     if (this.tracked.size === 0) return managed;
-    // The `name` filter matches substrings: keep exact names only (D16).
+    // The `name` filter matches substrings: keep exact names only (`plc1` must not pick up `plc10`).
     const extra = await this.engine.listContainers({ names: [...this.tracked] });
     const byName = new Map(managed.map((c) => [c.name, c]));
     for (const c of extra) if (this.tracked.has(c.name) && !byName.has(c.name)) byName.set(c.name, c);

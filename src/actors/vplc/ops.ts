@@ -36,16 +36,16 @@ export interface VplcOpsDeps {
   log: Logger;
   /**
    * Runtimes adopted from the old agent carry no labels; the supervisor knows them (clients.json). Only labelled or
-   * adopted containers are ever stopped or removed (D29).
+   * adopted containers are ever stopped or removed, so a mistyped id cannot delete a foreign container.
    */
   isAdopted?: (name: string) => boolean;
-  /** Auto-detection wait per vNIC (spec §8.3: 3 s). */
+  /** Auto-detection wait per vNIC (3 s by default, docs/protocol.md#macvlan-networks). */
   subnetWaitMs?: number;
   /** A network move changed this runtime's networks (another runtime's too, when they share the parent). */
   onNetworksMoved?: (vplc: string) => void;
   /**
-   * The sidecar's `set_mac`: a moved vNIC keeps its MAC (issue 6). Absent (tests without a sidecar): a moved vNIC
-   * has Docker's MAC and the move reports it.
+   * The sidecar's `set_mac`: a moved vNIC keeps its MAC (docs/decisions.md#a-moved-vnic-keeps-its-mac). Absent
+   * (tests without a sidecar): a moved vNIC has Docker's MAC and the move reports it.
    */
   setMac?: (pid: number, currentMac: string, mac: string) => Promise<void>;
   /** The MACs moved vNICs really have (Docker's inspect shows its own); the agent reports from it. */
@@ -124,7 +124,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
     return Promise.all(spec.vnics.map((v, i) => resolveSubnet(v, vnicLabel(v, i), deps.interfaces, { waitMs: wait })));
   }
 
-  /** Resolved networks, failing with the reference's sentences: duplicates first (§8.4), then undetected subnets. */
+  /** Resolved networks, failing with the old agent's sentences: duplicates first, then undetected subnets. */
   async function networksOf(spec: VplcSpec): Promise<Array<ResolvedSubnet & { key: string }>> {
     const resolved = await resolveAll(spec, waitMs);
     const keys = spec.vnics.map((v, i) => {
@@ -150,7 +150,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
     });
   }
 
-  /** Refuse a name held by a container that is not one of our runtimes (D24, D29). */
+  /** Refuse a name held by a container that is not one of our runtimes; that container is never touched. */
   async function assertNameFree(spec: VplcSpec): Promise<void> {
     const existing = await engine.inspectContainer(spec.name);
     if (!existing) return;
@@ -161,7 +161,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
     }
   }
 
-  /** Refuse to touch a container this agent does not manage (D29). `undefined` when it does not exist. */
+  /** Refuse to touch a container this agent does not manage. `undefined` when it does not exist. */
   async function ownedContainer(name: string, verb: string): Promise<'present' | 'absent'> {
     const facts = await engine.inspectContainer(name);
     if (!facts) return 'absent';
@@ -288,7 +288,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
       try {
         await engine.joinInternal(name);
       } catch (err) {
-        // Like the reference, a failed join does not undo a running PLC; run_command cannot reach it until the
+        // Like the old agent, a failed join does not undo a running PLC; run_command cannot reach it until the
         // next reconciliation re-joins, and the warning says so.
         log.warn(
           { step: 'agent.join_failed', vplc: name, err: errorText(err) },

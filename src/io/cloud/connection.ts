@@ -30,9 +30,9 @@ export class CloudConnectError extends Error {
 }
 
 /**
- * Opens mutually-authenticated Socket.IO connections (spec §2). Socket.IO's own reconnection is off:
- * the cloud-link machine owns retries and backoff, so there is exactly one place that decides when to
- * reconnect and exactly one heartbeat loop per live session.
+ * Opens mutually-authenticated Socket.IO connections (docs/protocol.md#cloud-connection). Socket.IO's own reconnection
+ * is off: the cloud-link machine owns retries and backoff, so there is exactly one place that decides when to reconnect
+ * and exactly one heartbeat loop per live session.
  */
 export class CloudConnector {
   private seq = 0;

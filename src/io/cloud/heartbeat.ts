@@ -1,7 +1,7 @@
 import type { HostSample } from '../metrics/hostMetrics.js';
 import { isoLocal } from '../../model/time.js';
 
-/** The `heartbeat` event payload, field for field as spec §5.1 (GiB with one decimal, agent uptime in s). */
+/** The `heartbeat` event payload, field for field as the old agent's (GiB with one decimal, agent uptime in s). */
 export interface HeartbeatPayload {
   agent_id: string;
   cpu_usage: number;

@@ -1,5 +1,5 @@
 /**
- * Repeated commands get the first reply instead of a second operation (spec README §3, "Idempotent commands").
+ * Repeated commands get the first reply instead of a second operation (docs/protocol.md#idempotency-and-replay).
  *
  * A request is "the same" when topic, `correlation_id` and the whole payload (compared as canonical JSON, key
  * order ignored) are identical. The caller decides what is cacheable: only mutating topics with a correlation id,

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 
-/** The agent's TLS identity towards the cloud (spec §2.2–§2.3). Holds key material: never log it. */
+/** The agent's TLS identity towards the cloud (docs/protocol.md#agent-identity). Holds key material: never log it. */
 export interface ClientIdentity {
   /** PEM private key of the client certificate. */
   key: string;
@@ -11,7 +11,7 @@ export interface ClientIdentity {
   cert: string;
   /** Trust anchors for the server certificate: the system store plus the optional extra bundle. */
   ca: string[];
-  /** The certificate subject's CN, or `UNKNOWN` when it has none (spec §2.3). */
+  /** The certificate subject's CN, or `UNKNOWN` when it has none. */
   agentId: string;
   /** Whether the CN was found; `false` means agentId is the `UNKNOWN` fallback. */
   agentIdFromCertificate: boolean;
@@ -46,7 +46,7 @@ async function readPem(path: string, what: string): Promise<string> {
   }
 }
 
-/** The first CN attribute of the certificate subject (spec §2.3), or null when there is none. */
+/** The first CN attribute of the certificate subject, or null when there is none. */
 export function commonNameOf(certPem: string, path = 'certificate'): string | null {
   let subject: string;
   try {

@@ -1,10 +1,10 @@
 /**
  * Routes one incoming cloud topic to its handler and answers through the Socket.IO acknowledgement.
  *
- * Guarantees the reference lacked (spec §2.5, D4): every request that asks for an ack gets exactly one, also when
- * the payload is malformed, the topic unknown, the handler throws or hangs. Repeated mutating commands are answered
- * from the idempotency cache (README §3). Requests are logged by topic, correlation id, duration and status only:
- * payloads may carry credentials (run_command headers), so they are never logged.
+ * Guarantees the old agent lacked (its failing handlers sent no ack at all): every request that asks for an ack gets
+ * exactly one, also when the payload is malformed, the topic unknown, the handler throws or hangs. Repeated mutating
+ * commands are answered from the idempotency cache. Requests are logged by topic, correlation id, duration and status
+ * only: payloads may carry credentials (run_command headers), so they are never logged.
  */
 import type { Logger } from 'pino';
 import type { IdempotencyCache, Outcome } from './idempotency.js';
@@ -75,7 +75,7 @@ export class TopicRouter {
     const payloads = ack ? args.slice(0, -1) : args;
     const payload = payloads.length === 1 ? payloads[0] : undefined;
     const source = payloads.find(isJsonObject);
-    // Echoed as sent (any JSON value), or null (spec §3.3).
+    // Echoed as sent (any JSON value), or null.
     const correlationId = source?.correlation_id ?? null;
 
     let reply: Reply;

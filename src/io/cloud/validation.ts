@@ -1,13 +1,13 @@
 /**
  * Validates a topic's payload against its contract and words the failure the way the cloud reads it
- * (spec README §1, reference §3): the reference's leading phrase, then the field path.
+ * (docs/protocol.md#validation-errors): the old agent's leading phrase, then the field path.
  *
  *   Missing required field: vnic_configs[0].parent_interface
  *   Invalid field type: vnic_configs[0].name: Value must be a string.
  *   Validation error: <path>: <message>            (anything else)
  *
  * The compiled TypeBox check decides validity (fast path, well under a microsecond). Only a failing payload is
- * walked, property by property in schema declaration order, because the reference reports the first failure in
+ * walked, property by property in schema declaration order, because the old agent reported the first failure in
  * that order and TypeBox's error list is ordered differently (unions report every branch).
  */
 import { Compile } from 'typebox/compile';
@@ -123,7 +123,7 @@ function firstFailure(schema: SchemaNode, value: unknown, path: string): string 
     return failures[index === -1 ? 0 : index] ?? null;
   }
   if (schema.type === undefined) return null;
-  // A date field has one text for every failure, as the reference's DateType (spec §3.1).
+  // A date field has one text for every failure, as the old agent's DateType.
   const formatText = schema.format === undefined ? undefined : FORMAT_TEXT[schema.format];
   if (!matchesType(schema.type, value)) {
     return typeError(path, formatText ?? TYPE_TEXT[schema.type] ?? `Value must be ${schema.type}.`);

@@ -44,8 +44,8 @@ export interface CreateRequest {
 
 /**
  * Runtime devices: USB serial adapters (ttyUSB, major 188) and ACM modems (ttyACM, major 166), so nodes created
- * later by serial passthrough are usable. The reference also allowed `c 4:* rmw` (virtual consoles tty0–63): with
- * MKNOD that lets a runtime open the host's consoles, and no PLC needs it (D23), so it is dropped.
+ * later by serial passthrough are usable. The old agent also allowed `c 4:* rmw` (virtual consoles tty0–63): with
+ * MKNOD that lets a runtime open the host's consoles, and no PLC needs it, so it is dropped.
  */
 export const DEVICE_CGROUP_RULES = ['c 188:* rmw', 'c 166:* rmw'];
 
@@ -63,7 +63,7 @@ function endpointFor(mv: MacvlanEndpointPlan, withMac: boolean): Dockerode.Endpo
  * Create options for `plan`.
  *
  * API >= 1.44 takes every endpoint in the create call, each with its own `MacAddress`. The primary network
- * (`NetworkMode`) is then the `<name>_internal` bridge, as the reference does (spec §8.6): that engine cannot connect,
+ * (`NetworkMode`) is then the `<name>_internal` bridge, as the old agent does: that engine cannot connect,
  * start or restart a container whose primary network was removed, and a MACVLAN network is removed whenever its
  * parent interface moves to another subnet (networkMove.ts), while the internal bridge lives as long as the runtime.
  * API 1.41 takes one network at create and ignores `EndpointSettings.MacAddress`: the first MACVLAN becomes the

@@ -64,7 +64,7 @@ interface InspectWithOptions {
 }
 
 const DEFAULT_CALL_TIMEOUT_MS = 30_000;
-/** The reference's stop timeout (spec Appendix A); the engine kills after it. */
+/** The old agent's stop timeout (docs/protocol.md#runtime-container); the engine kills after it. */
 export const STOP_TIMEOUT_SEC = 10;
 
 function apiAtLeast(version: string, major: number, minor: number): boolean {
@@ -155,7 +155,7 @@ export class DockerEngine {
   // ---------------------------------------------------------------- images
 
   /**
-   * Make sure `image` is usable (spec §8.1): pull when a registry answers within `registryAnswerMs`, else use the
+   * Make sure `image` is usable: pull when a registry answers within `registryAnswerMs`, else use the
    * local image. Neither → `ImageMissing` naming the image and `--runtime-image`.
    */
   async ensureImage(image: string): Promise<'pulled' | 'local'> {
@@ -222,7 +222,10 @@ export class DockerEngine {
 
   // ---------------------------------------------------------------- networks
 
-  /** The network named exactly `name` (never a prefix or id match, D16), inspected; `undefined` when absent. */
+  /**
+   * The network named exactly `name`, inspected; `undefined` when absent. Never a prefix or id match: Docker's name
+   * filter would find `macvlan_eth10_…` for `macvlan_eth1`.
+   */
   async findNetwork(name: string): Promise<NetworkFacts | undefined> {
     const listed = await this.call(`list networks named ${name}`, (signal) =>
       this.docker.listNetworks({ filters: { name: [name] }, abortSignal: signal } as object),
@@ -253,7 +256,7 @@ export class DockerEngine {
     return inspected.filter((n): n is NetworkFacts => n !== undefined);
   }
 
-  /** `<runtime>_internal`: internal bridge, no external routing (spec §8.2). Reused when it exists. */
+  /** `<runtime>_internal`: internal bridge, no external routing. Reused when it exists. */
   async ensureInternalNetwork(runtimeName: string): Promise<NetworkFacts> {
     const name = internalNetworkName(runtimeName);
     const existing = await this.findNetwork(name);
@@ -279,7 +282,7 @@ export class DockerEngine {
   }
 
   /**
-   * The MACVLAN network for (parent, subnet) (spec §8.3): reused by exact name; created otherwise; when Docker says
+   * The MACVLAN network for (parent, subnet): reused by exact name; created otherwise; when Docker says
    * the pool overlaps, the existing MACVLAN with the same parent and subnet is reused (whatever its name).
    */
   async ensureMacvlanNetwork(req: { parent: string; subnet: string; gateway: string | null }): Promise<NetworkFacts> {
@@ -372,7 +375,7 @@ export class DockerEngine {
   }
 
   /**
-   * MACs (lower-case → container name) on MACVLAN networks whose parent is `parent` (spec §4.1 step 5), including
+   * MACs (lower-case → container name) on MACVLAN networks whose parent is `parent` (the create's MAC check), including
    * containers created but not started (they hold no endpoint yet, but will claim their MAC on start).
    */
   async macsInUse(parent: string, excludeContainer?: string): Promise<Map<string, string>> {
@@ -479,8 +482,9 @@ export class DockerEngine {
   }
 
   /**
-   * Run a command inside a running container as root and wait for it (serial device nodes, spec §11.6.5: the
-   * agent image has no docker CLI, D19). Arguments are passed as argv, never through a shell string.
+   * Run a command inside a running container as root and wait for it (serial device nodes: the agent image has no
+   * docker CLI, which is why the old agent's nodes were never made). Arguments are passed as argv, never through a
+   * shell string.
    */
   async exec(name: string, cmd: string[], timeoutMs = 10_000): Promise<{ exitCode: number; output: string }> {
     return this.call(
@@ -526,7 +530,7 @@ export class DockerEngine {
     }
   }
 
-  /** Remove a named volume (force). Self-destruct removes the shared volume this way (spec §8.10). */
+  /** Remove a named volume (force). Self-destruct removes the shared volume this way. */
   async removeVolume(name: string): Promise<'removed' | 'absent'> {
     try {
       await this.call(`remove volume ${name}`, (signal) =>
@@ -647,8 +651,9 @@ export class DockerEngine {
   // ---------------------------------------------------------------- the agent's own container
 
   /**
-   * The agent's own container (spec §8.7, fixing D32): label `edge.autonomy.role=orchestrator-agent` first, then
-   * `HOSTNAME` as container id/name. `null` when the agent runs on the host. Detected once.
+   * The agent's own container (docs/decisions.md#the-agent-finds-its-own-container-by-its-image-label): label
+   * `edge.autonomy.role=orchestrator-agent` first, then `HOSTNAME` as container id/name. `null` when the agent runs on
+   * the host. Detected once.
    */
   findSelf(): Promise<{ id: string; name: string } | null> {
     if (!this.self) {

@@ -2,7 +2,7 @@ import type { SerialConfig, VnicConfig, VplcSpec } from '../../model/vplc.js';
 
 /**
  * Labels mark what this agent owns. A runtime container carries its whole vNIC and serial description, so the agent
- * can rebuild every vPLC from Docker alone after a crash or a reinstall (reconciliation, D30).
+ * can rebuild every vPLC from Docker alone after a crash or a reinstall (docs/protocol.md#start-up-reconciliation).
  */
 export const LABEL_MANAGED = 'edge.autonomy.managed';
 export const LABEL_ROLE = 'edge.autonomy.role';
@@ -26,8 +26,8 @@ const SPEC_VERSION = '1';
 export type Labels = Record<string, string>;
 
 /**
- * Labels of a runtime container: ownership plus the spec as JSON (vNIC objects kept verbatim, spec §9.2) and,
- * when given, the MAC chosen for each vNIC.
+ * Labels of a runtime container: ownership plus the spec as JSON (vNIC objects kept verbatim, unknown keys included)
+ * and, when given, the MAC chosen for each vNIC.
  */
 export function runtimeLabels(spec: VplcSpec, macs?: Record<string, string>): Labels {
   const labels: Labels = {

@@ -5,8 +5,8 @@ export function normalizeMac(mac: string): string {
 }
 
 /**
- * A locally administered unicast MAC (spec §8.5): first octet `0x02 | (random(0..63) << 2)`, i.e. 02, 06, 0a … fe,
- * then five random octets. Unlike the reference, we retry on a collision with `inUse`.
+ * A locally administered unicast MAC: first octet `0x02 | (random(0..63) << 2)`, i.e. 02, 06, 0a … fe,
+ * then five random octets. Unlike the old agent, we retry on a collision with `inUse`.
  */
 export function generateMac(
   inUse: ReadonlySet<string> = new Set(),
@@ -28,9 +28,9 @@ export interface MacvlanNetworkMembers {
 }
 
 /**
- * MACs (lower-case → container name) of every container attached to any MACVLAN network whose `parent` option
- * equals `parent` (spec §4.1 step 5), except those of `excludeContainer` (so repeating a create for the same runtime
- * is harmless).
+ * MACs (lower-case → container name) of every container attached to any MACVLAN network whose `parent` option equals
+ * `parent` (the create's MAC check), except those of `excludeContainer` (so repeating a create for the same runtime is
+ * harmless).
  */
 export function macsInUseOnParent(
   networks: readonly MacvlanNetworkMembers[],

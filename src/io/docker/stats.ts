@@ -21,7 +21,7 @@ interface CpuPoint {
 
 /**
  * Memory as `docker stats` computes it: usage minus inactive file cache (cgroup v1 `total_inactive_file`,
- * cgroup v2 `inactive_file`). The reference used raw usage, page cache included (D3).
+ * cgroup v2 `inactive_file`). The old agent used raw usage, page cache included, which does not match the host.
  */
 export function memoryWithoutCache(stats: Dockerode.ContainerStats): number {
   const mem = stats.memory_stats;
@@ -33,8 +33,8 @@ export function memoryWithoutCache(stats: Dockerode.ContainerStats): number {
 
 /**
  * Samples every given container CONCURRENTLY with `one-shot` stats (measured on 10 containers: ~1 s in parallel,
- * ~10 s one after another, D3). `one-shot` leaves `precpu_stats` empty, so CPU % comes from our own deltas between
- * two samples; a container's first sample only primes its delta and is not reported.
+ * ~10 s one after another, as the old agent did). `one-shot` leaves `precpu_stats` empty, so CPU % comes from our own
+ * deltas between two samples; a container's first sample only primes its delta and is not reported.
  */
 export class StatsSampler {
   private readonly engine: DockerEngine;

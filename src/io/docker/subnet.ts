@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** What the agent knows about a host interface (fed by the netmon sidecar's interface cache, spec §11.6.2). */
+/** What the agent knows about a host interface (fed by the netmon sidecar's interface cache). */
 export interface InterfaceLookup {
   get(iface: string): { subnet: string; gateway: string | null } | undefined;
 }
@@ -43,8 +43,9 @@ function netmaskPrefix(octets: number[]): number | null {
 }
 
 /**
- * Explicit subnet of a vNIC (spec §8.3 step 1), used only when both `subnet` and `gateway` are non-empty:
- * a CIDR is used verbatim (so network names match the reference's), a dotted netmask is ANDed with the gateway.
+ * Explicit subnet of a vNIC (docs/protocol.md#macvlan-networks), used only when both `subnet` and `gateway` are
+ * non-empty: a CIDR is used verbatim (so network names match the old agent's), a dotted netmask is ANDed with the
+ * gateway.
  * Returns `undefined` when the vNIC asks for auto-detection. Throws `SubnetError` on malformed values.
  */
 export function explicitSubnet(vnic: SubnetRequest, vnicName: string): ResolvedSubnet | undefined {
@@ -76,14 +77,14 @@ export function explicitSubnet(vnic: SubnetRequest, vnicName: string): ResolvedS
   return { subnet: `${base}/${prefix}`, gateway };
 }
 
-/** The sentence the reference uses when auto-detection finds nothing (spec §8.3 step 2). */
+/** The old agent's sentence when auto-detection finds nothing. */
 export function undetectedSubnetMessage(iface: string): string {
   return `Could not detect subnet for interface ${iface}. The interface may not exist or netmon may not be running.`;
 }
 
 /**
  * Resolve a vNIC's parent network: explicit values first, else poll the interface cache every 0.5 s for up to 3 s.
- * Resolves `undefined` when nothing was found (the caller words the error; validation needs the key first, §8.4).
+ * Resolves `undefined` when nothing was found (the caller words the error, after its check for duplicate networks).
  */
 export async function resolveSubnet(
   vnic: SubnetRequest,

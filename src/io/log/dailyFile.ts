@@ -19,8 +19,8 @@ export interface DailyFileOptions {
 
 /**
  * A pino destination that appends each line to the file of the current UTC day. Files are opened in append mode,
- * so a restart continues the day's file instead of truncating it (D39), and a new file begins with the first line
- * written after midnight UTC.
+ * so a restart continues the day's file instead of truncating it (the old agent lost the log of the crash that way),
+ * and a new file begins with the first line written after midnight UTC.
  */
 export class DailyFileStream {
   private readonly opts: DailyFileOptions;

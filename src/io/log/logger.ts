@@ -45,7 +45,7 @@ function probeWritable(dir: string, file: string): Error | null {
 }
 
 /**
- * The agent's root logger (spec §13 with D39 fixed): stdout at the configured level, and two daily files that are
+ * The agent's root logger (docs/protocol.md#log-files): stdout at the configured level, and two daily files that are
  * appended across restarts, rolled at midnight UTC and deleted after the retention period. Files hold JSON lines,
  * never colour codes. Certificates, keys and authorization headers are redacted.
  */

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 /**
- * Host metrics for the heartbeat and `get_consumption_orchestrator`, with the reference's psutil semantics as seen
- * from inside the agent container (spec §5.2, §4.6). Only `fs.promises`, so nothing here blocks the event loop;
- * network file systems are flagged `nodev` by the kernel and never reach `statfs`.
+ * Host metrics for the heartbeat and `get_consumption_orchestrator`, with the old agent's psutil semantics as seen
+ * from inside the agent container (docs/protocol.md#host-metrics). Only `fs.promises`, so nothing here blocks the event
+ * loop; network file systems are flagged `nodev` by the kernel and never reach `statfs`.
  */
 
 export interface HostSample {
@@ -18,7 +18,7 @@ export interface HostSample {
   diskTotalGiB: number;
   /** Seconds since this agent started measuring (agent uptime, not host uptime). */
   uptimeSeconds: number;
-  /** Same memory as `memoryUsedGiB`, in whole MB (D41: the reference sampled GiB with one decimal, 100 MB steps). */
+  /** Same memory as `memoryUsedGiB`, in whole MB (the old agent sampled GiB with one decimal: 100 MB steps). */
   memoryUsedMb: number;
 }
 
@@ -26,7 +26,7 @@ export interface StaticHostInfo {
   /** Total RAM in MB, truncated. */
   memoryMb: number;
   cpuCount: number;
-  /** `Linux <kernel release>`, as the reference's `platform.system() + " " + platform.release()`. */
+  /** `Linux <kernel release>`, as the old agent's `platform.system() + " " + platform.release()`. */
   os: string;
   kernel: string;
   /** Total size of the counted filesystems in GB (GiB, truncated), as the heartbeat's `disk_total`. */
@@ -55,7 +55,7 @@ interface Partition {
   fsType: string;
 }
 
-// psutil's reference filter for the agent's disk figures (§5.2): pseudo and layered file systems are not disks.
+// The old agent's filter on psutil's partitions for its disk figures: pseudo and layered file systems are not disks.
 const SKIPPED_FS_TYPES = new Set([
   'tmpfs',
   'devtmpfs',
@@ -148,7 +148,7 @@ export class HostMetrics {
     this.startedAt = this.now();
   }
 
-  /** Prime the CPU counters and compute the totals and static info, once for the process lifetime (§1.1). */
+  /** Prime the CPU counters and compute the totals and static info, once for the process lifetime. */
   async start(): Promise<void> {
     const [stat, meminfo, kernel, disk] = await Promise.all([
       this.read('stat'),
@@ -220,7 +220,7 @@ export class HostMetrics {
     }
   }
 
-  /** Disk filesystems as psutil `disk_partitions(all=False)` sees them, minus the reference's skip list. */
+  /** Disk filesystems as psutil `disk_partitions(all=False)` sees them, minus the old agent's skip list. */
   private async partitions(): Promise<Partition[]> {
     const mounts = await this.read('self/mounts');
     let diskTypes: Set<string> | null = null;

@@ -12,8 +12,8 @@ export interface OrchestratorUsageSamplerOptions {
 }
 
 /**
- * Feeds the host's own usage buffer (`get_consumption_orchestrator`) every 5 s on its own schedule. The reference
- * sampled inside the heartbeat loop, so nothing was recorded while the cloud link was down (D3); this runs from start
+ * Feeds the host's own usage buffer (`get_consumption_orchestrator`) every 5 s on its own schedule. The old agent
+ * sampled inside the heartbeat loop, so nothing was recorded while the cloud link was down; this runs from start
  * to stop regardless of the connection.
  */
 export class OrchestratorUsageSampler {

@@ -1,7 +1,8 @@
 /**
- * Period strings of `get_consumption_*` (`cpuPeriod`, `memoryPeriod`), spec §6.3. The cloud was written against the
- * Python agent, so integers follow Python's `int()`: surrounding whitespace, a sign, underscores between digits and
- * any Unicode decimal digit are allowed. Anything else means "the last hour" with `fallback: true` (the caller logs it).
+ * Period strings of `get_consumption_*` (`cpuPeriod`, `memoryPeriod`), docs/protocol.md#period-strings. The cloud was
+ * written against the Python agent, so integers follow Python's `int()`: surrounding whitespace, a sign, underscores
+ * between digits and any Unicode decimal digit are allowed. Anything else means "the last hour" with `fallback: true`
+ * (the caller logs it).
  */
 
 export interface Period {

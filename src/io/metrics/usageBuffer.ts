@@ -1,8 +1,9 @@
 /**
- * CPU and memory samples of one vPLC (or of the host) for `get_consumption_*` (spec §6).
+ * CPU and memory samples of one vPLC (or of the host) for `get_consumption_*` (docs/protocol.md#usage-history).
  *
- * Unlike the reference (D3: count-based, so "48 h" was only nominal when sampling slowed down), retention is by time:
- * a sample older than `retentionMs` before the newest sample is dropped. Values are rounded, not truncated (D41).
+ * Unlike the old agent (count-based, so "48 h" was only nominal when sampling slowed down), retention is by time:
+ * a sample older than `retentionMs` before the newest sample is dropped. Values are rounded, not truncated
+ * (truncation biased every figure down).
  *
  * Every vPLC keeps one buffer, so samples live in parallel typed arrays used as a ring (10 bytes per sample) that
  * grows only as far as needed, instead of one JS object per sample (see `npm run bench`).
@@ -74,7 +75,7 @@ export class UsageBuffer {
     this.count++;
   }
 
-  /** Samples with `start <= timestamp <= end`, in insertion order, as the cloud expects them (§6.2). */
+  /** Samples with `start <= timestamp <= end`, in insertion order, as the cloud expects them. */
   query(start: number, end: number): UsageSeries {
     const series: UsageSeries = { cpu: [], memory: [] };
     const sorted = this.disorderSeq <= this.headSeq;

@@ -11,7 +11,7 @@ export type SidecarRequest = SidecarCommand extends infer C
     : never
   : never;
 
-/** One live connection to the network-monitor sidecar (spec §11, request/response per README §3). */
+/** One live connection to the network-monitor sidecar: commands carry an `id` and get exactly one reply. */
 export interface NetmonSession {
   readonly id: string;
   /** Sends a command and resolves with its reply; rejects on timeout or when the connection ends first. */

@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { encodeMultipart, type MultipartPart } from './multipart.js';
 import { errorText } from '../../model/errors.js';
 
-/** What the cloud's `run_command` asks of the runtime (reference-agent.md 4.4); every field but method/api is unchecked there. */
+/**
+ * What the cloud's `run_command` asks of the runtime. The topic contract types only method, api and port; headers,
+ * data, params and files arrive unchecked and are checked here.
+ */
 export interface RuntimeCommand {
   method: string;
   api: string;
@@ -35,7 +38,7 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const MEDIA_TYPE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\/[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2,3})?$/;
 // Per-hop or framing headers: a proxy must not forward them (RFC 9110 7.6.1), and letting the cloud set
-// Host/Content-Length/Transfer-Encoding would let it desynchronise the request we frame ourselves (D36).
+// Host/Content-Length/Transfer-Encoding would let it desynchronise the request we frame ourselves.
 const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
@@ -57,7 +60,7 @@ const refuse = (message: string): never => {
   throw new Refusal(message);
 };
 
-/** Python truthiness, because the reference sends a part only when it is truthy (reference-agent.md 10.1). */
+/** Python truthiness, because the old agent sent a part only when it was truthy (docs/protocol.md#proxy-request). */
 function truthy(value: unknown): boolean {
   if (value === null || value === undefined || value === false || value === 0 || value === '') return false;
   if (Array.isArray(value)) return value.length > 0;
@@ -70,7 +73,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * How the reference (Python `requests`) turns a scalar into query/form text: booleans become `True`/`False`, so a
+ * How the old agent (Python `requests`) turns a scalar into query/form text: booleans become `True`/`False`, so a
  * runtime that worked with the old agent sees the same strings.
  */
 function scalarText(value: unknown, field: string): string {
@@ -151,7 +154,7 @@ function checkApi(api: unknown): string {
       `Invalid field value: ${API_RULE}; it must not hide control characters, @, \\, ? or # behind percent-encoding.`,
     );
   }
-  // The reference strips leading slashes, so `api/status` worked with the old agent; keep accepting it.
+  // The old agent stripped leading slashes, so `api/status` worked with it; keep accepting it.
   return `/${api.replace(/^\/+/, '')}`;
 }
 
@@ -180,7 +183,10 @@ function deleteHeader(headers: Record<string, string>, name: string): void {
   for (const key of Object.keys(headers)) if (key.toLowerCase() === name) delete headers[key];
 }
 
-/** `application/json`, `application/json; charset=utf-8`, `application/problem+json`, in any case (D36). */
+/**
+ * `application/json`, `application/json; charset=utf-8`, `application/problem+json`, in any case (the old agent
+ * sent JSON only for exactly `application/json`).
+ */
 export function isJsonMediaType(contentType: string | undefined): boolean {
   if (contentType === undefined) return false;
   const media = contentType.split(';')[0]?.trim().toLowerCase() ?? '';

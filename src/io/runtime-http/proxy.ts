@@ -52,9 +52,9 @@ const describeLimit = (bytes: number): string =>
   bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${bytes} bytes`;
 
 /**
- * `run_command`'s hop from the agent to a runtime's REST API (reference-agent.md 10), with what the reference lacked
- * (D1, D4, D36): non-blocking, a deadline, a response size cap, an allowed-port list, a validated path, honest
- * body mapping. It never throws: refusals and failures come back in the reference's error envelope.
+ * `run_command`'s hop from the agent to a runtime's REST API (docs/protocol.md#runtime-http-proxy), with what the old
+ * agent lacked: non-blocking, a deadline, a response size cap, an allowed-port list, a validated path, honest body
+ * mapping, and always an answer. It never throws: refusals and failures come back in the old agent's error envelope.
  */
 export class RuntimeHttpProxy {
   private readonly allowedPorts: number[];
@@ -190,7 +190,7 @@ export class RuntimeHttpProxy {
   }
 
   /**
-   * Follows redirects the way the reference's HTTP library does, but only back to the same runtime and an allowed
+   * Follows redirects the way the old agent's HTTP library does, but only back to the same runtime and an allowed
    * port: a redirect elsewhere is returned as it is (status 3xx with its Location) instead of being followed.
    */
   private async follow(ip: string, first: PreparedRequest, signal: AbortSignal): Promise<RawResponse> {

@@ -1,18 +1,18 @@
 import { isJsonMediaType } from './command.js';
 
-/** `http_response` of the `run_command` reply (reference-agent.md 4.4, 10.5), plus `body_encoding` for binary bodies. */
+/** `http_response` of the `run_command` reply (docs/protocol.md#proxy-response), with `body_encoding` added. */
 export interface HttpResponseView {
   status_code: number;
   headers: Record<string, string>;
   body: unknown;
   ok: boolean;
   content_type: string;
-  /** Present only when `body` is the base64 of a binary payload (the reference mangled those into text). */
+  /** Present only when `body` is the base64 of a binary payload (the old agent mangled those into text). */
   body_encoding?: 'base64';
 }
 
 /**
- * Response headers in their original case, repeated ones joined with `, ` as the reference does
+ * Response headers in their original case, repeated ones joined with `, ` as the old agent did
  * (`rawHeaders` is Node's [name, value, name, value, ...] list).
  */
 export function headersFromRaw(rawHeaders: readonly string[]): Record<string, string> {
@@ -76,7 +76,7 @@ function decodeStrict(bytes: Buffer, charset: string): string | undefined {
 
 /**
  * Decodes a text body: the declared charset when there is one (and it fits the bytes); otherwise UTF-8, and for
- * `text/*` Latin-1 as the last resort (the reference's default for text without charset). Undefined = not text.
+ * `text/*` Latin-1 as the last resort (the old agent's default for text without charset). Undefined = not text.
  */
 function decodeText(bytes: Buffer, media: string | undefined, charset: string | undefined): string | undefined {
   if (charset !== undefined) {
@@ -90,9 +90,9 @@ function decodeText(bytes: Buffer, media: string | undefined, charset: string | 
 }
 
 /**
- * Maps a runtime's answer for the cloud (reference-agent.md 10.5), honestly (D36): JSON is parsed only when the
- * body parses and its type is JSON, text or absent; text is decoded by its charset; anything else goes back as
- * base64 with `body_encoding: "base64"` and its real content type.
+ * Maps a runtime's answer for the cloud, honestly (the old agent called any JSON-parsable body JSON and mangled binary
+ * bodies into text): JSON is parsed only when the body parses and its type is JSON, text or absent; text is decoded by
+ * its charset; anything else goes back as base64 with `body_encoding: "base64"` and its real content type.
  */
 export function toResponseView(statusCode: number, rawHeaders: readonly string[], bytes: Buffer): HttpResponseView {
   const headers = headersFromRaw(rawHeaders);
@@ -123,7 +123,7 @@ export function toResponseView(statusCode: number, rawHeaders: readonly string[]
   };
 }
 
-/** The reference's envelope for a request that could not be made or completed (reference-agent.md 10.3, 10.6). */
+/** The old agent's envelope for a request that could not be made or completed (docs/protocol.md#proxy-failures). */
 export function errorView(statusCode: number, error: string): HttpResponseView {
   return { status_code: statusCode, headers: {}, body: { error }, ok: false, content_type: 'application/json' };
 }

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { errorText } from '../../model/errors.js';
 
 /**
- * Crash-safe whole-file replacement (fixing D34: the reference rewrote files in place, so a crash or a power cut
+ * Crash-safe whole-file replacement (the old agent rewrote files in place, so a crash or a power cut
  * mid-write left a truncated file): the new content goes to a temporary file beside the target, is fsynced, renamed
  * over the target (atomic on one file system) and the directory entry is fsynced too. A reader therefore sees the
  * old content or the new one, never a mix.

@@ -4,7 +4,7 @@ import { backoffMs } from '../../model/backoff.js';
 
 export interface FileWriterOptions<T> {
   path: string;
-  /** The exact bytes to write for a value (formats are part of the contract, spec §9). */
+  /** The exact bytes to write for a value (formats are part of the contract: the old agent reads these files too). */
   format: (value: T) => string;
   log: Logger;
   /** First delay before a failed write is tried again (doubling up to `maxRetryMs`). Default 1 s. */
@@ -18,7 +18,7 @@ interface Pending<T> {
 }
 
 /**
- * The one writer of one file (D34: the reference rewrote the same files from several threads). Writes go through a
+ * The one writer of one file (the old agent rewrote the same files from several threads). Writes go through a
  * queue of length one: while a write is in flight, newer values replace each other and only the last is written
  * next, so a burst of changes costs at most two writes and the file always ends with the latest state.
  */

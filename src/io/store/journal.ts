@@ -4,13 +4,13 @@ import { isVnicRecord, type VnicRecord } from './referenceFiles.js';
 /**
  * The agent's intent journal (`<data>/data/journal.json`): for every vPLC, what it should be (its spec and desired
  * state) and the operation in flight with its step. Written atomically before/while each step runs, so that after
- * a crash, a power cut or a kill the next start knows what was going on and finishes or rolls it back (D35: the
- * reference kept operation states in RAM only). The reference files (§9) cannot carry this: their format is fixed.
+ * a crash, a power cut or a kill the next start knows what was going on and finishes or rolls it back (the old
+ * agent kept operation states in RAM only). Its three files cannot carry this: their format is fixed.
  */
 
 export const JOURNAL_VERSION = 1;
 
-/** A vPLC's spec as stored: vNIC and serial objects kept verbatim (spec §9.2). */
+/** A vPLC's spec as stored: vNIC and serial objects kept verbatim, unknown keys included. */
 export interface JournalSpec {
   name: string;
   vnics: VnicRecord[];

@@ -2,17 +2,17 @@ import { join } from 'node:path';
 import { CorruptFile } from './atomicFile.js';
 
 /**
- * The three files the reference agent keeps (spec §9), with their exact paths and formats: a host that ran the old
- * agent is adopted from them, and going back to the old agent must still work, so both sides read and write the
- * same bytes. The agent's own intent journal lives beside them (journal.ts).
+ * The three files the old agent keeps (docs/protocol.md#files-on-disk), with their exact paths and formats: a host that
+ * ran the old agent is adopted from them, and going back to the old agent must still work, so both sides read and write
+ * the same bytes. The agent's own intent journal lives beside them (journal.ts).
  */
 
 export interface StorePaths {
-  /** `<data>/data/clients.json` (spec §9.1). */
+  /** `<data>/data/clients.json`. */
   clients: string;
-  /** `<data>/runtime_vnics.json`, not under `data/` (spec §9.2). */
+  /** `<data>/runtime_vnics.json`, not under `data/` (where the old agent keeps it). */
   runtimeVnics: string;
-  /** `<data>/data/serial_configs.json` (spec §9.3). */
+  /** `<data>/data/serial_configs.json`. */
   serialConfigs: string;
   /** `<data>/data/journal.json` (ours). */
   journal: string;
@@ -27,18 +27,18 @@ export function storePaths(dataDir: string): StorePaths {
   };
 }
 
-/** §9.1: runtime name → its address on `<name>_internal`. */
+/** clients.json: runtime name → its address on `<name>_internal`. */
 export interface ClientEntry {
   ip: string;
   name: string;
 }
 export type ClientsFile = Record<string, ClientEntry>;
 
-/** §9.2: a vNIC object exactly as the cloud sent it, plus the agent's enrichment keys. */
+/** runtime_vnics.json: a vNIC object exactly as the cloud sent it, plus the agent's enrichment keys. */
 export type VnicRecord = Record<string, unknown> & { name: string; parent_interface: string; network_mode: string };
 export type RuntimeVnicsFile = Record<string, VnicRecord[]>;
 
-/** Keys the agent adds to a received vNIC object in runtime_vnics.json (spec §9.2). */
+/** Keys the agent adds to a received vNIC object in runtime_vnics.json. */
 export const VNIC_ENRICHMENT_KEYS = [
   'mac_address',
   'docker_network_name',
@@ -49,7 +49,7 @@ export const VNIC_ENRICHMENT_KEYS = [
 
 export type SerialStatus = 'connected' | 'disconnected' | 'error';
 
-/** §9.3: one configured serial port and what the agent knows of its device. */
+/** serial_configs.json: one configured serial port and what the agent knows of its device. */
 export interface SerialPortRecord {
   name: string;
   device_id: string;
@@ -85,7 +85,7 @@ function topLevelObject(raw: unknown, file: string): Record<string, unknown> {
   return raw;
 }
 
-/** Entries that are not what the reference writes are dropped one by one (reported in `skipped`). */
+/** Entries that are not what the old agent writes are dropped one by one (reported in `skipped`). */
 export interface Parsed<T> {
   value: T;
   skipped: string[];

@@ -30,8 +30,8 @@ export interface LoadedState {
 }
 
 /**
- * The agent's files: read once at start, then each written by its own single writer (D34). Nothing else in the
- * agent opens these paths.
+ * The agent's files: read once at start, then each written by its own single writer (the old agent wrote them from
+ * several threads and lost updates). Nothing else in the agent opens these paths.
  */
 export class StateStore {
   readonly paths: StorePaths;

@@ -10,7 +10,7 @@ import { parsePeriod } from '../../../io/metrics/period.js';
 import type { UsageBuffer } from '../../../io/metrics/usageBuffer.js';
 import type { ObservedContainer } from '../../vplc/containerWatch.js';
 
-/** Interface name prefixes that are not the host's own networks (spec §4.6). */
+/** Interface name prefixes that are not the host's own networks (the old agent's list, kept as it was). */
 export const VIRTUAL_PREFIXES = [
   'lo',
   'docker',
@@ -33,7 +33,7 @@ export function isVirtualInterface(name: string): boolean {
 }
 
 function series(buffer: UsageBuffer | undefined, cpuPeriod: string, memoryPeriod: string, nowSec: number) {
-  // The two series of one request use independently parsed periods (spec §6.2).
+  // The two series of one request use independently parsed periods, as in the old agent.
   const cpu = parsePeriod(cpuPeriod, nowSec);
   const memory = parsePeriod(memoryPeriod, nowSec);
   return {
@@ -42,7 +42,7 @@ function series(buffer: UsageBuffer | undefined, cpuPeriod: string, memoryPeriod
   };
 }
 
-/** get_consumption_device (spec §4.5). */
+/** get_consumption_device: a vPLC's resource limits and usage history (docs/protocol.md#get_consumption_device). */
 export function consumptionDevice(
   req: GetConsumptionDeviceRequest,
   known: boolean,
@@ -69,7 +69,7 @@ function cpuLimit(limits: Pick<ObservedContainer, 'nanoCpus' | 'cpuQuota' | 'cpu
   return 'unlimited';
 }
 
-/** get_consumption_orchestrator (spec §4.6). */
+/** get_consumption_orchestrator: host facts and the host's usage history. */
 export function consumptionOrchestrator(
   req: GetConsumptionOrchestratorRequest,
   info: StaticHostInfo,

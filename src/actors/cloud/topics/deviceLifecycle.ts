@@ -12,7 +12,7 @@ import { validateVplcSpec } from '../../../machines/vplc/validate.js';
 import type { CommandName, Supervisor } from '../../vplc/supervisor.js';
 import { errorText } from '../../../model/errors.js';
 
-/** create_new_runtime (spec §4.1): refuse bad specs at once; otherwise the vPLC actor starts creating. */
+/** create_new_runtime: refuse bad specs at once; otherwise the vPLC actor starts creating. */
 export function createNewRuntime(supervisor: Supervisor, req: CreateNewRuntimeRequest): CreateNewRuntimeResult {
   const spec: VplcSpec = {
     name: req.container_name,
@@ -31,7 +31,7 @@ export function createNewRuntime(supervisor: Supervisor, req: CreateNewRuntimeRe
   };
 }
 
-/** delete_device (spec §4.2): only runtimes this agent manages (D29). */
+/** delete_device: only runtimes this agent manages, so a mistyped id cannot delete a foreign container. */
 export function deleteDevice(supervisor: Supervisor, req: DeleteDeviceRequest): DeleteDeviceResult {
   const id = req.device_id;
   if (!id.trim()) return { status: 'error', error: 'Device ID must be a non-empty string' };
@@ -47,9 +47,9 @@ const COMMANDS = { start_device: 'START', stop_device: 'STOP', restart_device: '
 const VERBS = { start_device: 'start', stop_device: 'stop', restart_device: 'restart' } as const;
 
 /**
- * start_device / stop_device / restart_device: the ack says whether the command was accepted; the
- * same-name event the cloud listens for (spec §2.5) follows when the operation ends — also for a
- * refusal, so a cloud waiting for the event always gets one.
+ * start_device / stop_device / restart_device: the ack says whether the command was accepted; the same-name event the
+ * cloud listens for (docs/protocol.md#completion-events) follows when the operation ends — also for a refusal, so a
+ * cloud waiting for the event always gets one.
  */
 export function deviceCommand(
   supervisor: Supervisor,

@@ -28,8 +28,8 @@ export interface DeviceStatusSources {
 }
 
 /**
- * get_device_status (spec §4.7) for one vPLC, answered from the actor's state and the container cache:
- * no Docker round trip per request. Every key of the reference is kept; `state`, `step`, `last_error`
+ * get_device_status for one vPLC, answered from the actor's state and the container cache:
+ * no Docker round trip per request. Every key of the old agent is kept; `state`, `step`, `last_error`
  * and `failure` are added from the lifecycle machine.
  */
 export function deviceStatus(id: string, src: DeviceStatusSources): GetDeviceStatusResult {
@@ -37,7 +37,8 @@ export function deviceStatus(id: string, src: DeviceStatusSources): GetDeviceSta
   if (!status) return notFound(id);
   const lifecycle = lifecycleFields(status, src.ready === true);
 
-  // Create and delete are the operations the reference tracked; their progress keeps its shape (case 2).
+  // Create and delete are the operations the old agent tracked; their progress keeps its shape
+  // (the first reply shape in docs/protocol.md#get_device_status).
   const inCreateOrDelete = status.phase === 'creating' || status.phase === 'deleting';
   const failedWithoutContainer =
     status.phase === 'failed' && (status.operation === 'create' || status.operation === 'delete') && !src.observed;
@@ -127,8 +128,8 @@ function operationName(operation: VplcStatus['operation']): DeviceOperationStatu
 
 /**
  * Every attached network except the internal bridge, with the DHCP lease's address in place of the
- * IPAM-assigned address Docker shows for a DHCP vNIC (spec §4.7). Networks are matched to vNICs by exact
- * name, never by prefix (D16).
+ * IPAM-assigned address Docker shows for a DHCP vNIC. Networks are matched to vNICs by exact
+ * name, never by prefix (`eth1` must not match a network of `eth10`).
  */
 function networksOf(
   id: string,

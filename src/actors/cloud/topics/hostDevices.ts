@@ -7,7 +7,7 @@ import type {
 } from '../../../io/cloud/topics/index.js';
 import { isVirtualInterface } from './consumption.js';
 
-/** get_host_interfaces (spec §4.8), from the sidecar's interface cache, with real MAC addresses (D40). */
+/** get_host_interfaces, from the sidecar's interface cache, with real MAC addresses (the old agent sent null). */
 export function hostInterfaces(req: GetHostInterfacesRequest, interfaces: InterfaceInfo[]): GetHostInterfacesResult {
   if (interfaces.length === 0) {
     return {
@@ -17,7 +17,7 @@ export function hostInterfaces(req: GetHostInterfacesRequest, interfaces: Interf
     };
   }
   const includeVirtual = req.include_virtual === true;
-  // Absent means detailed; an explicit null behaves as false, as in the reference.
+  // Absent means detailed; an explicit null behaves as false, as in the old agent.
   const detailed = req.detailed === undefined ? true : req.detailed === true;
   const rows: HostInterfaceReport[] = [];
   for (const iface of [...interfaces].sort((a, b) => a.interface.localeCompare(b.interface))) {
@@ -38,7 +38,7 @@ export function hostInterfaces(req: GetHostInterfacesRequest, interfaces: Interf
   return { status: 'success', interfaces: rows };
 }
 
-/** get_serial_devices (spec §4.9): devices the sidecar reported with a stable by-id path. */
+/** get_serial_devices: devices the sidecar reported with a stable by-id path. */
 export function serialDevices(devices: SerialDevice[]): GetSerialDevicesResult {
   const list = devices
     .filter((d) => d.by_id)

@@ -7,8 +7,9 @@ import type { VplcStatus } from '../../vplc/supervisor.js';
 export const READY_WAIT_MS = 15_000;
 
 /**
- * run_command (spec §4.4, §10, hardened per D36): only to a vPLC this agent manages, only over its
- * internal network, only to allowed ports; refusals are answered before any request is made.
+ * run_command (docs/protocol.md#runtime-http-proxy): only to a vPLC this agent manages, only over its
+ * internal network, only to allowed ports (the old agent forwarded to any port of any runtime); refusals are
+ * answered before any request is made.
  */
 export async function runCommand(
   req: RunCommandRequest,

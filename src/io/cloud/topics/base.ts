@@ -1,25 +1,25 @@
 /**
- * Fragments shared by every topic contract (spec §3.1, §3.4) and the `defineTopic` helper.
+ * Fragments shared by every topic contract (docs/protocol.md#base-fields) and the `defineTopic` helper.
  *
  * Schema rules that hold in every topic file:
- * - Properties are declared in the reference's order: the validator reports the first failure in that order.
+ * - Properties are declared in the old agent's order: the validator reports the first failure in that order.
  * - Unknown fields are always allowed (never `additionalProperties: false`): the cloud sends extra keys.
- * - `Optional` in the reference means "absent, or null, or the type": see `Opt`.
+ * - `Optional` in the old agent means "absent, or null, or the type": see `Opt`.
  * - Value checks (non-empty names, network modes, MAC formats) are not here: the handlers make them with the
- *   reference's own messages.
+ *   old agent's own messages.
  */
 import Type, { type Static, type TSchema } from 'typebox';
 import Format from 'typebox/format';
 import { isPythonIsoDateTime } from './iso-datetime.js';
 
-/** The JSON Schema `format` name of the reference's `DateType`. */
+/** The JSON Schema `format` name of the old agent's `DateType`. */
 export const ISO_DATETIME_FORMAT = 'python-iso-datetime';
 
 // TypeBox looks formats up while compiling a schema and passes unknown ones, so the format is registered
 // as soon as any schema that uses it can exist (i.e. when this module loads).
 Format.Set(ISO_DATETIME_FORMAT, isPythonIsoDateTime);
 
-/** A timestamp in any form Python 3.11 `datetime.fromisoformat` accepts once `Z` is read as `+00:00` (spec §3.1). */
+/** A timestamp in any form Python 3.11 `datetime.fromisoformat` accepts once `Z` is read as `+00:00`. */
 export const IsoDateTime = Type.String({
   format: ISO_DATETIME_FORMAT,
   description:
@@ -27,19 +27,19 @@ export const IsoDateTime = Type.String({
     '(e.g. 2024-01-01, 2024-01-01T12:00:00, 2024-01-01T12:00:00.123456+02:00, 2024-01-01T12:00:00Z).',
 });
 
-/** The reference's `OptionalType(T)`: key absent, JSON null, or a valid `T`. */
+/** The old agent's `OptionalType(T)`: key absent, JSON null, or a valid `T`. */
 export function Opt<T extends TSchema>(schema: T) {
   return Type.Optional(Type.Union([schema, Type.Null()]));
 }
 
-/** Fields every message may carry (spec §3.4 BASE_MESSAGE). All optional, as in the reference's code (§17). */
+/** Fields every message may carry (the old agent's BASE_MESSAGE). All optional, as in the old agent's code. */
 export const BASE_MESSAGE_FIELDS = {
   correlation_id: Opt(Type.Number({ description: 'Chosen by the cloud; echoed in the reply.' })),
   action: Opt(Type.String({ description: 'Informational; never compared with the topic name.' })),
   requested_at: Opt(IsoDateTime),
 };
 
-/** BASE_MESSAGE + `device_id` (spec §3.4 BASE_DEVICE). */
+/** BASE_MESSAGE + `device_id` (the old agent's BASE_DEVICE). */
 export const BASE_DEVICE_FIELDS = {
   ...BASE_MESSAGE_FIELDS,
   device_id: Type.String({ description: 'The runtime container name.' }),
@@ -54,7 +54,8 @@ export type BaseDevice = Static<typeof BASE_DEVICE>;
  * How the agent answers a topic.
  * - `ack`: the reply is the Socket.IO acknowledgement.
  * - `ack+event`: the ack says whether the command was accepted; the handler later emits an event with the
- *   topic's name, `{action, correlation_id, success, ...}`, because the cloud listens for it (spec README §1).
+ *   topic's name, `{action, correlation_id, success, ...}`, because the cloud listens for it
+ *   (docs/protocol.md#completion-events).
  */
 export type ReplyKind = 'ack' | 'ack+event';
 
@@ -64,7 +65,7 @@ declare const resultType: unique symbol;
 export interface TopicDefinition<Name extends string = string, Request extends TSchema = TSchema, Result = unknown> {
   readonly name: Name;
   readonly request: Request;
-  /** Whether a request changes something; mutating requests are de-duplicated by correlation id (README §3). */
+  /** Whether a request changes something; mutating requests are de-duplicated by correlation id (idempotency.ts). */
   readonly mutating: boolean | ((request: Static<Request>) => boolean);
   readonly reply: ReplyKind;
   readonly [resultType]?: Result;
@@ -102,13 +103,13 @@ export interface ReplyEnvelope<Name extends string> {
   correlation_id: CorrelationId;
 }
 
-/** A refusal or failure, in the shape the cloud reads for every topic (spec §3.3). */
+/** A refusal or failure, in the shape the cloud reads for every topic. */
 export type ErrorResult = { status: 'error'; error: string };
 
 /** A complete ack: the envelope plus what the handler returned. */
 export type Reply<Name extends string, Result> = ReplyEnvelope<Name> & Result;
 
-/** One usage sample of the per-device and orchestrator buffers (spec §6). */
+/** One usage sample of the per-device and orchestrator buffers. */
 export type CpuSample = { timestamp: number; cpu: number };
 export type MemorySample = { timestamp: number; memory: number };
 
@@ -120,7 +121,10 @@ export type DeviceCommandResult =
   | { status: 'accepted'; device_id: string; message: string }
   | (ErrorResult & { device_id?: string });
 
-/** The same-name event the cloud listens for once a start/stop/restart has finished (spec §2.5, §4.10). */
+/**
+ * The same-name event the cloud listens for once a start/stop/restart has finished
+ * (docs/protocol.md#completion-events).
+ */
 export type DeviceCommandEvent<Name extends string> = {
   action: Name;
   correlation_id: CorrelationId;

@@ -1,8 +1,8 @@
-/** `create_new_runtime` (spec §4.1): create a vPLC; the reply says the work started, progress is polled. */
+/** `create_new_runtime`: create a vPLC; the reply says the work started, progress is polled. */
 import Type, { type Static } from 'typebox';
 import { BASE_MESSAGE_FIELDS, defineTopic, type ErrorResult, Opt, type Reply } from './base.js';
 
-/** One vNIC as the cloud asks for it (spec §4.1). Keys in the reference's checking order. */
+/** One vNIC as the cloud asks for it. Keys in the old agent's checking order. */
 export const RequestedVnic = Type.Object(
   {
     name: Type.String({ description: 'vNIC name (used in network, DHCP and file records).' }),
@@ -18,7 +18,7 @@ export const RequestedVnic = Type.Object(
 );
 export type RequestedVnic = Static<typeof RequestedVnic>;
 
-/** One serial device passed into the runtime (spec §4.1). */
+/** One serial device passed into the runtime. */
 export const RequestedSerial = Type.Object(
   {
     name: Type.String({ description: 'Port name, e.g. modbus_rtu.' }),

@@ -1,4 +1,4 @@
-/** `delete_orchestrator` (spec §4.3, §8.10): uninstall the agent; progress is polled as `__orchestrator__`. */
+/** `delete_orchestrator`: uninstall the agent; progress is polled as `__orchestrator__`. */
 import Type, { type Static } from 'typebox';
 import { BASE_MESSAGE_FIELDS, defineTopic, type ErrorResult, type Reply } from './base.js';
 

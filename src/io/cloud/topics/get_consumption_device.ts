@@ -1,4 +1,4 @@
-/** `get_consumption_device` (spec §4.5, §6): resource limits and usage history of one vPLC. */
+/** `get_consumption_device`: resource limits and usage history of one vPLC. */
 import Type, { type Static } from 'typebox';
 import {
   BASE_DEVICE_FIELDS,
@@ -12,14 +12,16 @@ import {
 export const GetConsumptionDeviceRequest = Type.Object(
   {
     ...BASE_DEVICE_FIELDS,
-    cpuPeriod: Type.String({ description: 'History window for CPU samples (spec §6.3).' }),
-    memoryPeriod: Type.String({ description: 'History window for memory samples (spec §6.3).' }),
+    cpuPeriod: Type.String({ description: 'History window for CPU samples (see Period strings in docs/protocol.md).' }),
+    memoryPeriod: Type.String({
+      description: 'History window for memory samples (see Period strings in docs/protocol.md).',
+    }),
   },
   { description: "A vPLC's CPU and memory limits and its usage samples over the requested windows." },
 );
 export type GetConsumptionDeviceRequest = Static<typeof GetConsumptionDeviceRequest>;
 
-/** No `status` key on success, as in the reference. */
+/** No `status` key on success, as in the old agent. */
 export type GetConsumptionDeviceResult =
   | {
       device_id: string;

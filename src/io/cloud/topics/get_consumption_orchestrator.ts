@@ -1,18 +1,20 @@
-/** `get_consumption_orchestrator` (spec §4.6, §6): host facts and the host's usage history. */
+/** `get_consumption_orchestrator`: host facts and the host's usage history. */
 import Type, { type Static } from 'typebox';
 import { BASE_MESSAGE_FIELDS, type CpuSample, defineTopic, type MemorySample, type Reply } from './base.js';
 
 export const GetConsumptionOrchestratorRequest = Type.Object(
   {
     ...BASE_MESSAGE_FIELDS,
-    cpuPeriod: Type.String({ description: 'History window for CPU samples (spec §6.3).' }),
-    memoryPeriod: Type.String({ description: 'History window for memory samples (spec §6.3).' }),
+    cpuPeriod: Type.String({ description: 'History window for CPU samples (see Period strings in docs/protocol.md).' }),
+    memoryPeriod: Type.String({
+      description: 'History window for memory samples (see Period strings in docs/protocol.md).',
+    }),
   },
   { description: "The host's addresses, size, OS and usage samples over the requested windows." },
 );
 export type GetConsumptionOrchestratorRequest = Static<typeof GetConsumptionOrchestratorRequest>;
 
-/** Always succeeds; no `status` key, as in the reference. */
+/** Always succeeds; no `status` key, as in the old agent. */
 export type GetConsumptionOrchestratorResult = {
   ip_addresses: Array<{ interface: string; ip_address: string }>;
   /** Total RAM in MB. */

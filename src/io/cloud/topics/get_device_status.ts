@@ -1,4 +1,4 @@
-/** `get_device_status` (spec §4.7): where a vPLC (or the `__orchestrator__` self-destruct) stands. */
+/** `get_device_status`: where a vPLC (or the `__orchestrator__` self-destruct) stands. */
 import Type, { type Static } from 'typebox';
 import { BASE_DEVICE_FIELDS, defineTopic, type ErrorResult, type Reply } from './base.js';
 

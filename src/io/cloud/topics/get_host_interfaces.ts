@@ -1,4 +1,4 @@
-/** `get_host_interfaces` (spec §4.8): the host's network interfaces as the sidecar reports them. */
+/** `get_host_interfaces`: the host's network interfaces as the sidecar reports them. */
 import Type, { type Static } from 'typebox';
 import { BASE_MESSAGE_FIELDS, defineTopic, type ErrorResult, Opt, type Reply } from './base.js';
 

@@ -1,4 +1,4 @@
-/** `get_serial_devices` (spec §4.9): serial adapters on the host with a stable by-id path. */
+/** `get_serial_devices`: serial adapters on the host with a stable by-id path. */
 import Type, { type Static } from 'typebox';
 import { BASE_MESSAGE_FIELDS, defineTopic, type Reply } from './base.js';
 

@@ -1,5 +1,5 @@
 /**
- * The `DateType` check of the reference's contracts (spec §3.1): a string is a valid timestamp when CPython 3.11's
+ * The `DateType` check of the old agent's contracts: a string is a valid timestamp when CPython 3.11's
  * `datetime.fromisoformat` accepts it after every `Z` has been replaced by `+00:00`.
  *
  * The cloud was written against that parser, so we accept exactly its language, quirks included (ISO week dates,

@@ -1,4 +1,4 @@
-/** `run_command` (spec §4.4, §10): an HTTP request proxied to a runtime's own API. */
+/** `run_command`: an HTTP request proxied to a runtime's own API (docs/protocol.md#runtime-http-proxy). */
 import Type, { type Static } from 'typebox';
 import { defineTopic, type ErrorResult, IsoDateTime, Opt, type Reply } from './base.js';
 
@@ -9,10 +9,10 @@ export const RunCommandRequest = Type.Object(
     method: Type.String({ description: 'GET, POST, PUT or DELETE.' }),
     api: Type.String({ description: 'Path on the runtime, e.g. /api/status.' }),
     action: Opt(Type.String()),
-    // The reference skips the date check here (D37); we check it as everywhere else.
+    // The old agent skipped the date check here; we check it as everywhere else (one rule for one field).
     requested_at: Opt(IsoDateTime),
     port: Opt(Type.Number({ description: 'Runtime port; 8443 (https) by default.' })),
-    // Free-form, as in the reference: shapes are the proxy's business, and they may carry credentials,
+    // Free-form, as in the old agent: shapes are the proxy's business, and they may carry credentials,
     // so neither the router nor the logs look inside.
     headers: Type.Optional(Type.Unknown({ description: 'Header name -> value.' })),
     data: Type.Optional(Type.Unknown({ description: 'Request body: JSON value, form object or string.' })),
@@ -28,7 +28,7 @@ export const RunCommandRequest = Type.Object(
 );
 export type RunCommandRequest = Static<typeof RunCommandRequest>;
 
-/** The runtime's answer as the reference maps it (spec §10 step 5). */
+/** The runtime's answer as the proxy maps it (docs/protocol.md#proxy-response). */
 export type ProxiedHttpResponse = {
   status_code: number;
   headers: Record<string, string>;

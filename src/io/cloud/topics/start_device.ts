@@ -1,4 +1,4 @@
-/** `start_device` (spec §4.10): the ack says whether the command was accepted; the outcome comes as an event. */
+/** `start_device`: the ack says whether the command was accepted; the outcome comes as an event. */
 import Type, { type Static } from 'typebox';
 import {
   BASE_DEVICE_FIELDS,

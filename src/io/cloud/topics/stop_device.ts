@@ -1,4 +1,4 @@
-/** `stop_device` (spec §4.10): the ack says whether the command was accepted; the outcome comes as an event. */
+/** `stop_device`: the ack says whether the command was accepted; the outcome comes as an event. */
 import Type, { type Static } from 'typebox';
 import {
   BASE_DEVICE_FIELDS,
