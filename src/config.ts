@@ -111,7 +111,7 @@ const OPTIONS = {
     short: 'l',
     env: 'ORCH_LOG_LEVEL',
     placeholder: '<level>',
-    help: "fatal, error, warn, info, debug or trace (the reference's DEBUG, INFO, WARNING, ERROR, CRITICAL also accepted, any case).",
+    help: "fatal, error, warn, info, debug or trace (the Python agent's DEBUG, INFO, WARNING, ERROR, CRITICAL also accepted, any case).",
     schema: LogLevelSchema,
     parse: logLevel,
     default: 'info',
@@ -143,7 +143,7 @@ const OPTIONS = {
     env: 'ORCH_RUNTIME_ULIMITS',
     placeholder: '<list>',
     help:
-      'Ulimits of runtime containers, as the reference sets them: name=value or name=soft:hard, comma separated; ' +
+      'Ulimits of runtime containers, as the Python agent sets them: name=value or name=soft:hard, comma separated; ' +
       '-1 or unlimited = no limit; none = no ulimits, for hosts whose engine may not grant them.',
     schema: Type.Array(UlimitSchema),
     parse: ulimits,

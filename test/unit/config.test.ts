@@ -259,7 +259,7 @@ describe('each flag and its environment variable', () => {
     expect(text).toContain(
       [
         '  -l, --log-level <level>   [ORCH_LOG_LEVEL]',
-        "      fatal, error, warn, info, debug or trace (the reference's DEBUG, INFO, WARNING, ERROR, CRITICAL also accepted, any case).",
+        "      fatal, error, warn, info, debug or trace (the Python agent's DEBUG, INFO, WARNING, ERROR, CRITICAL also accepted, any case).",
         '      Default: info',
         '  --runtime-image <image>   [ORCH_RUNTIME_IMAGE]',
       ].join('\n'),

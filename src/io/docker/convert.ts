@@ -65,7 +65,7 @@ function endpointFor(mv: MacvlanEndpointPlan, withMac: boolean): Dockerode.Endpo
  * API >= 1.44 takes every endpoint in the create call, each with its own `MacAddress`. The primary network
  * (`NetworkMode`) is then the `<name>_internal` bridge, as the old agent does: that engine cannot connect,
  * start or restart a container whose primary network was removed, and a MACVLAN network is removed whenever its
- * parent interface moves to another subnet (networkMove.ts), while the internal bridge lives as long as the runtime.
+ * parent interface moves to another subnet (actors/network/move.ts), while the internal bridge lives as long as the runtime.
  * API 1.41 takes one network at create and ignores `EndpointSettings.MacAddress`: the first MACVLAN becomes the
  * primary network with the container-level `MacAddress`, and the other networks are connected before start (their
  * MACs cannot be chosen; Docker assigns them and we record what it reports).
