@@ -26,6 +26,7 @@ import { networkChangeFacts } from './network/networkChanges.js';
 import { SelfDestruct } from './orchestrator/selfDestruct.js';
 import { SerialPassthrough } from './serial/passthrough.js';
 import { SidecarLink } from './sidecar/link.js';
+import { journaledOps } from './state/journaledOps.js';
 import { parseFaultPoint, Records } from './state/records.js';
 import { ContainerWatch } from './vplc/containerWatch.js';
 import { createVplcOps } from './vplc/ops.js';
@@ -150,7 +151,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     },
   });
   const supervisor = new Supervisor({
-    ops,
+    ops: journaledOps(ops, records, child('journal')),
     log: child('supervisor'),
     restartBudget: config.restartBudget,
     random: opts.random,

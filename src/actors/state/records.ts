@@ -234,6 +234,21 @@ export class Records {
     await this.flush();
   }
 
+  /**
+   * Resolves once the journal, as the latest vPLC change left it, is durable on disk; rejects with a sentence when
+   * it could not be written (a full disk, a read-only data dir). An engine step starts only after this, so that an
+   * agent killed mid-step always finds the step in its journal.
+   */
+  async journalDurable(): Promise<void> {
+    // The status change that starts a step reaches `observe` in the same turn; let it queue its write first.
+    await Promise.resolve();
+    if (await this.journalWrite) return;
+    const why = this.store.journal.lastError ?? 'unknown error';
+    throw new Error(
+      `could not record the operation in ${this.store.journal.file} (${why}); free disk space in the data directory or make it writable, then retry`,
+    );
+  }
+
   /** Resolves once every change so far is on disk (or its write failed and was logged). */
   async flush(): Promise<void> {
     await this.store.flush();

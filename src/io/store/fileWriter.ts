@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { writeFileAtomic } from './atomicFile.js';
 import { backoffMs } from '../../model/backoff.js';
+import { errorText } from '../../model/errors.js';
 
 export interface FileWriterOptions<T> {
   path: string;
@@ -33,6 +34,8 @@ export class FileWriter<T> {
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private lastWritten: string | undefined;
+  /** Why the last write failed (e.g. `ENOSPC: no space left on device`), or null after a success. */
+  lastError: string | null = null;
 
   constructor(opts: FileWriterOptions<T>) {
     this.path = opts.path;
@@ -92,8 +95,10 @@ export class FileWriter<T> {
           this.lastWritten = text;
           if (this.failures > 0) this.log.info({ step: 'store.recovered', file: this.path }, 'file written again');
           this.failures = 0;
+          this.lastError = null;
         } catch (err) {
           ok = false;
+          this.lastError = errorText(err);
           this.failures += 1;
           this.lastWritten = undefined;
           const delay = backoffMs(this.failures - 1, { baseMs: this.retryMs, maxMs: this.maxRetryMs });
