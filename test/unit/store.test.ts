@@ -178,4 +178,17 @@ describe('StateStore', () => {
     expect((await readdir(dir)).some((f) => f.startsWith('runtime_vnics.json.corrupt-'))).toBe(true);
     store.close();
   });
+
+  it('removes the temporary files a killed agent left beside its own files, and nothing else', async () => {
+    const paths = storePaths(dir);
+    await mkdir(join(dir, 'data'), { recursive: true });
+    const stale = [`${paths.journal}.tmp-4242-7`, `${paths.runtimeVnics}.tmp-1-0`];
+    const foreign = [join(dir, 'data', 'notes.txt.tmp-1-1'), join(dir, 'data', 'journal.json.tmp-x')];
+    for (const f of [...stale, ...foreign]) await writeFile(f, 'half written');
+    const { store } = await StateStore.open(dir, log);
+    const left = [...(await readdir(join(dir, 'data'))), ...(await readdir(dir))];
+    for (const f of stale) expect(left).not.toContain(f.split('/').at(-1));
+    for (const f of foreign) expect(left).toContain(f.split('/').at(-1));
+    store.close();
+  });
 });

@@ -1,3 +1,5 @@
+import { readdir, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { readJsonFile } from './atomicFile.js';
 import { FileWriter } from './fileWriter.js';
@@ -50,6 +52,7 @@ export class StateStore {
 
   static async open(dataDir: string, log: Logger): Promise<{ store: StateStore; loaded: LoadedState }> {
     const paths = storePaths(dataDir);
+    await removeStaleTemps([paths.clients, paths.runtimeVnics, paths.serialConfigs, paths.journal], log);
     const corrupt: string[] = [];
     const missing: string[] = [];
     async function load<T>(path: string, parse: (raw: unknown) => Parsed<T>, empty: () => T): Promise<T> {
@@ -93,5 +96,23 @@ export class StateStore {
 
   close(): void {
     for (const w of [this.clients, this.runtimeVnics, this.serialConfigs, this.journal]) w.close();
+  }
+}
+
+/**
+ * Temporary files a killed agent left beside its files (`<file>.tmp-<pid>-<n>`, never renamed into place): they hold
+ * nothing the files lack and would otherwise pile up on the data disk, one per interrupted write.
+ */
+async function removeStaleTemps(files: readonly string[], log: Logger): Promise<void> {
+  for (const dir of new Set(files.map((f) => dirname(f)))) {
+    const names = await readdir(dir).catch(() => [] as string[]);
+    for (const name of names) {
+      const base = name.replace(/\.tmp-\d+-\d+$/, '');
+      if (base === name || !files.includes(join(dir, base))) continue;
+      await unlink(join(dir, name)).then(
+        () => log.info({ step: 'store.stale_temp_removed', file: join(dir, name) }, 'removed a stale temporary file'),
+        () => undefined,
+      );
+    }
   }
 }
