@@ -5,7 +5,7 @@ import { isManaged, isManagedRuntime, LABEL_NETWORK_KIND, LABEL_VPLC, specFromLa
 import { internalNetworkName } from '../../model/names.js';
 import type { JournalEntry } from '../../io/store/journal.js';
 import type { LoadedState } from '../../io/store/stateStore.js';
-import type { ObservedRuntime } from '../../machines/supervisor.machine.js';
+import type { ObservedRuntime } from '../../machines/supervisor/types.js';
 import type { VplcOps } from '../../machines/vplc/ports.js';
 import type { SerialConfig, VnicConfig, VplcSpec } from '../../model/vplc.js';
 import { receivedVnic } from '../state/records.js';
