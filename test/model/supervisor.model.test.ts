@@ -105,6 +105,7 @@ class World {
       random: () => 0.5,
       clock: this.clock,
     });
+    this.sup.reconciled();
   }
 
   track(request: string, admission: ReturnType<Supervisor['command']>): void {

@@ -13,8 +13,16 @@ const spec = (name: string): VplcSpec => ({
 });
 const STARTED = '2026-01-20T10:00:00.000Z';
 
-function supervisor(fake = new FakeOps()) {
+/** A supervisor as the agent has it at start, before boot reconciliation finished. */
+function atBoot(fake = new FakeOps()) {
   return { fake, sup: new Supervisor({ ops: fake.ops, log, restartBudget: { max: 5, windowMs: 600_000 } }) };
+}
+
+/** A supervisor serving the cloud (reconciliation found nothing). */
+function supervisor(fake = new FakeOps()) {
+  const booted = atBoot(fake);
+  booted.sup.reconciled();
+  return booted;
 }
 
 async function finishCreate(fake: FakeOps, name: string, createOutput: unknown = { containerId: `id-${name}` }) {
@@ -169,7 +177,7 @@ describe('Supervisor', () => {
   });
 
   it('adopts runtimes found at boot in the state Docker shows', async () => {
-    const { fake, sup } = supervisor();
+    const { fake, sup } = atBoot();
     sup.adopt(spec('plc-1'), { state: 'running', containerId: 'id-1', startedAt: STARTED });
     sup.adopt(spec('plc-2'), { state: 'stopped', containerId: 'id-2' });
     sup.adopt(spec('plc-3'), { state: 'missing', containerId: null });
@@ -302,11 +310,15 @@ describe('Supervisor with vPLC names that are property names of plain objects', 
     sup.stop();
   });
 
-  it.each(OBJECT_PROPERTY_NAMES)('adopts a runtime called %s found at boot', (name) => {
-    const { sup } = supervisor();
+  it.each(OBJECT_PROPERTY_NAMES)('adopts a runtime called %s found at boot and starts it', async (name) => {
+    const { fake, sup } = atBoot();
     sup.adopt(spec(name), { state: 'stopped', containerId: `id-${name}` });
     expect(sup.status(name)).toMatchObject({ name, state: 'stopped' });
     expect(sup.list().map((s) => s.name)).toEqual([name]);
+    sup.reconciled();
+    const started = accepted(sup.command(name, 'START'));
+    await settleAll(fake, name);
+    await expect(started).resolves.toEqual({ success: true });
     sup.stop();
   });
 });

@@ -9,7 +9,7 @@ import type { ObservedRuntime } from '../../machines/supervisor/types.js';
 import type { VplcOps } from '../../machines/vplc/ports.js';
 import type { SerialConfig, VnicConfig, VplcSpec } from '../../model/vplc.js';
 import { receivedVnic } from '../state/records.js';
-import type { Admission, CommandName, VplcStatus } from '../vplc/supervisor.js';
+import type { Admission, CommandName, Requester, VplcStatus } from '../vplc/supervisor.js';
 import { macvlanParentOf, runtimeOfInternalNetwork } from '../../model/names.js';
 import { backoffMs } from '../../model/backoff.js';
 
@@ -38,8 +38,10 @@ export interface ReconcileEngine {
 
 export interface ReconcileSupervisor {
   adopt(spec: VplcSpec, observed: ObservedRuntime): void;
-  create(spec: VplcSpec): Admission;
-  command(name: string, cmd: CommandName): Admission;
+  create(spec: VplcSpec, by: Requester): Admission;
+  command(name: string, cmd: CommandName, by: Requester): Admission;
+  /** Every runtime found has an actor: from now on the supervisor takes the cloud's requests. */
+  reconciled(): void;
 }
 
 export interface ReconcileRecords {
@@ -261,6 +263,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
       summary.runtimes[name] = { found: observedOf(c.facts).state, action: 'adopted', legacy: c.legacy };
     }
   }
+  deps.supervisor.reconciled();
   log.info({ step: 'reconcile.done', ...summary }, 'boot reconciliation done');
   return summary;
 }
@@ -370,10 +373,10 @@ async function settle(
         await engine.connect(internal, c.facts.id);
       }
       supervisor.adopt(c.spec, observedOf(c.facts));
-      follow(vlog, 'start', supervisor.command(name, 'START'));
+      follow(vlog, 'start', supervisor.command(name, 'START', 'reconciliation'));
       return 'create.resumed';
     }
-    follow(vlog, 'create', supervisor.create(c.spec));
+    follow(vlog, 'create', supervisor.create(c.spec, 'reconciliation'));
     return 'create.restarted';
   }
 
@@ -385,7 +388,7 @@ async function settle(
   }
   supervisor.adopt(c.spec, observed);
   if (operation === 'delete') {
-    follow(vlog, 'delete', supervisor.command(name, 'DELETE'));
+    follow(vlog, 'delete', supervisor.command(name, 'DELETE', 'reconciliation'));
     return 'delete.resumed';
   }
   if (observed.state === 'stopped') {
@@ -396,12 +399,12 @@ async function settle(
       operation === 'restart' ||
       (entry?.desired === 'running' && !entry.state.startsWith('failed') && operation !== 'stop');
     if (shouldRun) {
-      follow(vlog, 'start', supervisor.command(name, 'START'));
+      follow(vlog, 'start', supervisor.command(name, 'START', 'reconciliation'));
       return 'start.resumed';
     }
   }
   if (observed.state === 'running' && operation === 'stop') {
-    follow(vlog, 'stop', supervisor.command(name, 'STOP'));
+    follow(vlog, 'stop', supervisor.command(name, 'STOP', 'reconciliation'));
     return 'stop.resumed';
   }
   return 'adopted';

@@ -62,6 +62,8 @@ export class SelfDestruct {
   begin(): Result {
     if (this.progress?.status === 'deleting')
       return { status: 'error', error: 'Self-destruct operation already in progress' };
+    // From the ack on, no create can slip in behind the list of vPLCs to delete.
+    this.deps.supervisor.beginSelfDestruct();
     const now = this.now();
     this.progress = { status: 'deleting', step: 'starting', startedAt: now, updatedAt: now, error: null };
     // Reply first; the work runs after the ack has gone out (spec §4.3 schedules it 0.1 s later).

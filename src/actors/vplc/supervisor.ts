@@ -5,8 +5,11 @@ import {
   admitCreate,
   type Decision,
   phaseOf,
+  type Requester,
+  type SupervisorMode,
   startsWork,
   stepOf,
+  whyNotAdopt,
 } from '../../machines/supervisor/admission.js';
 import { vplcOf } from '../../machines/supervisor/children.js';
 import { type SupervisorMachine, supervisorMachine } from '../../machines/supervisor/machine.js';
@@ -65,6 +68,7 @@ export interface VplcStatus {
 }
 
 export type { VplcFact } from '../../model/facts.js';
+export type { Requester, SupervisorMode } from '../../machines/supervisor/admission.js';
 
 /** XState's timer source (setTimeout/clearTimeout), e.g. its SimulatedClock, which also tells the time. */
 export type Clock = NonNullable<ActorOptions<SupervisorMachine>['clock']> & { now?: () => number };
@@ -121,27 +125,55 @@ export class Supervisor {
     this.root.start();
   }
 
-  /** Create a new runtime. `done` settles when it runs (or when creating it failed). */
-  create(spec: VplcSpec): Admission {
-    return this.request(spec.name, admitCreate(spec.name, this.snapshotOf(spec.name)), { type: 'vplc.create', spec });
+  /**
+   * What the agent as a whole is doing: `reconciling` (boot; only reconciliation's own requests are taken),
+   * `serving`, `selfDestructing` (only deletes are taken) or `stopped`.
+   */
+  get mode(): SupervisorMode {
+    return this.root.getSnapshot().value;
   }
 
-  /** START, STOP, RESTART or DELETE an existing runtime. A refusal leaves it as it was. */
-  command(name: string, cmd: CommandName): Admission {
-    return this.request(name, admitCommand(name, cmd, this.snapshotOf(name)), {
-      type: 'vplc.command',
-      name,
-      command: cmd,
+  /** Create a new runtime. `done` settles when it runs (or when creating it failed). */
+  create(spec: VplcSpec, by: Requester = 'cloud'): Admission {
+    const asking = { mode: this.mode, by };
+    return this.request(spec.name, admitCreate(asking, spec.name, this.snapshotOf(spec.name)), {
+      type: 'vplc.create',
+      spec,
+      by,
     });
   }
 
-  /** Boot reconciliation: take over a runtime in the state Docker shows. */
+  /** START, STOP, RESTART or DELETE an existing runtime. A refusal leaves it as it was. */
+  command(name: string, cmd: CommandName, by: Requester = 'cloud'): Admission {
+    const asking = { mode: this.mode, by };
+    return this.request(name, admitCommand(asking, name, cmd, this.snapshotOf(name)), {
+      type: 'vplc.command',
+      name,
+      command: cmd,
+      by,
+    });
+  }
+
+  /** Boot reconciliation: take over a runtime in the state Docker shows (only while reconciling). */
   adopt(spec: VplcSpec, observed: ObservedRuntime): void {
-    if (this.watched.has(spec.name)) {
-      this.log.warn({ vplc: spec.name }, 'runtime already supervised; second adoption ignored');
+    const whyNot = whyNotAdopt(this.mode, this.snapshotOf(spec.name));
+    if (whyNot !== null) {
+      this.log.warn({ vplc: spec.name, mode: this.mode }, whyNot);
       return;
     }
     this.root.send({ type: 'vplc.adopt', spec, observed });
+  }
+
+  /** Boot reconciliation has given every runtime it found an actor: take the cloud's requests from now on. */
+  reconciled(): void {
+    this.root.send({ type: 'reconciliation.finished' });
+    this.log.info({ mode: this.mode }, 'boot reconciliation finished');
+  }
+
+  /** `delete_orchestrator` was accepted: refuse creates (and START/STOP/RESTART), carry out the deletes. */
+  beginSelfDestruct(): void {
+    this.root.send({ type: 'selfDestruct.began' });
+    this.log.warn({ mode: this.mode }, 'self-destruct began: only deletes are taken from now on');
   }
 
   /** An engine or sidecar fact about one runtime. */
@@ -193,8 +225,6 @@ export class Supervisor {
   }
 
   private request(name: string, decision: Decision, event: SupervisorEvent): Admission {
-    if (this.stopped)
-      return { accepted: false, reason: `the agent is shutting down; ${name} cannot take commands now` };
     if (!decision.accepted) {
       this.log.info({ vplc: name, reason: decision.reason }, 'request refused');
       return { accepted: false, reason: decision.reason };

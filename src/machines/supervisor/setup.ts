@@ -1,6 +1,6 @@
 import { assertEvent, emit, enqueueActions, sendTo, setup } from 'xstate';
 import { errorText } from '../vplc/messages.js';
-import { admitCommand, admitCreate, startsWork } from './admission.js';
+import { admitCommand, admitCreate, type SupervisorMode, startsWork, whyNotAdopt } from './admission.js';
 import { adoptedInput, createdInput, replacementInput, startVplc, vplcOf, vplcThatEnded } from './children.js';
 import type { SupervisorContext, SupervisorEmitted, SupervisorEvent, SupervisorInput, VplcRef } from './types.js';
 
@@ -16,18 +16,20 @@ export const supervisorSetup = setup({
     emitted: SupervisorEmitted;
   },
   guards: {
-    admitsCreate: ({ context, event }) => {
+    /** `mode`: the state whose transition asks (a guard does not see the state it is in). */
+    admitsCreate: ({ context, event }, { mode }: { mode: SupervisorMode }) => {
       assertEvent(event, 'vplc.create');
-      return startsWork(admitCreate(event.spec.name, vplcOf(context, event.spec.name)?.getSnapshot()));
+      const asking = { mode, by: event.by };
+      return startsWork(admitCreate(asking, event.spec.name, vplcOf(context, event.spec.name)?.getSnapshot()));
     },
-    admitsCommand: ({ context, event }) => {
+    admitsCommand: ({ context, event }, { mode }: { mode: SupervisorMode }) => {
       assertEvent(event, 'vplc.command');
-      return startsWork(admitCommand(event.name, event.command, vplcOf(context, event.name)?.getSnapshot()));
+      const asking = { mode, by: event.by };
+      return startsWork(admitCommand(asking, event.name, event.command, vplcOf(context, event.name)?.getSnapshot()));
     },
-    /** Boot reconciliation may see one runtime in both the labels and the files: the first one wins. */
-    isUnknownRuntime: ({ context, event }) => {
+    admitsAdoption: ({ context, event }, { mode }: { mode: SupervisorMode }) => {
       assertEvent(event, 'vplc.adopt');
-      return vplcOf(context, event.spec.name) === undefined;
+      return whyNotAdopt(mode, vplcOf(context, event.spec.name)?.getSnapshot()) === null;
     },
     isSupervised: ({ context, event }) => {
       assertEvent(event, 'vplc.fact');

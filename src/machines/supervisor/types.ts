@@ -3,6 +3,7 @@ import type { VplcSpec } from '../../model/vplc.js';
 import type { VplcCommandName } from '../vplc/messages.js';
 import type { VplcFactEvent, vplcMachine } from '../vplc/machine.js';
 import type { RestartBudget } from '../vplc/restartPolicy.js';
+import type { Requester } from './admission.js';
 
 /** The vPLC lifecycle, with its I/O steps provided (production: Docker; tests: fakes). */
 export type VplcLogic = typeof vplcMachine;
@@ -25,10 +26,14 @@ export type ObservedRuntime = {
 };
 
 export type SupervisorEvent =
-  | { type: 'vplc.create'; spec: VplcSpec }
+  | { type: 'vplc.create'; spec: VplcSpec; by: Requester }
   | { type: 'vplc.adopt'; spec: VplcSpec; observed: ObservedRuntime }
-  | { type: 'vplc.command'; name: string; command: VplcCommandName }
+  | { type: 'vplc.command'; name: string; command: VplcCommandName; by: Requester }
   | { type: 'vplc.fact'; name: string; fact: VplcFactEvent }
+  /** Boot reconciliation has given every runtime found an actor: the cloud's requests are taken from now on. */
+  | { type: 'reconciliation.finished' }
+  /** `delete_orchestrator` was accepted: no more creates, and the deletes of the remaining vPLCs go ahead. */
+  | { type: 'selfDestruct.began' }
   /** The agent is shutting down: every vPLC actor stops with it. */
   | { type: 'agent.stopping' }
   /** A vPLC actor reached `deleted` (XState tells its parent, naming the actor by id). */
