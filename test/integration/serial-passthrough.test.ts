@@ -123,7 +123,7 @@ describe.skipIf(engines.length === 0)('serial passthrough on Docker 20.10', () =
     expect(await nodeInside('/dev/modbus0')).toBe('character special file bc:9 666');
   });
 
-  it('refuses an on-board ttyS port with the reason (its major is not granted to runtimes, D23)', async () => {
+  it('refuses an on-board ttyS port with the reason (its major is not granted to runtimes)', async () => {
     devices = [adapter, onboard];
     await serial.sync();
     expect(serial.state(name, 'onboard')).toMatchObject({ status: 'error', error: expect.stringContaining('major 4') });
@@ -140,7 +140,7 @@ describe.skipIf(engines.length === 0)('serial passthrough on Docker 20.10', () =
     });
   }, 60_000);
 
-  it('removes the node when the adapter is unplugged (D21)', async () => {
+  it('removes the node when the adapter is unplugged', async () => {
     devices = [];
     await serial.sync();
     expect(serial.state(name, 'rtu')).toMatchObject({ status: 'disconnected' });

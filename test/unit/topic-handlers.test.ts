@@ -158,7 +158,7 @@ const observed = (over: Partial<ObservedContainer> = {}): ObservedContainer => (
 });
 
 describe('get_device_status handler', () => {
-  it('says not_found for a name the agent does not manage, even if Docker has such a container (D29)', () => {
+  it('says not_found for a name the agent does not manage, even if Docker has such a container', () => {
     expect(
       deviceStatus('netmon', {
         status: undefined,

@@ -14,14 +14,16 @@ import { macvlanParentOf, runtimeOfInternalNetwork } from '../../model/names.js'
 import { backoffMs } from '../../model/backoff.js';
 
 /**
- * Boot reconciliation (spec README §3, D30, D35): before the agent answers the cloud, every runtime it is
- * responsible for gets one lifecycle actor in the state Docker shows, and every operation a crash interrupted is
- * finished (or, for a create that keeps killing the agent, rolled back).
+ * Boot reconciliation: before the agent answers the cloud, every runtime it is responsible for gets one lifecycle
+ * actor in the state Docker shows, and every operation a crash interrupted is finished (or, for a create that keeps
+ * killing the agent, rolled back). Runtimes found running are adopted: they join the agent's network and renew DHCP
+ * as after our own start. The supervisor is told when this is done, and only then takes the cloud's requests.
  *
  * Runtimes are found in three places: containers carrying our labels, the intent journal, and the reference files
- * (§9) — the old agent set no labels, so its runtimes are known by the files and by their `<name>_internal`
- * networks. Those are adopted as they run: the restart policy `always` is switched to `no` with a container update
- * (the PLC keeps running), and our labels arrive with the next recreate.
+ * the old agent also kept (`clients.json`, `runtime_vnics.json`, `serial_configs.json`) — it set no labels, so its
+ * runtimes are known by the files and by their `<name>_internal` networks. Those are adopted as they run: the restart
+ * policy `always` is switched to `no` with a container update (the PLC keeps running), and our labels arrive with
+ * the next recreate.
  */
 
 /** What reconciliation asks of the engine (a subset of DockerEngine). */
@@ -82,12 +84,12 @@ export interface ReconcileSummary {
   removedNetworks: string[];
 }
 
-/** Names the agent must never take for a runtime (spec §1). */
+/** The agent's own container and the sidecar's: never a runtime, whatever the files say. */
 const NOT_RUNTIMES = new Set(['orchestrator_agent', 'autonomy_netmon']);
 
 /**
  * Runtimes adopted without our labels (made by the old agent). Only these and labelled containers are ever
- * stopped or removed (D29); when one is deleted, the old agent's MACVLAN networks it used are removed once unused.
+ * stopped or removed (a container someone else runs on the host is never touched); when one is deleted, the old agent's MACVLAN networks it used are removed once unused.
  */
 export class AdoptedRuntimes {
   private readonly networks = new Map<string, Set<string>>();

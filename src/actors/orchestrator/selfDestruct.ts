@@ -34,7 +34,7 @@ type Step =
   | 'removing_self';
 
 /**
- * `delete_orchestrator` (spec §4.3, §8.10): removes every vPLC through its own lifecycle (so each is
+ * `delete_orchestrator`, the cloud's uninstall: removes every vPLC through its own lifecycle (so each is
  * stopped and cleaned like a normal delete), our networks, the sidecar, the shared volume and finally
  * the agent's own container. Progress is polled as the pseudo device `__orchestrator__`.
  */
@@ -66,7 +66,7 @@ export class SelfDestruct {
     this.deps.supervisor.beginSelfDestruct();
     const now = this.now();
     this.progress = { status: 'deleting', step: 'starting', startedAt: now, updatedAt: now, error: null };
-    // Reply first; the work runs after the ack has gone out (spec §4.3 schedules it 0.1 s later).
+    // Reply first: the work starts 0.1 s later, once the ack has gone out.
     setTimeout(() => void this.run(), 100);
     return {
       status: 'accepted',

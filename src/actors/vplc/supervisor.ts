@@ -233,6 +233,8 @@ export class Supervisor {
     // Wait before sending: an operation can end while the request is being carried out (STOP during a backoff).
     const done = this.expectEnd(name, operation);
     // The machine's guard asks the same question of the same snapshot, so it carries out what was accepted here.
+    // (A request from inside an onChange listener, while the supervisor still handles the event behind that
+    // change, is queued by XState and judged again when its turn comes: a listener should not command.)
     if (startsWork(decision)) this.root.send(event);
     this.log.info({ vplc: name, operation, joined }, 'request accepted');
     return { accepted: true, done };

@@ -71,7 +71,7 @@ export const supervisorSetup = setup({
         return event.fact;
       },
     ),
-    /** Before forgetting: the listeners still find the vPLC's name in it. */
+    /** Listed before `forgetEndedVplc`: the name is read from the actor while it is still kept. */
     announceRemoval: emit(({ context, event }): SupervisorEmitted => {
       const ended = vplcThatEnded(context, event)!;
       return { type: 'vplc.removed', name: ended.getSnapshot().context.spec.name };
