@@ -63,6 +63,7 @@ export default defineBenchmark({
       log,
     });
     const supervisor = new Supervisor({ ops, log, restartBudget: { max: 5, windowMs: 600_000 } });
+    supervisor.reconciled();
     watch.onFact((name, fact) => supervisor.notify(name, fact));
     await watch.start();
     const sidecar = new SidecarLink({

@@ -68,6 +68,8 @@ describe.skipIf(engines.length === 0)('serial passthrough on Docker 20.10', () =
       log,
     });
     supervisor = new Supervisor({ ops, log, restartBudget: { max: 5, windowMs: 600_000 } });
+    // Nothing to take over on this engine: the supervisor serves at once.
+    supervisor.reconciled();
     serial = new SerialPassthrough({ engine, devices: () => devices, log });
     supervisor.onChange((status) => serial.observe(status));
     watch.onFact((n, fact) => supervisor.notify(n, fact));

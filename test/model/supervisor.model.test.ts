@@ -9,9 +9,9 @@ import { T0 } from './support/vplcGraph.js';
 
 /**
  * The supervisor with three vPLCs under random interleavings of cloud commands, engine facts, completions
- * and failures of the operations in flight, and the passing of time. After every step the invariants hold;
- * at the end, once everything in flight is allowed to finish, every accepted request has been answered
- * exactly once.
+ * and failures of the operations in flight, the passing of time, and a `delete_orchestrator` beginning. After
+ * every step the invariants hold; at the end, once everything in flight is allowed to finish, every accepted
+ * request has been answered exactly once.
  */
 
 const NAMES = ['plc-a', 'plc-b', 'plc-c'] as const;
@@ -30,7 +30,8 @@ type Action =
   | { kind: 'resolve'; vplc: number }
   | { kind: 'reject'; vplc: number }
   | { kind: 'fact'; vplc: number; fact: 'died' | 'staleDied' | 'removed' | 'started' | 'network' | 'lease' }
-  | { kind: 'tick'; ms: number };
+  | { kind: 'tick'; ms: number }
+  | { kind: 'selfDestruct' };
 
 const vplc = fc.integer({ min: 0, max: NAMES.length - 1 });
 const action: fc.Arbitrary<Action> = fc.oneof(
@@ -54,6 +55,8 @@ const action: fc.Arbitrary<Action> = fc.oneof(
     arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 20 * 60_000 }) }),
   },
 );
+/** In half the runs `delete_orchestrator` begins at some step (and the rest of the run happens while it runs). */
+const selfDestructAt = fc.option(fc.nat({ max: 119 }), { freq: 2 });
 
 function outputFor(call: FakeCall, now: number): unknown {
   switch (call.op) {
@@ -95,6 +98,7 @@ class World {
   readonly answers: Array<{ request: string; settled: Outcome[] }> = [];
   requests = 0;
   replies = 0;
+  selfDestructSeen = false;
 
   constructor() {
     this.clock.set(T0);
@@ -105,6 +109,7 @@ class World {
       random: () => 0.5,
       clock: this.clock,
     });
+    this.sup.reconciled();
   }
 
   track(request: string, admission: ReturnType<Supervisor['command']>): void {
@@ -120,10 +125,13 @@ class World {
 
   async do(a: Action): Promise<void> {
     const now = this.clock.now();
+    const selfDestructing = this.sup.mode === 'selfDestructing';
     switch (a.kind) {
       case 'create': {
         this.requests++;
-        this.track(`create ${NAMES[a.vplc]}`, this.sup.create(spec(NAMES[a.vplc]!)));
+        const admission = this.sup.create(spec(NAMES[a.vplc]!));
+        this.track(`create ${NAMES[a.vplc]}`, admission);
+        if (selfDestructing) expect(admission.accepted, 'create accepted while self-destructing').toBe(false);
         break;
       }
       case 'command': {
@@ -133,8 +141,14 @@ class World {
         const admission = this.sup.command(name, a.cmd);
         this.track(`${a.cmd} ${name}`, admission);
         if (!admission.accepted) expect(this.sup.status(name), `refused ${a.cmd} changed ${name}`).toEqual(before);
+        if (selfDestructing && a.cmd !== 'DELETE') {
+          expect(admission.accepted, `${a.cmd} accepted while self-destructing`).toBe(false);
+        }
         break;
       }
+      case 'selfDestruct':
+        this.sup.beginSelfDestruct();
+        break;
       case 'resolve':
       case 'reject': {
         const call = this.fake.pending(NAMES[a.vplc]).at(0);
@@ -154,6 +168,9 @@ class World {
   }
 
   checkInvariants(): void {
+    // Once self-destructing, the agent never serves again.
+    if (this.selfDestructSeen) expect(this.sup.mode).toBe('selfDestructing');
+    this.selfDestructSeen = this.sup.mode === 'selfDestructing';
     for (const name of NAMES) {
       const inFlight = this.fake.pending(name);
       const status = this.sup.status(name);
@@ -199,8 +216,9 @@ class World {
 describe('supervisor with three vPLCs under random interleavings', () => {
   it('keeps every invariant and answers every request exactly once', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(action, { minLength: 1, maxLength: 120 }), async (actions) => {
+      fc.asyncProperty(fc.array(action, { minLength: 1, maxLength: 120 }), selfDestructAt, async (steps, at) => {
         const world = new World();
+        const actions: Action[] = at === null ? steps : steps.toSpliced(at, 0, { kind: 'selfDestruct' });
         try {
           await world.begin();
           for (const a of actions) {

@@ -51,6 +51,7 @@ async function setup(opts: { faultKillAt?: string; kill?: () => void } = {}) {
   });
   const fake = new FakeOps();
   const sup = new Supervisor({ ops: fake.ops, log, restartBudget: { max: 5, windowMs: 600_000 } });
+  sup.reconciled();
   records.follow(sup);
   return { store, records, leases, fake, sup };
 }

@@ -23,6 +23,7 @@ describe('adoption at boot', () => {
     sup.adopt(spec, { state: 'failed', containerId: 'c-1', failureReason: reason });
     expect(sup.status('plc-1')).toMatchObject({ phase: 'failed', failure: { reason } });
     expect(fake.pending()).toEqual([]);
+    sup.reconciled();
     expect(sup.command('plc-1', 'START').accepted).toBe(true);
     expect(sup.status('plc-1')?.phase).toBe('starting');
     sup.stop();

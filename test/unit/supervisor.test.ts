@@ -13,8 +13,16 @@ const spec = (name: string): VplcSpec => ({
 });
 const STARTED = '2026-01-20T10:00:00.000Z';
 
-function supervisor(fake = new FakeOps()) {
+/** A supervisor as the agent has it at start, before boot reconciliation finished. */
+function atBoot(fake = new FakeOps()) {
   return { fake, sup: new Supervisor({ ops: fake.ops, log, restartBudget: { max: 5, windowMs: 600_000 } }) };
+}
+
+/** A supervisor serving the cloud (reconciliation found nothing). */
+function supervisor(fake = new FakeOps()) {
+  const booted = atBoot(fake);
+  booted.sup.reconciled();
+  return booted;
 }
 
 async function finishCreate(fake: FakeOps, name: string, createOutput: unknown = { containerId: `id-${name}` }) {
@@ -169,7 +177,7 @@ describe('Supervisor', () => {
   });
 
   it('adopts runtimes found at boot in the state Docker shows', async () => {
-    const { fake, sup } = supervisor();
+    const { fake, sup } = atBoot();
     sup.adopt(spec('plc-1'), { state: 'running', containerId: 'id-1', startedAt: STARTED });
     sup.adopt(spec('plc-2'), { state: 'stopped', containerId: 'id-2' });
     sup.adopt(spec('plc-3'), { state: 'missing', containerId: null });
@@ -221,5 +229,96 @@ describe('Supervisor', () => {
       success: false,
       error: 'the agent is shutting down; the create of plc-1 was interrupted',
     });
+  });
+});
+
+/** Names that are also properties every plain JavaScript object has (or that make an object look like a promise). */
+const OBJECT_PROPERTY_NAMES = ['constructor', '__proto__', 'toString', 'valueOf', 'hasOwnProperty', 'then'];
+
+/** Let every operation in flight for `name` succeed until nothing is pending for it any more. */
+async function settleAll(fake: FakeOps, name: string) {
+  const outputs: Record<string, unknown> = {
+    createContainer: { containerId: `id-${name}` },
+    startContainer: { containerId: `id-${name}`, startedAt: STARTED },
+    attachAgent: { internalIp: '172.30.0.2' },
+  };
+  for (let i = 0; i < 30; i++) {
+    const call = fake.pending(name)[0];
+    if (!call) return;
+    call.resolve(outputs[call.op]);
+    await flush();
+  }
+  throw new Error(`${name} did not come to rest`);
+}
+
+describe('Supervisor with vPLC names that are property names of plain objects', () => {
+  it.each(OBJECT_PROPERTY_NAMES)('refuses a command to a missing vPLC called %s as not found', async (name) => {
+    const { fake, sup } = supervisor();
+    for (const cmd of ['START', 'STOP', 'RESTART', 'DELETE'] as const) {
+      expect(sup.command(name, cmd)).toEqual({ accepted: false, reason: `${name} does not exist; create it first` });
+    }
+    expect(sup.status(name)).toBeUndefined();
+    expect(sup.list()).toEqual([]);
+    sup.notify(name, { type: 'container.removed' });
+    // Supervision still answers for everyone else.
+    const created = accepted(sup.create(spec('plc-1')));
+    await settleAll(fake, 'plc-1');
+    await expect(created).resolves.toEqual({ success: true });
+    expect(sup.command('plc-1', 'START')).toEqual({ accepted: false, reason: 'plc-1 is already running' });
+    sup.stop();
+  });
+
+  it.each(OBJECT_PROPERTY_NAMES)('creates, commands, lists and deletes a vPLC called %s', async (name) => {
+    const { fake, sup } = supervisor();
+    const created = accepted(sup.create(spec(name)));
+    const neighbour = accepted(sup.create(spec('plc-1')));
+    expect(sup.status(name)).toMatchObject({ name, phase: 'creating' });
+    expect(sup.create(spec(name))).toEqual({
+      accepted: false,
+      reason: `${name} already exists (creating); delete it before creating it again`,
+    });
+    await settleAll(fake, name);
+    await settleAll(fake, 'plc-1');
+    await expect(created).resolves.toEqual({ success: true });
+    await expect(neighbour).resolves.toEqual({ success: true });
+    expect(sup.status(name)).toMatchObject({ name, state: 'running', containerId: `id-${name}` });
+    expect(sup.list().map((s) => s.name)).toEqual([name, 'plc-1'].sort());
+
+    for (const [cmd, rests] of [
+      ['STOP', 'stopped'],
+      ['START', 'running'],
+      ['RESTART', 'running'],
+    ] as const) {
+      const done = accepted(sup.command(name, cmd));
+      await settleAll(fake, name);
+      await expect(done, `${cmd} ${name}`).resolves.toEqual({ success: true });
+      expect(sup.status(name)?.state).toBe(rests);
+      expect(sup.command('plc-1', 'START')).toEqual({ accepted: false, reason: 'plc-1 is already running' });
+    }
+
+    const deleted = accepted(sup.command(name, 'DELETE'));
+    await settleAll(fake, name);
+    await expect(deleted).resolves.toEqual({ success: true });
+    expect(sup.status(name)).toBeUndefined();
+    expect(sup.list().map((s) => s.name)).toEqual(['plc-1']);
+    expect(sup.command(name, 'START')).toEqual({ accepted: false, reason: `${name} does not exist; create it first` });
+    // The name is free again, and the neighbour never noticed.
+    const again = accepted(sup.create(spec(name)));
+    await settleAll(fake, name);
+    await expect(again).resolves.toEqual({ success: true });
+    expect(sup.status('plc-1')).toMatchObject({ state: 'running' });
+    sup.stop();
+  });
+
+  it.each(OBJECT_PROPERTY_NAMES)('adopts a runtime called %s found at boot and starts it', async (name) => {
+    const { fake, sup } = atBoot();
+    sup.adopt(spec(name), { state: 'stopped', containerId: `id-${name}` });
+    expect(sup.status(name)).toMatchObject({ name, state: 'stopped' });
+    expect(sup.list().map((s) => s.name)).toEqual([name]);
+    sup.reconciled();
+    const started = accepted(sup.command(name, 'START'));
+    await settleAll(fake, name);
+    await expect(started).resolves.toEqual({ success: true });
+    sup.stop();
   });
 });

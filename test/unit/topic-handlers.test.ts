@@ -26,6 +26,7 @@ const vnic = {
 function setup() {
   const fake = new FakeOps();
   const supervisor = new Supervisor({ ops: fake.ops, log, restartBudget: { max: 5, windowMs: 600_000 } });
+  supervisor.reconciled();
   const events: Array<{ event: string; payload: object }> = [];
   const ctx: TopicContext = {
     emit: (event, payload) => events.push({ event, payload }),

@@ -5,25 +5,27 @@ import { isManaged, isManagedRuntime, LABEL_NETWORK_KIND, LABEL_VPLC, specFromLa
 import { internalNetworkName } from '../../model/names.js';
 import type { JournalEntry } from '../../io/store/journal.js';
 import type { LoadedState } from '../../io/store/stateStore.js';
-import type { ObservedRuntime } from '../../machines/supervisor.machine.js';
+import type { ObservedRuntime } from '../../machines/supervisor/types.js';
 import type { VplcOps } from '../../machines/vplc/ports.js';
 import type { SerialConfig, VnicConfig, VplcSpec } from '../../model/vplc.js';
 import { receivedVnic } from '../state/records.js';
-import type { Admission, CommandName } from '../vplc/supervisor.js';
+import type { Admission, CommandName, Requester } from '../vplc/supervisor.js';
 import type { AdoptedRuntimes } from './adoptedRuntimes.js';
 import { macvlanParentOf, runtimeOfInternalNetwork } from '../../model/names.js';
 import { backoffMs } from '../../model/backoff.js';
 import { errorText } from '../../model/errors.js';
 
 /**
- * Boot reconciliation (docs/protocol.md#start-up-reconciliation): before the agent answers the cloud, every runtime it
- * is responsible for gets one lifecycle actor in the state Docker shows, and every operation a crash interrupted is
- * finished (or, for a create that keeps killing the agent, rolled back).
+ * Boot reconciliation: before the agent answers the cloud, every runtime it is responsible for gets one lifecycle
+ * actor in the state Docker shows, and every operation a crash interrupted is finished (or, for a create that keeps
+ * killing the agent, rolled back). Runtimes found running are adopted: they join the agent's network and renew DHCP
+ * as after our own start. The supervisor is told when this is done, and only then takes the cloud's requests.
  *
- * Runtimes are found in three places: containers carrying our labels, the intent journal, and the old agent's files
- * (clients.json, runtime_vnics.json, serial_configs.json) — the old agent set no labels, so its runtimes are known by
- * the files and by their `<name>_internal` networks. Those are adopted as they run: the restart policy `always` is
- * switched to `no` with a container update (the PLC keeps running), and our labels arrive with the next recreate.
+ * Runtimes are found in three places: containers carrying our labels, the intent journal, and the files
+ * the old agent also kept (`clients.json`, `runtime_vnics.json`, `serial_configs.json`) — it set no labels, so its
+ * runtimes are known by the files and by their `<name>_internal` networks. Those are adopted as they run: the restart
+ * policy `always` is switched to `no` with a container update (the PLC keeps running), and our labels arrive with
+ * the next recreate.
  */
 
 /** What reconciliation asks of the engine (a subset of DockerEngine). */
@@ -40,8 +42,10 @@ export interface ReconcileEngine {
 
 export interface ReconcileSupervisor {
   adopt(spec: VplcSpec, observed: ObservedRuntime): void;
-  create(spec: VplcSpec): Admission;
-  command(name: string, cmd: CommandName): Admission;
+  create(spec: VplcSpec, by: Requester): Admission;
+  command(name: string, cmd: CommandName, by: Requester): Admission;
+  /** Every runtime found has an actor: from now on the supervisor takes the cloud's requests. */
+  reconciled(): void;
 }
 
 export interface ReconcileRecords {
@@ -190,6 +194,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
       summary.runtimes[name] = { found: observedOf(c.facts).state, action: 'adopted', legacy: c.legacy };
     }
   }
+  deps.supervisor.reconciled();
   log.info({ step: 'reconcile.done', ...summary }, 'boot reconciliation done');
   return summary;
 }
@@ -299,10 +304,10 @@ async function settle(
         await engine.connect(internal, c.facts.id);
       }
       supervisor.adopt(c.spec, observedOf(c.facts));
-      follow(vlog, 'start', supervisor.command(name, 'START'));
+      follow(vlog, 'start', supervisor.command(name, 'START', 'reconciliation'));
       return 'create.resumed';
     }
-    follow(vlog, 'create', supervisor.create(c.spec));
+    follow(vlog, 'create', supervisor.create(c.spec, 'reconciliation'));
     return 'create.restarted';
   }
 
@@ -314,7 +319,7 @@ async function settle(
   }
   supervisor.adopt(c.spec, observed);
   if (operation === 'delete') {
-    follow(vlog, 'delete', supervisor.command(name, 'DELETE'));
+    follow(vlog, 'delete', supervisor.command(name, 'DELETE', 'reconciliation'));
     return 'delete.resumed';
   }
   if (observed.state === 'stopped') {
@@ -325,12 +330,12 @@ async function settle(
       operation === 'restart' ||
       (entry?.desired === 'running' && !entry.state.startsWith('failed') && operation !== 'stop');
     if (shouldRun) {
-      follow(vlog, 'start', supervisor.command(name, 'START'));
+      follow(vlog, 'start', supervisor.command(name, 'START', 'reconciliation'));
       return 'start.resumed';
     }
   }
   if (observed.state === 'running' && operation === 'stop') {
-    follow(vlog, 'stop', supervisor.command(name, 'STOP'));
+    follow(vlog, 'stop', supervisor.command(name, 'STOP', 'reconciliation'));
     return 'stop.resumed';
   }
   return 'adopted';

@@ -34,7 +34,7 @@ type Step =
   | 'removing_self';
 
 /**
- * `delete_orchestrator` (spec §4.3, §8.10): removes every vPLC through its own lifecycle (so each is
+ * `delete_orchestrator`, the cloud's uninstall: removes every vPLC through its own lifecycle (so each is
  * stopped and cleaned like a normal delete), our networks, the sidecar, the shared volume and finally
  * the agent's own container. Progress is polled as the pseudo device `__orchestrator__`.
  */
@@ -63,6 +63,8 @@ export class SelfDestruct {
   begin(): DeleteOrchestratorResult {
     if (this.progress?.status === 'deleting')
       return { status: 'error', error: 'Self-destruct operation already in progress' };
+    // From the ack on, no create can slip in behind the list of vPLCs to delete.
+    this.deps.supervisor.beginSelfDestruct();
     const now = this.now();
     this.progress = { status: 'deleting', step: 'starting', startedAt: now, updatedAt: now, error: null };
     // Reply first; the work runs after the ack has gone out (the old agent also waited 0.1 s).

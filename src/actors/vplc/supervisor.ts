@@ -1,15 +1,20 @@
 import type { Logger } from 'pino';
 import { type Actor, type ActorOptions, createActor, type InspectionEvent, type Subscription } from 'xstate';
 import {
-  type ObservedRuntime,
-  operationOf,
+  admitCommand,
+  admitCreate,
+  type Decision,
   phaseOf,
-  type SupervisorEmitted,
-  type SupervisorMachine,
+  type Requester,
+  type SupervisorMode,
+  startsWork,
   stepOf,
-  supervisorMachine,
-} from '../../machines/supervisor.machine.js';
-import type { OperationEnded, VplcActor, VplcFactEvent, VplcSnapshot } from '../../machines/vplc/machine.js';
+  whyNotAdopt,
+} from '../../machines/supervisor/admission.js';
+import { vplcOf } from '../../machines/supervisor/children.js';
+import { type SupervisorMachine, supervisorMachine } from '../../machines/supervisor/machine.js';
+import type { ObservedRuntime, SupervisorEvent } from '../../machines/supervisor/types.js';
+import type { OperationEnded, VplcActor, VplcSnapshot } from '../../machines/vplc/machine.js';
 import { provideVplcOps } from '../../machines/vplc/machine.js';
 import type { VplcCommandName, VplcOperation } from '../../machines/vplc/messages.js';
 import { errorText } from '../../machines/vplc/messages.js';
@@ -20,8 +25,9 @@ import type { VplcSpec } from '../../model/vplc.js';
 /**
  * The running system's root: one supervisor actor whose children are the vPLC actors. Topic handlers and
  * the engine/sidecar event pumps talk to it through this class in domain terms; the class turns the
- * supervisor's replies into synchronous admissions and the vPLCs' `operation.ended` events into `done`
- * promises, and keeps per-vPLC timestamps for status and persistence.
+ * admission decisions (asked before the request is sent, from the vPLC's snapshot) into synchronous answers
+ * and the vPLCs' `operation.ended` events into `done` promises, and keeps per-vPLC timestamps for status and
+ * persistence.
  */
 
 export interface SupervisorOptions {
@@ -62,6 +68,7 @@ export interface VplcStatus {
 }
 
 export type { VplcFact } from '../../model/facts.js';
+export type { Requester, SupervisorMode } from '../../machines/supervisor/admission.js';
 
 /** XState's timer source (setTimeout/clearTimeout), e.g. its SimulatedClock, which also tells the time. */
 export type Clock = NonNullable<ActorOptions<SupervisorMachine>['clock']> & { now?: () => number };
@@ -91,25 +98,26 @@ export class Supervisor {
   private readonly root: Actor<SupervisorMachine>;
   private readonly log: Logger;
   private readonly now: () => number;
-  private readonly replies = new Map<number, SupervisorEmitted & { type: 'reply' }>();
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly watched = new Map<string, Watched>();
   private readonly listeners = new Set<(status: VplcStatus) => void>();
-  private nextRequestId = 1;
   private stopped = false;
 
   constructor(opts: SupervisorOptions) {
     this.log = opts.log;
     const clockNow = opts.clock?.now?.bind(opts.clock);
     this.now = opts.now ?? clockNow ?? Date.now;
-    const machine = supervisorMachine.provide({ actors: { vplc: provideVplcOps(opts.ops) } });
-    const input = { budget: opts.restartBudget, now: this.now, ...(opts.random ? { random: opts.random } : {}) };
-    this.root = createActor(machine, {
+    const input = {
+      vplc: provideVplcOps(opts.ops),
+      budget: opts.restartBudget,
+      now: this.now,
+      ...(opts.random ? { random: opts.random } : {}),
+    };
+    this.root = createActor(supervisorMachine, {
       input,
       ...(opts.clock ? { clock: opts.clock } : {}),
       ...(opts.inspect ? { inspect: opts.inspect } : {}),
     });
-    this.root.on('reply', (reply) => this.replies.set(reply.requestId, reply));
     this.root.on('vplc.spawned', (e) => this.watch(e.name, e.replacing));
     this.root.on('vplc.removed', (e) => this.unwatch(e.name));
     // An error in a root actor with no error observer would crash the process.
@@ -117,28 +125,55 @@ export class Supervisor {
     this.root.start();
   }
 
+  /**
+   * What the agent as a whole is doing: `reconciling` (boot; only reconciliation's own requests are taken),
+   * `serving`, `selfDestructing` (only deletes are taken) or `stopped`.
+   */
+  get mode(): SupervisorMode {
+    return this.root.getSnapshot().value;
+  }
+
   /** Create a new runtime. `done` settles when it runs (or when creating it failed). */
-  create(spec: VplcSpec): Admission {
-    return this.request(spec.name, 'create', (requestId) => ({ type: 'vplc.create', requestId, spec }));
+  create(spec: VplcSpec, by: Requester = 'cloud'): Admission {
+    const asking = { mode: this.mode, by };
+    return this.request(spec.name, admitCreate(asking, spec.name, this.snapshotOf(spec.name)), {
+      type: 'vplc.create',
+      spec,
+      by,
+    });
   }
 
   /** START, STOP, RESTART or DELETE an existing runtime. A refusal leaves it as it was. */
-  command(name: string, cmd: CommandName): Admission {
-    return this.request(name, operationOf(cmd), (requestId) => ({
+  command(name: string, cmd: CommandName, by: Requester = 'cloud'): Admission {
+    const asking = { mode: this.mode, by };
+    return this.request(name, admitCommand(asking, name, cmd, this.snapshotOf(name)), {
       type: 'vplc.command',
-      requestId,
       name,
       command: cmd,
-    }));
+      by,
+    });
   }
 
-  /** Boot reconciliation: take over a runtime in the state Docker shows. */
+  /** Boot reconciliation: take over a runtime in the state Docker shows (only while reconciling). */
   adopt(spec: VplcSpec, observed: ObservedRuntime): void {
-    if (this.watched.has(spec.name)) {
-      this.log.warn({ vplc: spec.name }, 'runtime already supervised; second adoption ignored');
+    const whyNot = whyNotAdopt(this.mode, this.snapshotOf(spec.name));
+    if (whyNot !== null) {
+      this.log.warn({ vplc: spec.name, mode: this.mode }, whyNot);
       return;
     }
     this.root.send({ type: 'vplc.adopt', spec, observed });
+  }
+
+  /** Boot reconciliation has given every runtime it found an actor: take the cloud's requests from now on. */
+  reconciled(): void {
+    this.root.send({ type: 'reconciliation.finished' });
+    this.log.info({ mode: this.mode }, 'boot reconciliation finished');
+  }
+
+  /** `delete_orchestrator` was accepted: refuse creates (and START/STOP/RESTART), carry out the deletes. */
+  beginSelfDestruct(): void {
+    this.root.send({ type: 'selfDestruct.began' });
+    this.log.warn({ mode: this.mode }, 'self-destruct began: only deletes are taken from now on');
   }
 
   /** An engine or sidecar fact about one runtime. */
@@ -185,51 +220,37 @@ export class Supervisor {
     this.waiters.clear();
     for (const w of this.watched.values()) for (const s of w.subscriptions) s.unsubscribe();
     this.watched.clear();
+    this.root.send({ type: 'agent.stopping' });
     this.root.stop();
   }
 
-  private request(
-    name: string,
-    operation: VplcOperation,
-    event: (requestId: number) => Parameters<Actor<SupervisorMachine>['send']>[0],
-  ): Admission {
-    if (this.stopped)
-      return { accepted: false, reason: `the agent is shutting down; ${name} cannot take commands now` };
-    const requestId = this.nextRequestId++;
-    // Wait before asking: an operation can end while the request is being handled (STOP during a backoff).
-    const waiter = this.expectEnd(name, operation);
-    this.root.send(event(requestId));
-    const reply = this.replies.get(requestId);
-    this.replies.delete(requestId);
-    if (!reply) {
-      waiter.cancel();
-      return { accepted: false, reason: `${name} could not take the request: the supervisor did not answer` };
+  private request(name: string, decision: Decision, event: SupervisorEvent): Admission {
+    if (!decision.accepted) {
+      this.log.info({ vplc: name, reason: decision.reason }, 'request refused');
+      return { accepted: false, reason: decision.reason };
     }
-    if (!reply.accepted) {
-      waiter.cancel();
-      this.log.info({ vplc: name, operation, reason: reply.reason }, 'request refused');
-      return { accepted: false, reason: reply.reason };
-    }
-    this.log.info({ vplc: name, operation, joined: reply.joined }, 'request accepted');
-    return { accepted: true, done: waiter.done };
+    const { operation, joined } = decision;
+    // Wait before sending: an operation can end while the request is being carried out (STOP during a backoff).
+    const done = this.expectEnd(name, operation);
+    // The machine's guard asks the same question of the same snapshot, so it carries out what was accepted here.
+    // (A request from inside an onChange listener, while the supervisor still handles the event behind that
+    // change, is queued by XState and judged again when its turn comes: a listener should not command.)
+    if (startsWork(decision)) this.root.send(event);
+    this.log.info({ vplc: name, operation, joined }, 'request accepted');
+    return { accepted: true, done };
   }
 
-  private expectEnd(name: string, operation: VplcOperation): { done: Promise<Outcome>; cancel: () => void } {
-    let entry!: Waiter;
-    const done = new Promise<Outcome>((resolve) => {
-      entry = { operation, resolve };
+  /** The vPLC's current snapshot, as the admission functions read it. */
+  private snapshotOf(name: string): VplcSnapshot | undefined {
+    return vplcOf(this.root.getSnapshot().context, name)?.getSnapshot();
+  }
+
+  private expectEnd(name: string, operation: VplcOperation): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      const list = this.waiters.get(name) ?? [];
+      list.push({ operation, resolve });
+      this.waiters.set(name, list);
     });
-    const list = this.waiters.get(name) ?? [];
-    list.push(entry);
-    this.waiters.set(name, list);
-    return {
-      done,
-      cancel: () => {
-        const current = this.waiters.get(name)?.filter((w) => w !== entry) ?? [];
-        if (current.length) this.waiters.set(name, current);
-        else this.waiters.delete(name);
-      },
-    };
   }
 
   private settle(name: string, operation: VplcOperation | null, outcome: Outcome): void {
@@ -244,7 +265,7 @@ export class Supervisor {
   private watch(name: string, replacing: string | null): void {
     const old = this.watched.get(name);
     if (old) for (const s of old.subscriptions) s.unsubscribe();
-    const ref = this.root.getSnapshot().context.vplcs[name];
+    const ref = vplcOf(this.root.getSnapshot().context, name);
     if (!ref) return;
     const log = this.log.child({ vplc: name });
     const w: Watched = {
