@@ -35,13 +35,27 @@ async function main(): Promise<void> {
   const { log } = logger;
   log.info({ config: describeConfig(config) }, 'starting orchestrator-agent');
 
-  // A bug in one request or background task must never take the agent (and every PLC's supervision) down.
-  process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled promise rejection'));
-  process.on('uncaughtException', (error) => log.error({ err: error }, 'uncaught exception'));
+  // A fault nothing can recover from in place (a root actor failed, an exception nobody caught) ends the process
+  // with code 1, after a bounded attempt at a clean stop: a live process that answers nothing would keep every PLC
+  // unsupervised, while the container's restart policy brings the agent back, and it adopts its runtimes as they run.
+  let agent: Awaited<ReturnType<typeof startAgent>> | undefined;
+  let stopping = false;
+  const shutdown = async (code: number, why: Record<string, unknown>) => {
+    if (stopping) return;
+    stopping = true;
+    if (code === 0) log.info(why, 'stopping orchestrator-agent');
+    else log.fatal(why, 'stopping orchestrator-agent after a fatal fault; the container restart policy starts it again');
+    const deadline = new Promise((resolve) => setTimeout(resolve, 10_000).unref());
+    await Promise.race([agent?.stop(), deadline]).catch(() => undefined);
+    await logger.close();
+    process.exit(code);
+  };
+  const fatal = (what: string, error: unknown) => void shutdown(1, { fault: what, err: errorText(error) });
+  process.on('unhandledRejection', (reason) => fatal('an unhandled promise rejection', reason));
+  process.on('uncaughtException', (error) => fatal('an uncaught exception', error));
 
-  let agent: Awaited<ReturnType<typeof startAgent>>;
   try {
-    agent = await startAgent(config, log);
+    agent = await startAgent(config, log, { onFatal: fatal });
   } catch (error) {
     if (error instanceof IdentityError) {
       process.stderr.write(`orchestrator-agent: --mtls-dir: ${error.message}\n`);
@@ -51,17 +65,8 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping orchestrator-agent');
-    await agent.stop();
-    await logger.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown(0, { signal: 'SIGTERM' }));
+  process.on('SIGINT', () => void shutdown(0, { signal: 'SIGINT' }));
 }
 
 main().catch((error: unknown) => {

@@ -44,6 +44,8 @@ export interface AgentOptions {
   /** Jitter source for every backoff (tests make it deterministic). */
   random?: () => number;
   heartbeatIntervalMs?: number;
+  /** A fault the agent cannot recover from in place (a root actor failed): the caller ends the process. */
+  onFatal?: (what: string, error: unknown) => void;
 }
 
 /**
@@ -94,6 +96,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     connector: new NetmonConnector({ socketPath: config.netmonSocket, log: child('netmon') }),
     log: child('netmon'),
     random: opts.random,
+    onFatal: opts.onFatal,
   });
   const leases = new LeaseBook();
   const dhcp = new DhcpCoordinator({
@@ -155,6 +158,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     log: child('supervisor'),
     restartBudget: config.restartBudget,
     random: opts.random,
+    onFatal: opts.onFatal,
   });
 
   // What the supervisor hears: engine facts wait while boot reconciliation builds the actors they are about.
@@ -226,6 +230,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     log: child('cloud'),
     random: opts.random,
     heartbeatIntervalMs: opts.heartbeatIntervalMs,
+    onFatal: opts.onFatal,
   });
 
   const boot = new AbortController();

@@ -19,6 +19,11 @@ export interface CloudLinkOptions {
   maxDelayMs?: number;
   /** Events emitted while offline are kept (oldest dropped past this) and sent on the next connection. */
   outboxLimit?: number;
+  /**
+   * The link's actor failed (a bug): without it the agent would stay up but useless, so this is reported as fatal
+   * and the agent exits for its container's restart policy (docs/decisions.md#a-fatal-fault-ends-the-process).
+   */
+  onFatal?: (what: string, error: unknown) => void;
 }
 
 export type CloudLinkState = 'connecting' | 'online' | 'backingOff' | 'stopped';
@@ -84,8 +89,10 @@ export class CloudLink {
           log.debug({ state }, 'cloud link state');
         }
       },
-      // An error escaping the link must not crash the agent: it is logged and the process stays up.
-      error: (error) => log.error({ err: error }, 'cloud link actor failed'),
+      error: (error) => {
+        log.fatal({ err: error }, 'cloud link actor failed');
+        opts.onFatal?.('the cloud link', error);
+      },
     });
   }
 

@@ -50,6 +50,11 @@ export class SidecarLink {
     random?: () => number;
     baseDelayMs?: number;
     maxDelayMs?: number;
+    /**
+     * The link's actor failed (a bug): without it the agent would stay up but useless, so this is reported as fatal
+     * and the agent exits for its container's restart policy (docs/decisions.md#a-fatal-fault-ends-the-process).
+     */
+    onFatal?: (what: string, error: unknown) => void;
   }) {
     const { log } = opts;
     this.log = log;
@@ -86,7 +91,10 @@ export class SidecarLink {
         if (state === 'backingOff')
           log.debug({ error: snapshot.context.lastError }, 'network monitor unavailable; retrying');
       },
-      error: (error) => log.error({ err: error }, 'sidecar link actor failed'),
+      error: (error) => {
+        log.fatal({ err: error }, 'sidecar link actor failed');
+        opts.onFatal?.('the network monitor link', error);
+      },
     });
   }
 

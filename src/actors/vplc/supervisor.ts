@@ -40,6 +40,8 @@ export interface SupervisorOptions {
   clock?: Clock;
   /** Wall clock in epoch ms for timestamps and restart windows. Default: `clock.now()` if given, else Date.now. */
   now?: () => number;
+  /** The root actor failed (a bug): every vPLC's supervision is gone, so the agent must exit and start again. */
+  onFatal?: (what: string, error: unknown) => void;
 }
 
 export type CommandName = VplcCommandName;
@@ -121,7 +123,12 @@ export class Supervisor {
     this.root.on('vplc.spawned', (e) => this.watch(e.name, e.replacing));
     this.root.on('vplc.removed', (e) => this.unwatch(e.name));
     // An error in a root actor with no error observer would crash the process.
-    this.root.subscribe({ error: (err) => this.log.fatal({ err }, 'vPLC supervisor stopped on an internal error') });
+    this.root.subscribe({
+      error: (err) => {
+        this.log.fatal({ err }, 'vPLC supervisor stopped on an internal error');
+        opts.onFatal?.('the vPLC supervisor', err);
+      },
+    });
     this.root.start();
   }
 
