@@ -44,7 +44,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     if (code === 0) log.info(why, 'stopping orchestrator-agent');
-    else log.fatal(why, 'stopping orchestrator-agent after a fatal fault; the container restart policy starts it again');
+    else
+      log.fatal(why, 'stopping orchestrator-agent after a fatal fault; the container restart policy starts it again');
     const deadline = new Promise((resolve) => setTimeout(resolve, 10_000).unref());
     await Promise.race([agent?.stop(), deadline]).catch(() => undefined);
     await logger.close();

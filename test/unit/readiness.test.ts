@@ -14,6 +14,7 @@ function status(over: Partial<VplcStatus>): VplcStatus {
     desired: 'running',
     operation: null,
     operationStartedAt: null,
+    failedStep: null,
     updatedAt: '2026-12-01T00:00:00.000Z',
     containerId: 'c1',
     internalIp: null,

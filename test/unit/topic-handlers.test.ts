@@ -197,6 +197,29 @@ describe('get_device_status handler', () => {
     expect((reply as DeviceOperationStatus).started_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?$/);
   });
 
+  it('names the step a failed create failed in, after its rollback', async () => {
+    const { supervisor, fake } = setup();
+    createNewRuntime(supervisor, { container_name: 'plc-1', vnic_configs: [vnic] });
+    fake.only('prepare', 'plc-1').resolve(undefined);
+    await flush();
+    fake.only('createNetworks', 'plc-1').reject(new Error('parent interface eth0 is down'));
+    await flush();
+    fake.only('removeContainer', 'plc-1').resolve(undefined);
+    await flush();
+    fake.only('removeNetworks', 'plc-1').resolve(undefined);
+    await flush();
+    const reply = deviceStatus('plc-1', {
+      status: supervisor.status('plc-1'),
+      observed: undefined,
+      engineAvailable: true,
+      leases: new LeaseBook(),
+      serialPort: () => undefined,
+      now: new Date(),
+    });
+    expect(reply).toMatchObject({ status: 'error', operation: 'create', step: 'networks', state: 'failed' });
+    expect((reply as DeviceOperationStatus).error).toMatch(/parent interface eth0 is down/);
+  });
+
   it('reports a running vPLC from its actor and the container cache, with the DHCP lease in place of the IPAM address', async () => {
     const { supervisor, fake } = setup();
     createNewRuntime(supervisor, { container_name: 'plc-1', vnic_configs: [vnic] });

@@ -59,6 +59,8 @@ export interface VplcStatus {
   /** The operation in progress; in `failed`, the operation that failed (null when the watchdog gave up). */
   operation: VplcOperation | null;
   operationStartedAt: string | null;
+  /** In `failed`: the step of the operation that failed (e.g. `networks` of a create), null when none was running. */
+  failedStep: string | null;
   updatedAt: string;
   containerId: string | null;
   internalIp: string | null;
@@ -88,6 +90,8 @@ interface Watched {
   lastContext: VplcSnapshot['context'] | null;
   updatedAt: string;
   operationStartedAt: string | null;
+  /** The last step of an operation seen (rollback steps aside), kept for the status of a failure. */
+  operationStep: string | null;
 }
 
 export function dottedState(value: unknown): string {
@@ -283,6 +287,7 @@ export class Supervisor {
       lastContext: null,
       updatedAt: new Date(this.now()).toISOString(),
       operationStartedAt: null,
+      operationStep: null,
     };
     this.watched.set(name, w);
     if (replacing !== null) {
@@ -320,6 +325,9 @@ export class Supervisor {
     const ctx = snapshot.context;
     if (ctx.operation !== null && ctx.operation !== w.lastContext?.operation) w.operationStartedAt = now;
     if (ctx.operation === null && phaseOf(snapshot.value) !== 'failed') w.operationStartedAt = null;
+    const phase = phaseOf(snapshot.value);
+    const step = stepOf(snapshot.value);
+    if (phase !== 'failed' && phase !== 'rollingBack') w.operationStep = step;
     if (value !== w.lastValue) {
       const fields = { state: value, operation: ctx.operation, containerId: ctx.containerId, lastError: ctx.lastError };
       if (value === 'failed') w.log.warn({ ...fields, failure: ctx.failure }, 'vPLC failed');
@@ -350,6 +358,7 @@ export class Supervisor {
       desired: ctx.desired,
       operation: failure ? failure.operation : ctx.operation,
       operationStartedAt: w.operationStartedAt,
+      failedStep: failure ? w.operationStep : null,
       updatedAt: w.updatedAt,
       containerId: ctx.containerId,
       internalIp: ctx.internalIp,

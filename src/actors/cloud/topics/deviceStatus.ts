@@ -95,7 +95,7 @@ function notFound(id: string): DeviceNotFound {
 
 function lifecycleFields(status: VplcStatus, ready: boolean): DeviceLifecycleFields {
   const fields: DeviceLifecycleFields = { state: status.state, ready, desired_state: status.desired };
-  if (status.step) fields.step = status.step;
+  Object.assign(fields, stepField(status));
   if (status.lastError) fields.last_error = status.lastError;
   if (status.failure) fields.failure = status.failure;
   return fields;
@@ -112,7 +112,7 @@ function operationStatus(id: string, status: VplcStatus, lifecycle: DeviceLifecy
     operation,
     started_at: isoLocal(new Date(status.operationStartedAt ?? status.updatedAt)),
     updated_at: isoLocal(new Date(status.updatedAt)),
-    ...(status.step ? { step: status.step } : {}),
+    ...stepField(status),
     ...(failed ? { error } : {}),
     message: failed
       ? `Operation failed: ${error}`
@@ -166,4 +166,10 @@ function serialPorts(status: VplcStatus, stateOf: DeviceStatusSources['serialPor
     if (state?.error) view.error = state.error;
     return view;
   });
+}
+
+/** The step in progress, or in `failed` the step the operation failed in (as the old agent reported it). */
+function stepField(status: VplcStatus): { step?: string } {
+  const step = status.step ?? status.failedStep;
+  return step ? { step } : {};
 }
