@@ -47,8 +47,12 @@ if ! command -v runc >/dev/null 2>&1; then
 fi
 
 rm -f "$sock" "$d/docker.pid"
+# A bridge of its own: with --bridge=none this engine deletes the host's docker0 (both engines share the host's
+# network namespace), which breaks the first engine's default network and its `docker build` RUN steps.
+ip link add docker26br0 type bridge 2>/dev/null || true
+ip link set docker26br0 up
 PATH="$d/root/usr/bin:$PATH" setsid "$d/root/usr/sbin/dockerd" -H "unix://$sock" --data-root "$d/data" \
-  --exec-root "$d/exec" --pidfile "$d/docker.pid" --bridge=none --iptables=false \
+  --exec-root "$d/exec" --pidfile "$d/docker.pid" -b docker26br0 --iptables=false \
   --default-address-pool base=10.200.0.0/16,size=24 >"$d/dockerd.log" 2>&1 </dev/null &
 
 for _ in $(seq 1 100); do

@@ -14,7 +14,9 @@ import { waitFor } from '../support/wait.js';
  * dockerd restarted under five running vPLCs. The second engine (26.1) is restarted, so the machine's main
  * dockerd, which other test files use, is never touched. With restart policy `no` the engine brings nothing
  * back by itself: the agent must notice the outage (and say so in get_device_status), reconnect to the engine
- * and its event stream, and start every vPLC again.
+ * and its event stream, and start every vPLC again. Then the engine is restarted right after deletes were accepted:
+ * each delete ends consistently — done, or failed with a sentence and done by a second delete once the engine is
+ * back — and nothing of the vPLCs is left in Docker.
  */
 const sh = promisify(execFile);
 const engines = await testEngines();
@@ -25,6 +27,8 @@ const START_SCRIPT = fileURLToPath(new URL('../../scripts/start-docker26.sh', im
 const PARENT = 't9p2';
 const SUBNET = '10.239.3';
 const NAMES = ['t9-r1', 't9-r2', 't9-r3', 't9-r4', 't9-r5'];
+const DELETED_NAMES = ['t9-d1', 't9-d2'];
+const docker26 = (...args: string[]) => sh('/usr/bin/docker', ['-H', `unix://${SOCKET}`, ...args]);
 
 type Reply = Record<string, unknown>;
 
@@ -37,7 +41,7 @@ const alive = (pid: number) => {
   }
 };
 
-describe.skipIf(!engine26)('dockerd restarted while 5 vPLCs run', () => {
+describe.skipIf(!engine26)('dockerd restarted under running vPLCs and during deletes', () => {
   let pki: TestPki;
   let cloud: TestCloud;
   let agent: AgentProcess | undefined;
@@ -53,7 +57,7 @@ describe.skipIf(!engine26)('dockerd restarted while 5 vPLCs run', () => {
     pki = await makeTestPki();
     cloud = await startTestCloud({ pki });
     const image = await ensureStandinImage(SOCKET);
-    await removeTestObjects(SOCKET, 't9-r', ['t9-r', `macvlan_${PARENT}_`]);
+    await removeTestObjects(SOCKET, 't9-', ['t9-', `macvlan_${PARENT}_`]);
     await ensureVeth(PARENT, 't9q2');
     const args = agentArgs({ cloudUrl: cloud.url, pki, image });
     agent = await startAgentProcess(args, {
@@ -72,7 +76,7 @@ describe.skipIf(!engine26)('dockerd restarted while 5 vPLCs run', () => {
     await pki?.cleanup();
     // Whatever happened, leave the engine running for the next test file.
     await sh('bash', [START_SCRIPT], { timeout: 60_000 }).catch(() => undefined);
-    await removeTestObjects(SOCKET, 't9-r', ['t9-r', `macvlan_${PARENT}_`]).catch(() => undefined);
+    await removeTestObjects(SOCKET, 't9-', ['t9-', `macvlan_${PARENT}_`]).catch(() => undefined);
     await removeVeth(PARENT);
   }, 120_000);
 
@@ -146,5 +150,54 @@ describe.skipIf(!engine26)('dockerd restarted while 5 vPLCs run', () => {
         message: `${name} deleted`,
       });
     }
+  }, 300_000);
+
+  it('ends every delete consistently and leaves nothing of the vPLCs behind', async () => {
+    for (const [i, name] of DELETED_NAMES.entries()) {
+      const vnic = {
+        name: 'eth0',
+        parent_interface: PARENT,
+        network_mode: 'static',
+        ip: `${SUBNET}.${40 + i}`,
+        subnet: `${SUBNET}.0/24`,
+        gateway: `${SUBNET}.1`,
+      };
+      expect(await ask('create_new_runtime', { container_name: name, vnic_configs: [vnic] })).toMatchObject({
+        status: 'creating',
+      });
+    }
+    for (const name of DELETED_NAMES) {
+      await waitFor(async () => (await status(name)).state === 'running', { timeoutMs: 90_000, message: name });
+    }
+    for (const name of DELETED_NAMES) {
+      expect(await ask('delete_device', { device_id: name })).toMatchObject({ status: 'deleting' });
+    }
+    const pid = Number.parseInt(await readFile(PID_FILE, 'utf8'), 10);
+    process.kill(pid, 'SIGTERM');
+    // The old engine must be gone before the new one starts: on exit it removes the pid file the new one wrote.
+    await waitFor(() => !alive(pid), { timeoutMs: 30_000, message: 'dockerd exited' });
+    await sh('bash', [START_SCRIPT], { timeout: 60_000 });
+
+    for (const name of DELETED_NAMES) {
+      const settled = await waitFor(
+        async () => {
+          const s = await status(name);
+          return s.status === 'not_found' || s.state === 'failed' ? s : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 250, message: `${name}'s delete to settle` },
+      );
+      if (settled.status !== 'not_found') {
+        expect(String(settled.error ?? settled.last_error)).toMatch(/delete|remove|Docker/i);
+        expect(await ask('delete_device', { device_id: name })).toMatchObject({ status: 'deleting' });
+        await waitFor(async () => (await status(name)).status === 'not_found', {
+          timeoutMs: 60_000,
+          message: `${name} deleted the second time`,
+        });
+      }
+    }
+    const { stdout: containers } = await docker26('ps', '-a', '--filter', 'name=t9-d', '--format', '{{.Names}}');
+    expect(containers.trim()).toBe('');
+    const { stdout: networks } = await docker26('network', 'ls', '--format', '{{.Name}}');
+    expect(networks.split('\n').filter((n) => n.startsWith('t9-d'))).toEqual([]);
   }, 300_000);
 });
