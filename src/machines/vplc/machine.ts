@@ -1,5 +1,7 @@
 import type { ActorRefFrom, SnapshotFrom } from 'xstate';
+import { stepActors } from './actors.js';
 import { boot } from './boot.js';
+import { initialContext } from './context.js';
 import { creating, rollingBack } from './creating.js';
 import { deleted, deleting } from './deleting.js';
 import { failed } from './failed.js';
@@ -7,10 +9,8 @@ import type { VplcOps } from './ports.js';
 import { reattaching } from './reattaching.js';
 import { restarting } from './restarting.js';
 import { crashed, running } from './running.js';
-import { stepActors } from './actors.js';
-import { initialContext } from './context.js';
 import { vplcSetup } from './setup.js';
-import { starting, adopting } from './starting.js';
+import { adopting, starting } from './starting.js';
 import { stopped, stopping } from './stopping.js';
 
 /**
