@@ -146,7 +146,7 @@ export function machineToDot(machine: AnyStateMachine, title: string): string {
 export function vplcDot(): string {
   return machineToDot(
     vplcMachine,
-    'vPLC lifecycle (generated from src/machines/vplc.machine.ts by scripts/draw-machines.ts; do not edit)',
+    'vPLC lifecycle (generated from src/machines/vplc/ by scripts/draw-machines.ts; do not edit)',
   );
 }
 

@@ -1,5 +1,5 @@
 import { type Actor, createActor, SimulatedClock } from 'xstate';
-import type { VplcCommandName } from '../../../src/machines/vplc/messages.js';
+import type { RefusalSubject, VplcCommandName } from '../../../src/machines/vplc/messages.js';
 import { refusal } from '../../../src/machines/vplc/messages.js';
 import {
   type OperationEnded,
@@ -22,6 +22,17 @@ export function stepOf(snapshot: VplcSnapshot): string | null {
   if (typeof snapshot.value === 'string') return null;
   const inner = Object.values(snapshot.value)[0];
   return typeof inner === 'string' ? inner : null;
+}
+
+/** What a refusal says about this vPLC, read from its snapshot the way the supervisor reads it. */
+export function refusalSubject(snapshot: VplcSnapshot): RefusalSubject {
+  return {
+    name: snapshot.context.spec.name,
+    phase: phaseOf(snapshot),
+    step: stepOf(snapshot),
+    deleteRequested: snapshot.context.deleteRequested,
+    failureReason: snapshot.context.failure?.reason ?? null,
+  };
 }
 
 /** The invariants every reachable snapshot must satisfy; returns what is violated (empty when fine). */
@@ -138,13 +149,7 @@ export class VplcHarness {
     for (const cmd of COMMANDS) {
       const before = this.snapshot;
       if (before.status !== 'active' || before.can({ type: cmd })) continue;
-      const text = refusal(cmd, {
-        name: before.context.spec.name,
-        phase: phaseOf(before),
-        step: stepOf(before),
-        deleteRequested: before.context.deleteRequested,
-        failureReason: before.context.failure?.reason ?? null,
-      });
+      const text = refusal(cmd, refusalSubject(before));
       if (!text.includes(before.context.spec.name)) out.push(`refusal of ${cmd} does not name the vPLC: ${text}`);
       const endedBefore = this.ended.length;
       const callsBefore = this.fake.calls.length;
