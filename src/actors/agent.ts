@@ -137,6 +137,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       forgetLease: (name, vnic) => leases.forget(name, vnic),
     },
     log: child('vplc-ops'),
+    onInternalAddress: (name, ip) => records.onInternalAddress(name, ip),
     isAdopted: (name) => adopted.has(name),
     keptMacs,
     setMac: async (pid, currentMac, mac) => {

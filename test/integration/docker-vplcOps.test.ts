@@ -36,15 +36,14 @@ class RecordingDhcp {
 }
 
 /** What the vPLC machine does on create, with its rollback on any failure. */
-async function createLikeMachine(ops: VplcOps, spec: VplcSpec): Promise<{ internalIp: string | null }> {
+async function createLikeMachine(ops: VplcOps, spec: VplcSpec): Promise<void> {
   try {
     await ops.prepare(spec);
     await ops.createNetworks(spec);
     await ops.createContainer(spec);
     await ops.startContainer(spec.name);
-    const attached = await ops.attachAgent(spec.name);
+    await ops.attachAgent(spec.name);
     await ops.startDhcp(spec);
-    return attached;
   } catch (err) {
     await ops.removeContainer(spec.name);
     await ops.removeNetworks(spec);
@@ -81,6 +80,8 @@ describe.each(engines.map((e, i) => ({ ...e, index: i })))('VplcOps on Docker $l
   let dhcp: RecordingDhcp;
   let engine: DockerEngine;
   let ops: VplcOps;
+  /** The internal addresses ops reported after each join (what clients.json keeps). */
+  const internalAddresses = new Map<string, string | null>();
 
   const makeOps = (over: { image?: string; ulimits?: Array<{ name: string; soft: number; hard: number }> } = {}) =>
     createVplcOps({
@@ -91,6 +92,7 @@ describe.each(engines.map((e, i) => ({ ...e, index: i })))('VplcOps on Docker $l
       dhcp,
       log,
       subnetWaitMs: 1000,
+      onInternalAddress: (name, ip) => internalAddresses.set(name, ip),
     });
 
   beforeAll(async () => {
@@ -150,7 +152,8 @@ describe.each(engines.map((e, i) => ({ ...e, index: i })))('VplcOps on Docker $l
       ],
       serials: [{ name: 'modbus', device_id: 'usb-FTDI-if00-port0', container_path: '/dev/modbus0', baud_rate: 9600 }],
     };
-    const { internalIp } = await createLikeMachine(ops, spec);
+    await createLikeMachine(ops, spec);
+    const internalIp = internalAddresses.get(spec.name);
 
     const info = await docker.getContainer(spec.name).inspect();
     expect(info.State.Running).toBe(true);

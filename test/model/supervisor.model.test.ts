@@ -65,7 +65,7 @@ function outputFor(call: FakeCall, now: number): unknown {
     case 'startContainer':
       return { containerId: `id-${call.vplc}`, startedAt: new Date(now).toISOString() };
     case 'attachAgent':
-      return { internalIp: '172.30.0.2' };
+      return undefined;
     case 'moveNetworks':
       return { conflicts: [] };
     default:

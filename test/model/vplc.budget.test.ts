@@ -24,7 +24,7 @@ async function settle(h: VplcHarness, op: Parameters<VplcHarness['fake']['only']
 }
 
 async function reachRunning(h: VplcHarness): Promise<void> {
-  await settle(h, 'attachAgent', { internalIp: '172.30.0.2' });
+  await settle(h, 'attachAgent');
   await settle(h, 'startDhcp');
   expect(h.snapshot.value).toBe('running');
 }

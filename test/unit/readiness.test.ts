@@ -17,7 +17,6 @@ function status(over: Partial<VplcStatus>): VplcStatus {
     failedStep: null,
     updatedAt: '2026-12-01T00:00:00.000Z',
     containerId: 'c1',
-    internalIp: null,
     lastError: null,
     failure: null,
     restartCount: 0,

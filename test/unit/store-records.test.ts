@@ -66,7 +66,7 @@ async function runCreate(fake: FakeOps) {
   await settle(fake, 'createNetworks');
   await settle(fake, 'createContainer', { containerId: 'id-1' });
   await settle(fake, 'startContainer', { containerId: 'id-1', startedAt: STARTED });
-  await settle(fake, 'attachAgent', { internalIp: '172.19.0.2' });
+  await settle(fake, 'attachAgent');
   await settle(fake, 'startDhcp');
 }
 
@@ -92,7 +92,8 @@ describe('Records', () => {
     await settle(fake, 'createNetworks');
     await settle(fake, 'createContainer', { containerId: 'id-1' });
     await settle(fake, 'startContainer', { containerId: 'id-1', startedAt: STARTED });
-    await settle(fake, 'attachAgent', { internalIp: '172.19.0.2' });
+    records.onInternalAddress('plc-1', '172.19.0.2');
+    await settle(fake, 'attachAgent');
     await settle(fake, 'startDhcp');
     await done;
     await waitFor(async () => {

@@ -29,7 +29,7 @@ async function finishCreate(fake: FakeOps, name: string, createOutput: unknown =
   const outputs: Record<string, unknown> = {
     createContainer: createOutput,
     startContainer: { containerId: `id-${name}`, startedAt: STARTED },
-    attachAgent: { internalIp: '172.30.0.2' },
+    attachAgent: undefined,
   };
   for (const op of [
     'prepare',
@@ -71,7 +71,6 @@ describe('Supervisor', () => {
       operation: null,
       operationStartedAt: null,
       containerId: 'id-plc-1',
-      internalIp: '172.30.0.2',
       desired: 'running',
       restartCount: 0,
       startedAt: STARTED,
@@ -186,11 +185,11 @@ describe('Supervisor', () => {
       ['plc-2', 'stopped'],
       ['plc-3', 'failed'],
     ]);
-    fake.only('attachAgent').resolve({ internalIp: '172.30.0.9' });
+    fake.only('attachAgent').resolve(undefined);
     await flush();
     fake.only('startDhcp').resolve();
     await flush();
-    expect(sup.status('plc-1')).toMatchObject({ state: 'running', internalIp: '172.30.0.9', operation: null });
+    expect(sup.status('plc-1')).toMatchObject({ state: 'running', operation: null });
     sup.stop();
   });
 
@@ -240,7 +239,7 @@ async function settleAll(fake: FakeOps, name: string) {
   const outputs: Record<string, unknown> = {
     createContainer: { containerId: `id-${name}` },
     startContainer: { containerId: `id-${name}`, startedAt: STARTED },
-    attachAgent: { internalIp: '172.30.0.2' },
+    attachAgent: undefined,
   };
   for (let i = 0; i < 30; i++) {
     const call = fake.pending(name)[0];

@@ -20,7 +20,7 @@ async function created(): Promise<VplcHarness> {
   await done(h, 'createNetworks');
   await done(h, 'createContainer', { containerId: 'c-1' });
   await done(h, 'startContainer', started);
-  await done(h, 'attachAgent', { internalIp: '172.30.0.2' });
+  await done(h, 'attachAgent');
   await done(h, 'startDhcp');
   return h;
 }
@@ -29,7 +29,7 @@ describe('vPLC machine', () => {
   it('creates step by step and reports the create once it runs', async () => {
     const h = await created();
     expect(h.snapshot.value).toBe('running');
-    expect(h.snapshot.context).toMatchObject({ containerId: 'c-1', internalIp: '172.30.0.2', operation: null });
+    expect(h.snapshot.context).toMatchObject({ containerId: 'c-1', operation: null });
     expect(h.fake.calls.map((c) => c.op)).toEqual([
       'prepare',
       'createNetworks',
@@ -126,7 +126,7 @@ describe('vPLC machine', () => {
 
   it('keeps running when only the DHCP request fails, and a lease clears the warning', async () => {
     const h = VplcHarness.start({ spec, initial: 'running', containerId: 'c-1', startedAt: started.startedAt });
-    await done(h, 'attachAgent', { internalIp: null });
+    await done(h, 'attachAgent');
     await fail(h, 'startDhcp', 'network monitor is not connected');
     expect(h.snapshot.value).toBe('running');
     expect(h.snapshot.context.lastError).toMatch(/plc-1 runs, but requesting its DHCP lease failed/);
@@ -164,7 +164,7 @@ describe('vPLC machine', () => {
     h.actor.send({ type: 'RESTART' });
     for (const op of ['stopDhcp', 'stopContainer']) await done(h, op);
     await done(h, 'startContainer', started);
-    await done(h, 'attachAgent', { internalIp: null });
+    await done(h, 'attachAgent');
     await done(h, 'startDhcp');
     expect(h.snapshot.context.lastError).toBe(conflict);
     h.actor.send({ type: 'network.changed', parentInterface: 'eth0' });
@@ -196,7 +196,7 @@ describe('vPLC machine', () => {
     expect(h.snapshot.value).toBe('stopped');
     h.actor.send({ type: 'START' });
     await done(h, 'startContainer', started);
-    await done(h, 'attachAgent', { internalIp: null });
+    await done(h, 'attachAgent');
     await done(h, 'startDhcp');
     expect(h.snapshot.value).toEqual({ reattaching: 'releaseDhcp' });
     expect(h.ended.at(-1)).toEqual({ type: 'operation.ended', operation: 'start', success: true, error: null });

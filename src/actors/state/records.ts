@@ -154,12 +154,16 @@ export class Records {
     }
     const journaled = this.recordIntent(status);
     if (status.containerId !== null || this.vnics[name] !== undefined) this.recordRuntime(status);
-    if (status.internalIp && this.clients[name]?.ip !== status.internalIp) {
-      this.clients[name] = { ip: status.internalIp, name };
-      this.dirty.clients = true;
-    }
     this.persist();
     if (journaled) void this.maybeKill(status);
+  }
+
+  /** The agent joined a runtime's internal network: clients.json keeps its address there (refreshed every run). */
+  onInternalAddress(name: string, ip: string | null): void {
+    if (!ip || this.clients[name]?.ip === ip || this.journal.vplcs[name] === undefined) return;
+    this.clients[name] = { ip, name };
+    this.dirty.clients = true;
+    this.persist();
   }
 
   /** The sidecar reported a lease for one vNIC: mirror it into runtime_vnics.json. */

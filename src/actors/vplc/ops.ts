@@ -26,6 +26,8 @@ export interface DhcpControl {
 }
 
 export interface VplcOpsDeps {
+  /** The runtime's address on its internal network after every join (clients.json keeps it, as the old agent did). */
+  onInternalAddress?: (name: string, ip: string | null) => void;
   engine: DockerEngine;
   /** `--runtime-image`. */
   image: string;
@@ -296,7 +298,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
         );
       }
       const facts = await engine.inspectContainer(name);
-      return { internalIp: facts?.internalIp ?? null };
+      deps.onInternalAddress?.(name, facts?.internalIp ?? null);
     },
 
     async startDhcp(spec) {

@@ -63,7 +63,6 @@ export interface VplcStatus {
   failedStep: string | null;
   updatedAt: string;
   containerId: string | null;
-  internalIp: string | null;
   lastError: string | null;
   failure: { reason: string; exitCode: number | null; oomKilled: boolean; at: string } | null;
   restartCount: number;
@@ -361,7 +360,6 @@ export class Supervisor {
       failedStep: failure ? w.operationStep : null,
       updatedAt: w.updatedAt,
       containerId: ctx.containerId,
-      internalIp: ctx.internalIp,
       lastError: ctx.lastError,
       failure: failure
         ? { reason: failure.reason, exitCode: failure.exitCode, oomKilled: failure.oomKilled, at: failure.at }

@@ -16,7 +16,7 @@ export function stepActors(ops: VplcOps) {
     startContainer: fromPromise<{ containerId: string; startedAt: string }, string>(({ input }) =>
       ops.startContainer(input),
     ),
-    attachAgent: fromPromise<{ internalIp: string | null }, string>(({ input }) => ops.attachAgent(input)),
+    attachAgent: fromPromise<void, string>(({ input }) => ops.attachAgent(input)),
     startDhcp: fromPromise<void, VplcSpec>(({ input }) => ops.startDhcp(input)),
     stopDhcp: fromPromise<void, VplcSpec>(({ input }) => ops.stopDhcp(input)),
     stopContainer: fromPromise<void, string>(({ input }) => ops.stopContainer(input)),

@@ -55,7 +55,6 @@ export interface VplcContext {
   containerId: string | null;
   /** Engine's start time of the current run; separates stale `die` events from crashes of this run. */
   startedAt: string | null;
-  internalIp: string | null;
   /** A crash seen mid-step, handled when the step settles. */
   pendingExit: PendingExit | null;
   /** The container was removed by someone else mid-step. */
@@ -116,7 +115,6 @@ export function initialContext({ input }: { input: VplcInput }): VplcContext {
     deleteRequested: false,
     containerId: initial === 'missing' ? null : (input.containerId ?? null),
     startedAt: initial === 'running' ? (input.startedAt ?? null) : null,
-    internalIp: null,
     pendingExit: null,
     containerGone: false,
     restarts: [],

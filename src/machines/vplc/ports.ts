@@ -22,8 +22,8 @@ export interface VplcOps {
   createContainer(spec: VplcSpec): Promise<{ containerId: string }>;
   /** Start the container; resolves once the engine reports it running. */
   startContainer(name: string): Promise<{ containerId: string; startedAt: string }>;
-  /** Join the agent to `<name>_internal` (when it runs in a container) and learn the runtime's internal IP. */
-  attachAgent(name: string): Promise<{ internalIp: string | null }>;
+  /** Join the agent to `<name>_internal` (when it runs in a container), so run_command can reach the runtime. */
+  attachAgent(name: string): Promise<void>;
   /** Ask the sidecar for DHCP leases on the vNICs in `dhcp` mode. Resolves when every request was answered. */
   startDhcp(spec: VplcSpec): Promise<void>;
   /** Stop DHCP clients of this runtime (before stop/delete). Never rejects when nothing runs. */
@@ -35,7 +35,7 @@ export interface VplcOps {
   /** Remove `<name>_internal` and every MACVLAN network of this spec that no other container uses. */
   removeNetworks(spec: VplcSpec): Promise<void>;
   /**
-   * A parent interface changed (spec §11.6.3, D15): move the MACVLAN endpoint of every vNIC on these parents to the
+   * A parent interface changed subnet (docs/protocol.md#subnet-changes): move the MACVLAN endpoint of every vNIC on these parents to the
    * network of the parent's current subnet (creating it, removing the old one once unused), keeping the vNIC's MAC
    * where the engine can and its static IP only when it lies inside the new subnet. Resolves with `conflicts`:
    * sentences about what could not be kept (a static IP outside the new subnet, a MAC the engine replaced), for

@@ -5,7 +5,7 @@
  * engine and several runtimes that crash together (power dip, shared I/O fault) do not restart in step.
  * Budget (OTP-style intensity): at most `max` runs of the container within `windowMs` — the run that
  * just crashed plus the watchdog's restarts. So the `max`-th crash inside the window sends the vPLC to
- * `failed` instead of being restarted (issue 3: "5 crashes in 10 min → failed").
+ * `failed` instead of being restarted ("5 crashes in 10 min → failed", docs/decisions.md#a-crash-loop-ends-in-failed).
  */
 
 export interface RestartBudget {

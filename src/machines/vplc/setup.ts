@@ -220,9 +220,6 @@ export const vplcSetup = setup({
         ? { containerId: event.output.containerId, startedAt: event.output.startedAt }
         : {},
     ),
-    recordAttach: assign(({ event }) =>
-      event.type === 'xstate.done.actor.attachAgent' ? { internalIp: event.output.internalIp } : {},
-    ),
     recordExit: assign(({ event }) =>
       event.type === 'container.died'
         ? { pendingExit: { exitCode: event.exitCode, oomKilled: event.oomKilled, at: event.at, error: null } }
@@ -232,7 +229,7 @@ export const vplcSetup = setup({
       pendingExit: { ...noExit(context), error: msg.restartAttemptFailed(context.spec.name, why(event)) },
     })),
     noteContainerGone: assign({ containerGone: true }),
-    forgetContainer: assign({ containerId: null, startedAt: null, internalIp: null }),
+    forgetContainer: assign({ containerId: null, startedAt: null }),
     adoptStartedContainer: assign(({ event }) =>
       event.type === 'container.started'
         ? { containerId: event.containerId, startedAt: event.startedAt, desired: 'running' as const, failure: null }

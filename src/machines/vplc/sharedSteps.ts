@@ -24,7 +24,7 @@ export function requestLeases(error: Pick<Outcome, 'unless'> = {}) {
 export const attachAndLease = {
   attach: ioStep('attachAgent', {
     watch: 'run',
-    done: { to: 'dhcp', record: 'recordAttach' },
+    done: { to: 'dhcp' },
     error: { to: 'dhcp', actions: 'recordAttachError' },
   }),
   dhcp: requestLeases(),

@@ -3,7 +3,7 @@ import type { VplcSpec } from '../../model/vplc.js';
 
 /**
  * Checks a vPLC spec for what can be known without touching the host, so a typo is refused at once
- * with a sentence naming the field (D37: the old agent accepted `network_mode: "DHCP"` and then gave the
+ * with a sentence naming the field (the old agent accepted `network_mode: "DHCP"` and then gave the
  * vNIC neither a static IP nor DHCP). Host-dependent checks (subnet detection, MACs in use on the parent)
  * happen in the `prepare` step. Returns null when the spec is acceptable.
  */
@@ -60,7 +60,7 @@ export function validateVplcSpec(spec: VplcSpec): string | null {
     const at = `serial_configs[${i}]`;
     if (!serial.name.trim()) return `${at}.name must be a non-empty string`;
     if (!serial.device_id.trim()) return `${at}.device_id must be a non-empty string`;
-    // The path is used as root inside the runtime to create a device node (D22): only plain paths under /dev.
+    // The path is used as root inside the runtime to create a device node: only plain paths under /dev.
     if (!DEV_PATH.test(serial.container_path) || serial.container_path.split('/').includes('..')) {
       return `${at}.container_path '${serial.container_path}' must be a plain path under /dev, e.g. /dev/modbus0`;
     }

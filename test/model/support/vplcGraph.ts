@@ -32,7 +32,7 @@ export const OUTPUTS: Record<string, unknown> = {
   createNetworks: undefined,
   createContainer: { containerId: 'c-1' },
   startContainer: { containerId: 'c-1', startedAt: new Date(T0).toISOString() },
-  attachAgent: { internalIp: '172.30.0.2' },
+  attachAgent: undefined,
   startDhcp: undefined,
   stopDhcp: undefined,
   stopContainer: undefined,

@@ -77,8 +77,7 @@ export function deviceStatus(id: string, src: DeviceStatusSources): GetDeviceSta
     networks: networksOf(id, status, observed, src.leases),
     restart_count: status.restartCount,
   };
-  const internalIp = observed.internalIp ?? status.internalIp;
-  if (internalIp) result.internal_ip = internalIp;
+  if (observed.internalIp) result.internal_ip = observed.internalIp;
   if (observed.running && observed.startedAt) {
     const started = Date.parse(observed.startedAt);
     if (Number.isFinite(started)) result.uptime_seconds = Math.max(0, Math.floor((src.now.getTime() - started) / 1000));

@@ -79,8 +79,7 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
     get_serial_devices: async () => serialDevices(deps.sidecar.serialDevices()),
     run_command: async (req, ctx) => {
       const status = deps.supervisor.status(req.device_id);
-      const internalIp = () =>
-        deps.watch.observed(req.device_id)?.internalIp ?? deps.supervisor.status(req.device_id)?.internalIp ?? null;
+      const internalIp = () => deps.watch.observed(req.device_id)?.internalIp ?? null;
       return runCommand(req, status, internalIp, deps.proxy, deps.runCommandPorts, ctx.signal, deps.readiness);
     },
   };
