@@ -427,7 +427,7 @@ export async function chooseLocalMode(
   if (present) return { enabled: false, reason: `${certificate} is there` };
   return {
     enabled: true,
-    reason: `no ${certificate} and no --cloud-url: local mode (give --no-local to require the cloud)`,
+    reason: `no client certificate at ${certificate} and no --cloud-url (give --no-local to require the cloud)`,
   };
 }
 

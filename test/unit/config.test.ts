@@ -102,7 +102,7 @@ describe('local mode', () => {
     const inputs = { cloudUrl: undefined, mtlsDir: undefined, certificateIn: home, localFrom: undefined };
     expect(await chooseLocalMode('auto', inputs)).toEqual({
       enabled: true,
-      reason: `no ${join(home, 'client.crt')} and no --cloud-url: local mode (give --no-local to require the cloud)`,
+      reason: `no client certificate at ${join(home, 'client.crt')} and no --cloud-url (give --no-local to require the cloud)`,
     });
     await writeFile(join(home, 'client.crt'), 'x');
     expect(await chooseLocalMode('auto', inputs)).toEqual({
