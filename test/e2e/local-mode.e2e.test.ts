@@ -256,7 +256,12 @@ describe('local mode without a Docker engine', () => {
       action: 'get_device_status',
       error: expect.stringMatching(new RegExp(`^Docker engine unavailable at ${socket}: get_device_status needs it`)),
     });
-    // What needs no engine is served.
+    // What needs no engine is served, and the agent's heartbeats reach ctl through the endpoint.
+    const events = await ctl('events', '--count', '1', '--json');
+    expect(JSON.parse(events.stdout)).toMatchObject({
+      event: 'heartbeat',
+      payload: { status: 'active', agent_id: expect.stringMatching(/^local-/) },
+    });
     const version = await ctl('version');
     expect(version.code).toBe(0);
     expect(version.stdout).toMatch(/^ctl {6}\d+\.\d+\.\d+\nagent {4}\d+\.\d+\.\d+ \(local-/);

@@ -88,6 +88,7 @@ describe('ctl shortcuts', () => {
       payload: { api: '/api/runtime-logs' },
     });
     expect(action(['version'])).toEqual({ kind: 'version' });
+    expect(action(['events', '--count', '2'])).toEqual({ kind: 'events', count: 2 });
   });
 
   it('sends any topic with key=value fields or a JSON payload, and keeps the agent flags apart', () => {

@@ -13,6 +13,8 @@ export type FollowKind = 'create' | 'command' | 'delete';
 export type CtlAction =
   | { kind: 'help' }
   | { kind: 'version' }
+  /** Print what the agent sends unasked (heartbeats, completion events) until Ctrl-C, or `count` of them. */
+  | { kind: 'events'; count: number | null }
   | { kind: 'send'; topic: string; payload: Record<string, unknown>; view: View; follow: FollowKind | null };
 
 export interface CtlArgs {
@@ -54,6 +56,8 @@ const FLAGS: Record<string, FlagSpec> = {
   '--header': { value: true, repeat: true },
   '--param': { value: true, repeat: true },
   '--port': { value: true },
+  // events
+  '--count': { value: true },
 };
 
 const SHORTCUT_FLAGS: Record<string, string[]> = {
@@ -70,6 +74,7 @@ const SHORTCUT_FLAGS: Record<string, string[]> = {
     '--serial',
   ],
   exec: ['--data', '--header', '--param', '--port'],
+  events: ['--count'],
 };
 
 export const FOLLOW_OF_TOPIC: Readonly<Record<string, FollowKind>> = {
@@ -119,6 +124,7 @@ export function ctlUsage(command: string): string {
     "                                        an HTTP request to the runtime's API (run_command), e.g. GET /api/status",
     "  logs NAME                             the runtime's log (run_command GET /api/runtime-logs)",
     "  version                               ctl's and the agent's versions and the endpoint",
+    '  events [--count N]                    what the agent sends unasked: heartbeats, completion events',
     '',
     'Any topic:',
     `  ${ctl} <topic> [key=value ...] [--json PAYLOAD]    e.g. ${ctl} get_host_interfaces include_virtual=true`,
@@ -374,6 +380,12 @@ export function parseCtlArgs(argv: readonly string[]): CtlArgs {
   switch (word) {
     case 'version':
       return { ...base, action: { kind: 'version' } };
+    case 'events': {
+      const count = flags.get('--count')?.[0];
+      if (count !== undefined && !/^[1-9]\d*$/.test(count))
+        throw new UsageError(`--count needs a whole number, not "${count}"`);
+      return { ...base, action: { kind: 'events', count: count === undefined ? null : Number(count) } };
+    }
     case 'list':
       if (rest.length > 0) throw new UsageError(`list takes no arguments (for one vPLC: status ${rest[0]})`);
       return send('list_devices', {}, 'list');

@@ -133,6 +133,26 @@ export async function runCtl(
   }
 }
 
+/** The agent's own events as the endpoint passes them on: one line each, until Ctrl-C or `count` of them. */
+function events(conn: CtlConnection, count: number | null, json: boolean, io: CtlIo): Promise<number> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const finish = (code: number) => {
+      off();
+      io.interrupted.removeEventListener('abort', interrupted);
+      resolve(code);
+    };
+    const interrupted = () => finish(0);
+    const off = conn.onEvent((event, payload) => {
+      if (json) io.out(`${JSON.stringify({ event, payload })}\n`);
+      else io.out(`${new Date().toISOString()}  ${event}  ${JSON.stringify(payload)}\n`);
+      seen += 1;
+      if (count !== null && seen >= count) finish(0);
+    });
+    io.interrupted.addEventListener('abort', interrupted);
+  });
+}
+
 async function send(conn: CtlConnection, args: CtlArgs, io: CtlIo): Promise<number> {
   const { action } = args;
   const line = (value: unknown) => io.out(`${JSON.stringify(value)}\n`);
@@ -153,6 +173,7 @@ async function send(conn: CtlConnection, args: CtlArgs, io: CtlIo): Promise<numb
     }
     return info.agent_connected ? 0 : 1;
   }
+  if (action.kind === 'events') return events(conn, action.count, args.json, io);
   if (action.kind !== 'send') return 2;
 
   let payload = action.payload;
