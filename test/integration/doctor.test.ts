@@ -22,7 +22,9 @@ import {
 } from '../../src/cli/doctor/checks.js';
 import { parseConfig } from '../../src/config.js';
 import { issueCertificate } from '../../src/io/pki/certificates.js';
-import { ensureLocalPki } from '../../src/io/pki/localPki.js';
+import { LocalEndpoint } from '../../src/io/local/endpoint.js';
+import { writeEndpointFile } from '../../src/io/local/endpointFile.js';
+import { CTL_COMMON_NAME, ensureLocalPki, localLayout } from '../../src/io/pki/localPki.js';
 import { BUILT_ENTRY, ensureBuilt } from '../support/agentProcess.js';
 import { makeTestPki, type TestPki } from '../support/certs.js';
 import { startTestCloud, type TestCloud } from '../support/cloudServer.js';
@@ -272,6 +274,45 @@ describe('doctor: certificates, the cloud and the clock', () => {
       await cloud.restart();
     }
   }, 30_000);
+
+  it('reaches the local endpoint in local mode, and fails when the running agent no longer answers', async () => {
+    const ctx = await context(['--local', '--data-dir', join(work, 'data-local')]);
+    const silent = pino({ level: 'silent' });
+    const local = await ensureLocalPki(ctx.config.dataDir, { agentCommonName: 'local-doctor', log: silent });
+    const endpoint = new LocalEndpoint({
+      tls: { key: local.server.keyPem, cert: local.server.certPem, ca: local.ca.certPem },
+      agentCommonName: 'local-doctor',
+      ctlCommonName: CTL_COMMON_NAME,
+      log: silent,
+    });
+    const layout = localLayout(ctx.config.dataDir);
+    expect((await checkCloud(ctx)).result).toMatchObject({ status: 'skip' });
+    await endpoint.start();
+    const file = {
+      url: endpoint.url,
+      // This test's own process stands for the agent: it is running.
+      pid: process.pid,
+      agent_id: 'local-doctor',
+      ca_file: layout.caFile,
+      cert_file: join(layout.ctlMtlsDir, 'client.crt'),
+      key_file: join(layout.ctlMtlsDir, 'client.key'),
+      docker_host: 'unix:///var/run/docker.sock',
+      started_at: new Date().toISOString(),
+    };
+    await writeEndpointFile(layout.endpointFile, file);
+    try {
+      expect((await checkCloud(ctx)).result).toMatchObject({
+        status: 'warn',
+        detail: `local mode: the endpoint at ${endpoint.url} answers but the agent is not connected to it`,
+      });
+    } finally {
+      await endpoint.stop();
+    }
+    expect((await checkCloud(ctx)).result).toMatchObject({
+      status: 'fail',
+      detail: expect.stringMatching(new RegExp(`names ${endpoint.url}, which does not answer`)),
+    });
+  });
 
   it("fails the clock when the cloud's Date is an hour off", async () => {
     const server = https.createServer(

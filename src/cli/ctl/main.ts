@@ -3,6 +3,7 @@ import { agentVersion, ConfigError, parseConfig } from '../../config.js';
 import { type CtlConnection, CtlConnectError, connectCtl } from '../../io/local/ctlClient.js';
 import { LOCAL_INFO_EVENT } from '../../io/local/endpoint.js';
 import { type EndpointFile, EndpointFileProblem, readEndpointFile } from '../../io/local/endpointFile.js';
+import { processAlive } from '../../io/host/probes.js';
 import { localLayout } from '../../io/pki/localPki.js';
 import { errorText } from '../../model/errors.js';
 import { UsageError } from '../toolArgs.js';
@@ -49,15 +50,6 @@ function nextId(): number {
   return lastId;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function connect(file: EndpointFile, path: string): Promise<CtlConnection> {
   let cert: string;
   let key: string;
@@ -79,7 +71,7 @@ async function connect(file: EndpointFile, path: string): Promise<CtlConnection>
     return await connectCtl({ url: file.url, cert, key, ca });
   } catch (err) {
     if (!(err instanceof CtlConnectError)) throw err;
-    const why = pidAlive(file.pid)
+    const why = processAlive(file.pid)
       ? `the agent (pid ${file.pid}) is running but its endpoint did not answer: ${err.message}`
       : `the agent that wrote ${path} (pid ${file.pid}) is not running any more; start it again (npm start)`;
     throw new CtlFailure(`cannot reach the local agent: ${why}`);

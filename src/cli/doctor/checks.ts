@@ -14,6 +14,7 @@ import {
   folderFacts,
   freeBytes,
   interfaceFacts,
+  processAlive,
   serverDate,
   unixSocketFacts,
 } from '../../io/host/probes.js';
@@ -303,6 +304,15 @@ export async function checkCloud(ctx: DoctorContext): Promise<{ result: CheckRes
       return {
         identityOk: false,
         result: skip('cloud', `local mode: no agent is running on ${config.dataDir} (start it: npm start)`),
+      };
+    }
+    if (!processAlive(endpoint.pid)) {
+      return {
+        identityOk: false,
+        result: skip(
+          'cloud',
+          `local mode: no agent is running on ${config.dataDir} (pid ${endpoint.pid}, which wrote ${file}, has ended; start it: npm start)`,
+        ),
       };
     }
     try {

@@ -197,3 +197,13 @@ export function serverDate(
     request.on('error', reject);
   });
 }
+
+/** Whether a process with this id exists (one of another user answers EPERM, and exists too). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
