@@ -61,6 +61,15 @@ describe('the reconcile gate of local mode', () => {
     expect(await pending).toBe('routed');
   });
 
+  it('serves what it refused once the engine is back and reconciliation is done', async () => {
+    const { ask, gate, routed } = harness();
+    gate.engineUnavailable('connect ECONNREFUSED');
+    expect(await ask('get_device_status', { correlation_id: 8, device_id: 'plc1' })).toMatchObject({ status: 'error' });
+    gate.open();
+    expect(await ask('get_device_status', { correlation_id: 9, device_id: 'plc1' })).toBe('routed');
+    expect(routed).toEqual(['get_device_status']);
+  });
+
   it('says the agent is still reading its runtimes when the first attempt takes long', async () => {
     const gate = new ReconcileGate();
     expect(await gate.admit(10)).toEqual({ open: false, engineProblem: null });
