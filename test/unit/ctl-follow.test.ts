@@ -14,7 +14,10 @@ function fakeConnection(statuses: Array<Record<string, unknown>>) {
     },
     close() {},
   };
-  return { conn, send: (event: string, payload: unknown) => listeners.forEach((l) => l(event, payload)) };
+  const send = (event: string, payload: unknown) => {
+    for (const listener of listeners) listener(event, payload);
+  };
+  return { conn, send };
 }
 
 const base = (kind: 'create' | 'command' | 'delete', topic: string, signal = new AbortController().signal) => {
