@@ -221,6 +221,7 @@ describe.skipIf(!docker)('local mode from a fresh clone, driven by ctl on the re
 describe('local mode without a Docker engine', () => {
   let agent: Started;
   let ctl: ReturnType<typeof ctlIn>;
+  let ctlEnv: Record<string, string>;
 
   beforeAll(async () => {
     const dataDir = join(work, 'data-nodocker');
@@ -228,7 +229,8 @@ describe('local mode without a Docker engine', () => {
       DOCKER_HOST: `unix://${join(work, 'no-docker.sock')}`,
       ORCH_NETMON_SOCKET: join(work, 'no-sidecar.sock'),
     });
-    ctl = ctlIn({ HOME: env.HOME!, ORCH_DATA_DIR: dataDir });
+    ctlEnv = { HOME: env.HOME!, ORCH_DATA_DIR: dataDir };
+    ctl = ctlIn(ctlEnv);
     agent = startInClone(await readmeCommand('start'), env);
     await waitFor(() => agent.stderr().includes('running in local mode') || agent.child.exitCode !== null, {
       timeoutMs: 300_000,
@@ -262,6 +264,20 @@ describe('local mode without a Docker engine', () => {
       event: 'heartbeat',
       payload: { status: 'active', agent_id: expect.stringMatching(/^local-/) },
     });
+    // Following the events ends cleanly on Ctrl-C.
+    const follower = spawn(process.execPath, [join(clone, 'dist/src/main.js'), 'ctl', 'events'], {
+      cwd: clone,
+      env: { PATH: process.env.PATH ?? '', ...ctlEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let followed = '';
+    follower.stdout.on('data', (d: Buffer) => {
+      followed += d.toString();
+    });
+    const ended = new Promise<number | null>((resolve) => follower.once('exit', (code) => resolve(code)));
+    await waitFor(() => followed.includes('heartbeat'), { timeoutMs: 15_000, message: 'a heartbeat in ctl events' });
+    follower.kill('SIGINT');
+    expect(await ended).toBe(0);
     const version = await ctl('version');
     expect(version.code).toBe(0);
     expect(version.stdout).toMatch(/^ctl {6}\d+\.\d+\.\d+\nagent {4}\d+\.\d+\.\d+ \(local-/);
