@@ -317,6 +317,8 @@ export function usage(): string {
     `orchestrator-agent ${agentVersion()}: runs OpenPLC vPLCs for the Autonomy Edge Cloud.`,
     '',
     'Usage: orchestrator-agent [options]',
+    '       orchestrator-agent ctl <shortcut or topic> [arguments]   drive a local-mode agent (see ctl --help)',
+    '       orchestrator-agent doctor [options]                      check this host (see doctor --help)',
     '',
     'Every option can also be set by its environment variable; a flag wins over the variable.',
     'Flags take their value as "--flag value" or "--flag=value".',
