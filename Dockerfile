@@ -14,6 +14,9 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
+# The installer starts the container before the certificates exist and restarts it once they do: keep that a
+# one-line refusal (and a restart loop) instead of local mode, which would serve no cloud until the restart.
+ENV ORCH_LOCAL=off
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import Type, { type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
@@ -25,7 +27,9 @@ import {
   expandPath,
   httpUrl,
   IMAGE_REFERENCE,
+  LocalChoiceSchema,
   LogLevelSchema,
+  localChoice,
   logLevel,
   PortsSchema,
   ports,
@@ -57,6 +61,17 @@ const RUNTIME_IMAGE = 'ghcr.io/autonomy-logic/openplc-runtime:latest';
 
 /** A path default as a user writes it; expanded when used, since the home folder differs per machine. */
 const pathDefault = (text: string) => new Derived(text, () => expandPath(text));
+
+const ROOT_DATA_DIR = '/var/orchestrator';
+const USER_DATA_DIR = '~/.local/state/orchestrator-agent';
+
+/**
+ * Root (the installer's container, a plant host) keeps the old agent's shared folder; anyone else cannot write
+ * there, so a developer's `npm start` keeps its state in the per-user state folder instead.
+ */
+export function defaultDataDir(uid: number | undefined, home: string = homedir()): string {
+  return uid === undefined || uid === 0 ? ROOT_DATA_DIR : join(home, USER_DATA_DIR.slice(2));
+}
 
 const OPTIONS = {
   cloudUrl: option({
@@ -96,14 +111,28 @@ const OPTIONS = {
       if (file !== null) await requireReadable(file);
     },
   }),
+  local: option({
+    flag: 'local',
+    switch: true,
+    env: 'ORCH_LOCAL',
+    placeholder: 'auto|on|off',
+    help:
+      'Local mode: a private CA under <data-dir>/local and an embedded cloud endpoint on 127.0.0.1, driven with ' +
+      '"orchestrator-agent ctl", instead of the Autonomy cloud. auto chooses it when neither --cloud-url nor ' +
+      '--mtls-dir is given and the mTLS folder holds no client.crt; --local forces it, --no-local requires the cloud.',
+    schema: LocalChoiceSchema,
+    parse: localChoice,
+    default: 'auto',
+    expected: 'auto, on or off',
+  }),
   dataDir: option({
     flag: 'data-dir',
     env: 'ORCH_DATA_DIR',
     placeholder: '<dir>',
-    help: 'Shared data folder: state files, logs/, debug/, DHCP leases.',
+    help: 'Shared data folder: state files, logs/, debug/, DHCP leases, local/ (local mode).',
     schema: Type.String({ minLength: 1 }),
     parse: expandPath,
-    default: '/var/orchestrator',
+    default: new Derived(`${ROOT_DATA_DIR} as root, else ${USER_DATA_DIR}`, () => defaultDataDir(process.getuid?.())),
     expected: 'a folder',
   }),
   logLevel: option({
@@ -244,7 +273,15 @@ const OPTIONS = {
 };
 
 export const ConfigSchema = schemaOf(OPTIONS);
-export type Config = Static<typeof ConfigSchema>;
+
+/** Whether the agent runs in local mode, and why (printed at start, so the automatic choice is never a surprise). */
+export interface LocalMode {
+  enabled: boolean;
+  reason: string;
+}
+
+/** The validated configuration, with the local-mode choice made. */
+export type Config = Omit<Static<typeof ConfigSchema>, 'local'> & { local: LocalMode };
 
 /** Every option in --help order, with its place in the config. */
 export const CONFIG_OPTIONS: readonly ListedOption[] = listOptions(OPTIONS);
@@ -280,6 +317,8 @@ export function usage(): string {
     `orchestrator-agent ${agentVersion()}: runs OpenPLC vPLCs for the Autonomy Edge Cloud.`,
     '',
     'Usage: orchestrator-agent [options]',
+    '       orchestrator-agent ctl <shortcut or topic> [arguments]   drive a local-mode agent (see ctl --help)',
+    '       orchestrator-agent doctor [options]                      check this host (see doctor --help)',
     '',
     'Every option can also be set by its environment variable; a flag wins over the variable.',
     'Flags take their value as "--flag value" or "--flag=value".',
@@ -301,7 +340,11 @@ export function readmeTable(): string {
  * Build the configuration from `argv` (without node and script, i.e. `process.argv.slice(2)`) and `env`.
  * Rejects with `ConfigError` (one line naming the flag, variable or file) or `ConfigInfoRequest` for --help/--version.
  */
-export async function parseConfig(argv: string[], env: Record<string, string | undefined>): Promise<Config> {
+export async function parseConfig(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  opts: ParseOptions = {},
+): Promise<Config> {
   // Help wins wherever it stands, even in a command line that would not parse.
   if (argv.some((a) => a === '--help' || a === '-h')) throw new ConfigInfoRequest('help', usage());
   if (argv.includes('--version')) throw new ConfigInfoRequest('version', `orchestrator-agent ${agentVersion()}`);
@@ -319,21 +362,83 @@ export async function parseConfig(argv: string[], env: Record<string, string | u
     throw refusal(culprit, sources.get(culprit), new ValueProblem());
   }
 
-  // Syntax first (above), then the file system, so a typo is reported before a missing certificate.
-  for (const option of CONFIG_OPTIONS) {
+  const table = values as Static<typeof ConfigSchema>;
+  const local = await chooseLocalMode(table.local, {
+    cloudUrl: sources.get(optionNamed('cloudUrl'))?.label,
+    mtlsDir: sources.get(optionNamed('mtlsDir'))?.label,
+    certificateIn: table.mtlsDir,
+    localFrom: sources.get(optionNamed('local'))?.label,
+  });
+
+  // Syntax first (above), then the file system, so a typo is reported before a missing certificate. Local mode
+  // makes its own certificates: the cloud's are not needed then.
+  const cloudFiles = new Set(['mtlsDir', 'caFile']);
+  for (const option of opts.checkFiles === false ? [] : CONFIG_OPTIONS) {
+    if (local.enabled && cloudFiles.has(option.path.join('.'))) continue;
     try {
       await option.check?.(valueAt(values, option.path));
     } catch (problem) {
       throw refusal(option, sources.get(option), problem);
     }
   }
-  return values;
+  return { ...table, local };
+}
+
+export interface ParseOptions {
+  /**
+   * false: skip the checks of the file system (certificates readable). For doctor, which reports them as checks
+   * of its own, and for ctl, which only needs to know the data folder.
+   */
+  checkFiles?: boolean;
+}
+
+function optionNamed(path: string): ListedOption {
+  const found = CONFIG_OPTIONS.find((o) => o.path.join('.') === path);
+  if (!found) throw new Error(`no option ${path}`);
+  return found;
+}
+
+/** Where the choice's inputs came from: the flag or variable that set each, undefined for a default. */
+export interface LocalModeInputs {
+  cloudUrl: string | undefined;
+  mtlsDir: string | undefined;
+  /** The mTLS folder in effect, looked into for client.crt. */
+  certificateIn: string;
+  localFrom: string | undefined;
+}
+
+/**
+ * auto: local mode exactly when nothing points at the cloud — no cloud URL and no mTLS folder given, and no
+ * client certificate where the installer puts it. Anything that names the cloud keeps the production path, with its
+ * one-line refusal of missing certificates.
+ */
+export async function chooseLocalMode(
+  choice: Static<typeof LocalChoiceSchema>,
+  inputs: LocalModeInputs,
+): Promise<LocalMode> {
+  const given = inputs.localFrom ?? '--local';
+  if (choice === 'on') return { enabled: true, reason: `${given} asks for it` };
+  if (choice === 'off') return { enabled: false, reason: `${inputs.localFrom ?? '--no-local'} asks for the cloud` };
+  if (inputs.cloudUrl !== undefined) return { enabled: false, reason: `${inputs.cloudUrl} names a cloud` };
+  if (inputs.mtlsDir !== undefined) return { enabled: false, reason: `${inputs.mtlsDir} names the certificates` };
+  const certificate = join(inputs.certificateIn, 'client.crt');
+  const present = await access(certificate).then(
+    () => true,
+    () => false,
+  );
+  if (present) return { enabled: false, reason: `${certificate} is there` };
+  return {
+    enabled: true,
+    reason: `no client certificate at ${certificate} and no --cloud-url (give --no-local to require the cloud)`,
+  };
 }
 
 /** What to print at start: every setting, paths included, never file contents or credentials. */
 export function describeConfig(config: Config): Record<string, unknown> {
   return {
     version: agentVersion(),
+    local: config.local.enabled,
+    localReason: config.local.reason,
     cloudUrl: redactUrl(config.cloudUrl),
     mtlsDir: config.mtlsDir,
     caFile: config.caFile,

@@ -3,14 +3,33 @@
  * Composition root: read the configuration, make the logger, start the agent. Nothing else lives here.
  * Bad configuration prints one line and exits 2 (no stack trace): an installer or a plant engineer
  * reads it, and Docker's restart policy must not hide it in a crash loop of stack dumps.
+ *
+ * `orchestrator-agent ctl …` and `orchestrator-agent doctor …` are tools beside the agent: they are dispatched
+ * before the agent's own options are read, and each reads the options it shares with the agent itself.
  */
+import { basename, relative } from 'node:path';
 import { startAgent } from './actors/agent.js';
-import { ConfigError, ConfigInfoRequest, describeConfig, parseConfig } from './config.js';
+import { localBanner } from './actors/local/banner.js';
+import { ConfigError, ConfigInfoRequest, defaultDataDir, describeConfig, parseConfig } from './config.js';
 import { IdentityError } from './io/cloud/identity.js';
 import { createLogger } from './io/log/logger.js';
 import { errorText } from './model/errors.js';
 
+/** How this program was started, for the commands it suggests: `node dist/src/main.js` or `orchestrator-agent`. */
+function invocation(): string {
+  const script = process.argv[1] ?? 'orchestrator-agent';
+  return basename(script) === 'main.js' ? `node ${relative(process.cwd(), script) || script}` : basename(script);
+}
+
 async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv[0] === 'ctl' || argv[0] === 'doctor') {
+    const tools = await import('./cli/index.js');
+    const tool = argv[0] === 'ctl' ? tools.runCtl : tools.runDoctor;
+    process.exitCode = await tool(argv.slice(1), process.env, invocation());
+    return;
+  }
+
   let config: Awaited<ReturnType<typeof parseConfig>>;
   try {
     config = await parseConfig(process.argv.slice(2), process.env);
@@ -34,6 +53,7 @@ async function main(): Promise<void> {
   });
   const { log } = logger;
   log.info({ config: describeConfig(config) }, 'starting orchestrator-agent');
+  if (config.local.enabled) log.info({ reason: config.local.reason }, 'local mode');
 
   // A fault nothing can recover from in place (a root actor failed, an exception nobody caught) ends the process
   // with code 1, after a bounded attempt at a clean stop: a live process that answers nothing would keep every PLC
@@ -68,6 +88,22 @@ async function main(): Promise<void> {
 
   process.on('SIGTERM', () => void shutdown(0, { signal: 'SIGTERM' }));
   process.on('SIGINT', () => void shutdown(0, { signal: 'SIGINT' }));
+
+  if (agent.local) {
+    // Written to stderr: it is for the person at the terminal, and stdout may be a stream of JSON log lines.
+    const docker = await agent.local.docker(3_000);
+    const ownDefault = config.dataDir === defaultDataDir(process.getuid?.());
+    process.stderr.write(
+      `${localBanner({
+        reason: config.local.reason,
+        endpointUrl: agent.local.endpointUrl,
+        endpointFile: agent.local.endpointFile,
+        docker,
+        command: invocation(),
+        dataDirFlag: ownDefault ? '' : ` --data-dir ${config.dataDir}`,
+      })}\n`,
+    );
+  }
 }
 
 main().catch((error: unknown) => {

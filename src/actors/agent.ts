@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { showDockerHost } from '../config/parsers.js';
 import { CloudConnector } from '../io/cloud/connection.js';
 import { heartbeatPayload } from '../io/cloud/heartbeat.js';
 import { IdempotencyCache } from '../io/cloud/idempotency.js';
@@ -16,8 +17,10 @@ import type { VplcFact } from '../model/facts.js';
 import { AdoptedRuntimes, networkInUseBy } from './boot/adoptedRuntimes.js';
 import { FactGate } from './boot/factGate.js';
 import { reconcile } from './boot/reconcile.js';
-import { CloudLink } from './cloud/link.js';
+import { gatedDispatch, ReconcileGate } from './boot/reconcileGate.js';
+import { CloudLink, type Dispatch } from './cloud/link.js';
 import { createTopicHandlers } from './cloud/topics/index.js';
+import { type PreparedLocalMode, prepareLocalMode } from './local/localMode.js';
 import { type AgentModule, startModules } from './modules.js';
 import { DhcpCoordinator } from './network/dhcp.js';
 import { LeaseBook } from './network/leases.js';
@@ -32,12 +35,25 @@ import { ContainerWatch } from './vplc/containerWatch.js';
 import { createVplcOps } from './vplc/ops.js';
 import { RuntimeReadiness } from './vplc/readiness.js';
 import { Supervisor } from './vplc/supervisor.js';
+import { errorText } from '../model/errors.js';
+import { EngineError } from '../io/docker/errors.js';
 
 export interface Agent {
   readonly agentId: string;
   readonly cloud: CloudLink;
   readonly supervisor: Supervisor;
+  /** Set in local mode. */
+  readonly local: LocalModeView | null;
   stop(): Promise<void>;
+}
+
+/** What the start-up banner of local mode tells a person. */
+export interface LocalModeView {
+  endpointUrl: string;
+  endpointFile: string;
+  caFile: string;
+  /** Waits up to `waitMs` for the first word from Docker: reconciled, or why the engine did not answer. */
+  docker(waitMs: number): Promise<{ address: string; reachable: boolean; problem: string | null }>;
 }
 
 export interface AgentOptions {
@@ -52,10 +68,17 @@ export interface AgentOptions {
  * The composition: every capability is built first (constructors do no I/O), then started as a list of modules in
  * order and stopped in reverse. The cloud link is the last module, so the agent answers the cloud only once boot
  * reconciliation knows its vPLCs.
+ *
+ * In local mode the cloud is the embedded endpoint (see local/localMode.ts), and the link opens while
+ * reconciliation may still wait for Docker: a machine without an engine must still get answers. The topics that
+ * need Docker are held back by the reconcile gate until reconciliation is done, so none is served from an
+ * unreconciled view.
  */
 export async function startAgent(config: Config, log: Logger, opts: AgentOptions = {}): Promise<Agent> {
   const child = (component: string) => log.child({ component });
-  const identity = await loadClientIdentity(config.mtlsDir, config.caFile);
+  const local: PreparedLocalMode | null = config.local.enabled ? await prepareLocalMode(config, child('local')) : null;
+  const cloudTarget = local?.cloud ?? { url: config.cloudUrl, mtlsDir: config.mtlsDir, caFile: config.caFile };
+  const identity = await loadClientIdentity(cloudTarget.mtlsDir, cloudTarget.caFile);
   if (!identity.agentIdFromCertificate) {
     log.error(
       { mtlsDir: config.mtlsDir },
@@ -216,6 +239,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       selfDestruct,
       serial,
       runCommandPorts: config.runCommand.ports,
+      engineAddress: showDockerHost(config.dockerHost),
       readiness,
       log,
     }),
@@ -224,9 +248,18 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     // The proxy has its own deadline; give it room to answer with its own, more precise error.
     topicTimeoutsMs: { run_command: config.runCommand.timeoutMs + 5_000 },
   });
+  const gate = new ReconcileGate();
+  const route: Dispatch = (topic, args, emit) => void router.dispatch(topic, args, emit);
   const cloud = new CloudLink({
-    connector: new CloudConnector({ url: config.cloudUrl, identity, log: child('cloud') }),
-    dispatch: (topic, args, emit) => void router.dispatch(topic, args, emit),
+    connector: new CloudConnector({
+      // A getter in local mode: the endpoint's port is known once it listens, before the link first connects.
+      get url() {
+        return cloudTarget.url;
+      },
+      identity,
+      log: child('cloud'),
+    }),
+    dispatch: local ? gatedDispatch(route, gate, showDockerHost(config.dockerHost), child('router')) : route,
     heartbeat: async () => heartbeatPayload(identity.agentId, await hostMetrics.sample()),
     log: child('cloud'),
     random: opts.random,
@@ -235,6 +268,44 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
   });
 
   const boot = new AbortController();
+  let engineProblem: string | null = null;
+  const runReconcile = async () => {
+    await reconcile({
+      engine,
+      supervisor,
+      ops,
+      watch,
+      records,
+      loaded,
+      adopted,
+      log: child('reconcile'),
+      signal: boot.signal,
+      onEngineUnavailable: (err) => {
+        engineProblem = err instanceof EngineError ? (err.engineMessage ?? err.message) : errorText(err);
+        gate.engineUnavailable(engineProblem);
+      },
+    });
+    engineProblem = null;
+    facts.open();
+    gate.open();
+  };
+  const bootModule: AgentModule = local
+    ? {
+        // Local mode: reconciliation runs beside the link; the gate holds back what needs it.
+        name: 'boot',
+        start: () => {
+          runReconcile().catch((err: unknown) => {
+            if (!boot.signal.aborted) log.error({ err: errorText(err) }, 'boot reconciliation failed');
+          });
+        },
+        stop: () => boot.abort(),
+      }
+    : {
+        // Before the cloud hears from us: one actor per runtime, interrupted operations finished or rolled back.
+        name: 'boot',
+        start: runReconcile,
+        stop: () => boot.abort(),
+      };
   const modules: AgentModule[] = [
     { name: 'store', start: () => {}, stop: () => store.close() },
     { name: 'records', start: () => {}, stop: () => records.flush() },
@@ -244,32 +315,25 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     { name: 'sidecar', start: () => sidecar.start(), stop: () => sidecar.stop() },
     { name: 'dhcp', start: () => {}, stop: () => dhcp.close() },
     { name: 'supervisor', start: () => {}, stop: () => supervisor.stop() },
-    {
-      // Before the cloud hears from us: one actor per runtime, interrupted operations finished or rolled back.
-      name: 'boot',
-      start: async () => {
-        await reconcile({
-          engine,
-          supervisor,
-          ops,
-          watch,
-          records,
-          loaded,
-          adopted,
-          log: child('reconcile'),
-          signal: boot.signal,
-        });
-        facts.open();
-      },
-      stop: () => boot.abort(),
-    },
+    bootModule,
     { name: 'run-command', start: () => {}, stop: () => proxy.close() },
     { name: 'readiness', start: () => {}, stop: () => readiness.stop() },
     { name: 'self-destruct', start: () => {}, stop: () => selfDestruct.stop() },
+    ...(local ? [local.module] : []),
     { name: 'cloud', start: () => cloud.start(), stop: () => cloud.stop() },
   ];
   const running = await startModules(modules, log);
-  log.info({ agentId: identity.agentId, cloudUrl: config.cloudUrl }, 'agent started');
+  log.info({ agentId: identity.agentId, cloudUrl: cloudTarget.url, local: local !== null }, 'agent started');
 
-  return { agentId: identity.agentId, cloud, supervisor, stop: () => running.stop() };
+  const engineAddress = showDockerHost(config.dockerHost);
+  const localView: LocalModeView | null = local && {
+    endpointUrl: local.endpoint.url,
+    endpointFile: local.layout.endpointFile,
+    caFile: local.layout.caFile,
+    docker: async (waitMs) => {
+      await gate.admit(waitMs);
+      return { address: engineAddress, reachable: gate.isOpen(), problem: gate.isOpen() ? null : engineProblem };
+    },
+  };
+  return { agentId: identity.agentId, cloud, supervisor, local: localView, stop: () => running.stop() };
 }

@@ -43,6 +43,11 @@ export class Derived<T> {
 export interface Option<S extends TSchema = TSchema> {
   /** Long flag without its dashes; left out for settings that only come from the environment. */
   readonly flag?: string;
+  /**
+   * An on/off flag: `--<flag>` gives the text `on` and `--no-<flag>` the text `off`, neither takes a value; the
+   * variable takes any text the parser reads.
+   */
+  readonly switch?: true;
   readonly short?: string;
   readonly env: string;
   /** The value, as --help writes it after the flag. */
@@ -112,14 +117,21 @@ function readFlags(argv: readonly string[], options: readonly ListedOption[]): M
   const byName = new Map<string, ListedOption>();
   for (const o of options) {
     if (o.flag !== undefined) byName.set(`--${o.flag}`, o);
+    if (o.flag !== undefined && o.switch) byName.set(`--no-${o.flag}`, o);
     if (o.short !== undefined) byName.set(`-${o.short}`, o);
   }
   const { tokens } = parseArgs({
     args: [...argv],
     options: Object.fromEntries(
-      options.flatMap((o) =>
-        o.flag === undefined ? [] : [[o.flag, { type: 'string' as const, ...(o.short && { short: o.short }) }]],
-      ),
+      options.flatMap((o): Array<[string, { type: 'string' | 'boolean'; short?: string }]> => {
+        if (o.flag === undefined) return [];
+        if (o.switch)
+          return [
+            [o.flag, { type: 'boolean' as const }],
+            [`no-${o.flag}`, { type: 'boolean' as const }],
+          ];
+        return [[o.flag, { type: 'string' as const, ...(o.short && { short: o.short }) }]];
+      }),
     ),
     strict: false,
     allowPositionals: true,
@@ -137,6 +149,11 @@ function readFlags(argv: readonly string[], options: readonly ListedOption[]): M
     const name = eq === -1 ? written : written.slice(0, eq);
     const option = byName.get(name);
     if (token.kind !== 'option' || option === undefined) throw new ConfigError(`unknown flag ${name} (see --help)`);
+    if (option.switch) {
+      if (eq !== -1) throw new ConfigError(`${name} takes no value (use --${option.flag} or --no-${option.flag})`);
+      found.set(option, { text: name.startsWith('--no-') ? 'off' : 'on', label: name });
+      continue;
+    }
     const value = eq === -1 ? token.value : written.slice(eq + 1);
     // parseArgs takes whatever follows as the value; a flag there means this one's value was left out.
     if (value === undefined || (eq === -1 && byName.has(value.split('=')[0]!))) {
@@ -227,7 +244,11 @@ export function helpLines(options: readonly ListedOption[]): string[] {
   return options.flatMap((o) => {
     const names = [o.short && `-${o.short}`, o.flag && `--${o.flag}`].filter(Boolean).join(', ');
     const head =
-      o.flag === undefined ? `(environment only) ${o.env}=${o.placeholder}` : `${names} ${o.placeholder}   [${o.env}]`;
+      o.flag === undefined
+        ? `(environment only) ${o.env}=${o.placeholder}`
+        : o.switch
+          ? `${names}, --no-${o.flag}   [${o.env}=${o.placeholder}]`
+          : `${names} ${o.placeholder}   [${o.env}]`;
     return [`  ${head}`, `      ${o.help}`, `      Default: ${defaultText(o)}`];
   });
 }
@@ -237,7 +258,11 @@ export function markdownTable(options: readonly ListedOption[]): string {
   const cell = (text: string) => text.replaceAll('|', '\\|');
   const rows = options.map((o) => {
     const flags =
-      o.flag === undefined ? '—' : [`\`--${o.flag}\``, o.short && `\`-${o.short}\``].filter(Boolean).join(', ');
+      o.flag === undefined
+        ? '—'
+        : [`\`--${o.flag}\``, o.switch && `\`--no-${o.flag}\``, o.short && `\`-${o.short}\``]
+            .filter(Boolean)
+            .join(', ');
     const fallback = o.default === null ? 'none' : `\`${defaultText(o)}\``;
     return `| ${flags} | \`${o.env}\` | ${cell(fallback)} | ${cell(o.help)} |`;
   });

@@ -33,6 +33,17 @@ export function httpUrl(text: string): string {
   return text;
 }
 
+export const LocalChoiceSchema = Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')]);
+
+/** auto, or a yes/no in the usual spellings (the flag itself gives on or off). */
+export function localChoice(text: string): Static<typeof LocalChoiceSchema> {
+  const t = text.toLowerCase();
+  if (t === 'auto') return 'auto';
+  if (['on', 'true', 'yes', '1'].includes(t)) return 'on';
+  if (['off', 'false', 'no', '0'].includes(t)) return 'off';
+  return reject();
+}
+
 export const LogLevelSchema = Type.Union([
   Type.Literal('fatal'),
   Type.Literal('error'),

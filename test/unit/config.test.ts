@@ -7,6 +7,8 @@ import {
   type Config,
   ConfigError,
   ConfigInfoRequest,
+  chooseLocalMode,
+  defaultDataDir,
   describeConfig,
   parseConfig,
   readmeTable,
@@ -55,6 +57,7 @@ describe('defaults', () => {
       cloudUrl: 'https://api.autonomylogic.com:3001',
       mtlsDir: mtls,
       caFile: null,
+      local: { enabled: false, reason: 'ORCH_MTLS_DIR names the certificates' },
       dataDir: '/var/orchestrator',
       logLevel: 'info',
       runtimeImage: 'ghcr.io/autonomy-logic/openplc-runtime:latest',
@@ -72,9 +75,9 @@ describe('defaults', () => {
     } satisfies Config);
   });
 
-  it('defaults the mTLS folder to ~/.mtls and names it when the certificate is missing', async () => {
+  it('defaults the mTLS folder to ~/.mtls and, with --no-local, names it when the certificate is missing', async () => {
     // The test machine may or may not have ~/.mtls: either it parses to that folder or the error names it.
-    const outcome = await parseConfig([], {}).then(
+    const outcome = await parseConfig(['--no-local'], {}).then(
       (config) => config.mtlsDir,
       (err: Error) => err.message,
     );
@@ -84,19 +87,83 @@ describe('defaults', () => {
       `--mtls-dir: cannot read ${join(homedir(), '.mtls', 'client.key')} (ENOENT)`,
     ]).toContain(outcome);
   });
+
+  it('keeps the state in the per-user state folder when not run as root', () => {
+    expect(defaultDataDir(0, '/home/ann')).toBe('/var/orchestrator');
+    expect(defaultDataDir(1000, '/home/ann')).toBe('/home/ann/.local/state/orchestrator-agent');
+  });
+});
+
+describe('local mode', () => {
+  const empty = () => mkdtemp(join(tmpdir(), 'config-nocert-'));
+
+  it('is chosen when nothing names the cloud and the mTLS folder holds no certificate', async () => {
+    const home = await empty();
+    const inputs = { cloudUrl: undefined, mtlsDir: undefined, certificateIn: home, localFrom: undefined };
+    expect(await chooseLocalMode('auto', inputs)).toEqual({
+      enabled: true,
+      reason: `no client certificate at ${join(home, 'client.crt')} and no --cloud-url (give --no-local to require the cloud)`,
+    });
+    await writeFile(join(home, 'client.crt'), 'x');
+    expect(await chooseLocalMode('auto', inputs)).toEqual({
+      enabled: false,
+      reason: `${join(home, 'client.crt')} is there`,
+    });
+    await rm(home, { recursive: true });
+  });
+
+  it('is not chosen when a cloud URL or a certificate folder is given', async () => {
+    const home = await empty();
+    const base = { cloudUrl: undefined, mtlsDir: undefined, certificateIn: home, localFrom: undefined };
+    expect(await chooseLocalMode('auto', { ...base, cloudUrl: '--cloud-url' })).toMatchObject({ enabled: false });
+    expect(await chooseLocalMode('auto', { ...base, mtlsDir: 'ORCH_MTLS_DIR' })).toEqual({
+      enabled: false,
+      reason: 'ORCH_MTLS_DIR names the certificates',
+    });
+    await rm(home, { recursive: true });
+  });
+
+  it('follows --local, --no-local and ORCH_LOCAL over the automatic choice', async () => {
+    const local = await parse(['--local', '--cloud-url', 'https://cloud.test']);
+    expect(local.local).toEqual({ enabled: true, reason: '--local asks for it' });
+    expect((await parse(['--no-local'])).local).toEqual({ enabled: false, reason: '--no-local asks for the cloud' });
+    expect((await parse([], { ORCH_LOCAL: 'yes' })).local.enabled).toBe(true);
+    expect((await parse([], { ORCH_LOCAL: 'off' })).local.enabled).toBe(false);
+    expect((await parse(['--no-local'], { ORCH_LOCAL: 'on' })).local.enabled).toBe(false);
+    expect(await errorOf(parse(['--local=yes']))).toBe('--local takes no value (use --local or --no-local)');
+    expect(await errorOf(parse([], { ORCH_LOCAL: 'maybe' }))).toBe('ORCH_LOCAL: "maybe" is not auto, on or off');
+  });
+
+  it('does not ask for the cloud certificates in local mode', async () => {
+    const config = await parseConfig(['--local', '--mtls-dir', '/nonexistent'], {});
+    expect(config.local.enabled).toBe(true);
+    expect(await errorOf(parseConfig(['--mtls-dir', '/nonexistent'], {}))).toBe(
+      '--mtls-dir: cannot read /nonexistent/client.crt (ENOENT)',
+    );
+  });
+
+  it('skips every file check when asked to (doctor reports them itself)', async () => {
+    const config = await parseConfig(['--no-local', '--mtls-dir', '/nonexistent'], {}, { checkFiles: false });
+    expect(config.mtlsDir).toBe('/nonexistent');
+  });
 });
 
 describe('defaults as --help and the README show them', () => {
   // mtlsDir (~/.mtls needs real certificates in the home folder) and netmonSocket (<data-dir>/… is a rule, not a
   // value) have derived defaults; the fault hook, the host name and the CA file default to none.
-  const typeable = CONFIG_OPTIONS.filter((o) => !['mtlsDir', 'netmonSocket'].includes(o.path.join('.')));
+  // The data folder's default depends on who runs the agent; a switch has no value to type after its flag.
+  const typeable = CONFIG_OPTIONS.filter(
+    (o) => !['mtlsDir', 'netmonSocket', 'dataDir'].includes(o.path.join('.')) && !o.switch,
+  );
 
   for (const option of typeable.filter((o) => o.default !== null)) {
     it(`gives the default of ${option.label} again when its shown default is typed in`, async () => {
       const text = usage().split('\n');
       const shown = text[text.findIndex((line) => line.includes(option.env)) + 2]!.replace(/^ *Default: /, '');
       const given = option.flag === undefined ? parse([], { [option.env]: shown }) : parse([`--${option.flag}`, shown]);
-      expect(await given).toEqual(await parse([]));
+      // Naming the cloud's URL gives the same choice for another reason: compare the choice, not its wording.
+      const choice = (c: Config) => ({ ...c, local: c.local.enabled });
+      expect(choice(await given)).toEqual(choice(await parse([])));
     });
   }
 
@@ -240,7 +307,7 @@ describe('each flag and its environment variable', () => {
   });
 
   it('has a case above for every option with a flag', () => {
-    const covered = new Set([...cases.map((c) => c.flag), '--mtls-dir', '--ca-file']);
+    const covered = new Set([...cases.map((c) => c.flag), '--mtls-dir', '--ca-file', '--local']);
     const flags = CONFIG_OPTIONS.flatMap((o) => (o.flag === undefined ? [] : [`--${o.flag}`]));
     expect(flags.filter((flag) => !covered.has(flag))).toEqual([]);
   });
@@ -271,6 +338,7 @@ describe('each flag and its environment variable', () => {
       'ORCH_CLOUD_URL',
       'ORCH_MTLS_DIR',
       'ORCH_CA_FILE',
+      'ORCH_LOCAL',
       'ORCH_DATA_DIR',
       'ORCH_LOG_LEVEL',
       'ORCH_RUNTIME_IMAGE',

@@ -51,6 +51,10 @@ const CASES: Record<TopicName, { valid: Record<string, unknown>; missing?: strin
       valid: { correlation_id: 4 },
       wrong: ['requested_at', 5, 'Value must be a valid ISO datetime string.'],
     },
+    list_devices: {
+      valid: { correlation_id: 4 },
+      wrong: ['correlation_id', 'x', 'Value must be a number.'],
+    },
     start_device: {
       valid: { correlation_id: 8, device_id: 'plc1' },
       missing: 'device_id',

@@ -83,6 +83,7 @@ const CONTRACTS: Record<
       fields: [...base, ['include_virtual', 'boolean', 'optional'], ['detailed', 'boolean', 'optional']],
     },
     get_serial_devices: { valid: { correlation_id: 4 }, fields: base },
+    list_devices: { valid: { correlation_id: 4 }, fields: base },
     start_device: { valid: { correlation_id: 8, device_id: 'plc1' }, fields: device },
     stop_device: { valid: { correlation_id: 8, device_id: 'plc1' }, fields: device },
     restart_device: { valid: { correlation_id: 8, device_id: 'plc1' }, fields: device },
@@ -135,7 +136,7 @@ describe('topic list', () => {
     }
   });
 
-  it('treats only the get_* topics and GET commands as read-only', () => {
+  it('treats only the get_* topics, list_devices and GET commands as read-only', () => {
     const readOnly = allTopics.filter((topic) => topic.mutating === false).map((topic) => topic.name);
     expect(readOnly.sort()).toEqual([
       'get_consumption_device',
@@ -143,6 +144,7 @@ describe('topic list', () => {
       'get_device_status',
       'get_host_interfaces',
       'get_serial_devices',
+      'list_devices',
     ]);
     const runCommand = findTopic('run_command');
     const request = CONTRACTS.run_command.valid;

@@ -68,6 +68,8 @@ export interface ReconcileDeps {
   maxInterruptions?: number;
   /** Backoff while the engine does not answer (default 1 s doubling to 10 s). */
   retryMs?: { initial: number; max: number };
+  /** Told each time the engine did not answer; reconciliation goes on waiting for it. */
+  onEngineUnavailable?: (err: unknown) => void;
   signal?: AbortSignal;
 }
 
@@ -214,6 +216,7 @@ async function readDocker(deps: ReconcileDeps): Promise<DockerView> {
       return { managed, bridges, macvlans };
     } catch (err) {
       const delay = backoffMs(attempt, { baseMs: initial, maxMs: max });
+      deps.onEngineUnavailable?.(err);
       deps.log.warn(
         { step: 'reconcile.engine_unavailable', err: errorText(err), retryInMs: delay },
         'Docker engine unavailable at start; the agent answers the cloud once it has reconciled its runtimes',

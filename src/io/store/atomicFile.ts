@@ -12,14 +12,15 @@ import { errorText } from '../../model/errors.js';
 
 let sequence = 0;
 
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
+export async function writeFileAtomic(path: string, data: string, opts: { mode?: number } = {}): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   sequence += 1;
   const temp = join(dir, `${basename(path)}.tmp-${process.pid}-${sequence}`);
   let renamed = false;
   try {
-    const handle = await open(temp, 'w', 0o644);
+    // The mode is set at creation, so a private key is never readable by others, not even for a moment.
+    const handle = await open(temp, 'w', opts.mode ?? 0o644);
     try {
       await handle.writeFile(data, 'utf8');
       await handle.sync();

@@ -19,6 +19,8 @@ export interface DeviceStatusSources {
   status: VplcStatus | undefined;
   observed: ObservedContainer | undefined;
   engineAvailable: boolean;
+  /** The engine's address as configured (e.g. unix:///var/run/docker.sock), named when it cannot be reached. */
+  engineAddress?: string;
   leases: LeaseBook;
   /** The passthrough state of one configured serial port (undefined: not looked at yet). */
   serialPort: (port: SerialConfig) => SerialPortState | undefined;
@@ -49,7 +51,7 @@ export function deviceStatus(id: string, src: DeviceStatusSources): GetDeviceSta
     return {
       status: 'error',
       device_id: id,
-      error: `Docker engine unavailable: cannot read the container state of ${id}. The agent reconnects to the engine by itself; retry shortly.`,
+      error: `${engineUnavailable(src.engineAddress)}: cannot read the container state of ${id}. The agent reconnects to the engine by itself; retry shortly.`,
       ...lifecycle,
     };
   }
@@ -86,6 +88,11 @@ export function deviceStatus(id: string, src: DeviceStatusSources): GetDeviceSta
   if (observed.health) result.health_status = observed.health;
   if (status.spec.serials.length > 0) result.serial_ports = serialPorts(status, src.serialPort);
   return { ...result, ...lifecycle };
+}
+
+/** The words every reply about an unreachable engine begins with. */
+export function engineUnavailable(address: string | undefined): string {
+  return address === undefined ? 'Docker engine unavailable' : `Docker engine unavailable at ${address}`;
 }
 
 function notFound(id: string): DeviceNotFound {

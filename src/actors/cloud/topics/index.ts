@@ -27,6 +27,8 @@ export interface TopicDeps {
   selfDestruct: SelfDestruct;
   serial: SerialPassthrough;
   runCommandPorts: number[];
+  /** The Docker engine's address as configured, for the sentence that says it cannot be reached. */
+  engineAddress?: string;
   /** Whether each running vPLC's API answers (get_device_status `ready`; run_command waits for it). */
   readiness?: Pick<RuntimeReadiness, 'isReady' | 'whenReady'>;
   log: Logger;
@@ -53,6 +55,7 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
         status: deps.supervisor.status(id),
         observed: deps.watch.observed(id),
         engineAvailable: deps.watch.engineAvailable(),
+        engineAddress: deps.engineAddress,
         leases: deps.leases,
         serialPort: (port) => deps.serial.state(id, port.name),
         ready: deps.readiness?.isReady(id) ?? false,
@@ -77,6 +80,20 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
       ),
     get_host_interfaces: async (req) => hostInterfaces(req, deps.sidecar.interfaceList()),
     get_serial_devices: async () => serialDevices(deps.sidecar.serialDevices()),
+    list_devices: async () => {
+      const devices = deps.supervisor
+        .list()
+        .filter((s) => s.phase !== 'deleted')
+        .map((s) => ({
+          device_id: s.name,
+          state: s.state,
+          desired_state: s.desired,
+          ready: deps.readiness?.isReady(s.name) ?? false,
+          ...(s.step ? { step: s.step } : {}),
+          ...(s.lastError ? { last_error: s.lastError } : {}),
+        }));
+      return { status: 'success', devices, count: devices.length };
+    },
     run_command: async (req, ctx) => {
       const status = deps.supervisor.status(req.device_id);
       const internalIp = () => deps.watch.observed(req.device_id)?.internalIp ?? null;

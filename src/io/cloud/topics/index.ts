@@ -9,6 +9,7 @@ import { getConsumptionOrchestrator } from './get_consumption_orchestrator.js';
 import { getDeviceStatus } from './get_device_status.js';
 import { getHostInterfaces } from './get_host_interfaces.js';
 import { getSerialDevices } from './get_serial_devices.js';
+import { listDevices } from './list_devices.js';
 import { restartDevice } from './restart_device.js';
 import { runCommand } from './run_command.js';
 import { startDevice } from './start_device.js';
@@ -24,6 +25,7 @@ export * from './get_device_status.js';
 export * from './get_host_interfaces.js';
 export * from './get_serial_devices.js';
 export { isPythonIsoDateTime } from './iso-datetime.js';
+export * from './list_devices.js';
 export * from './restart_device.js';
 export * from './run_command.js';
 export * from './start_device.js';
@@ -39,6 +41,7 @@ export const allTopics = [
   getDeviceStatus,
   getHostInterfaces,
   getSerialDevices,
+  listDevices,
   startDevice,
   stopDevice,
   restartDevice,
