@@ -47,5 +47,11 @@ export function vnicNetwork<T>(networks: Record<string, T>, parentInterface: str
   return undefined;
 }
 
+/**
+ * Longest container name accepted. Docker itself takes longer ones, but the name is also a network name
+ * (`<name>_internal`), a label value, a file key and part of every log line; 128 leaves room for all of them.
+ */
+export const MAX_CONTAINER_NAME_LENGTH = 128;
+
 /** Docker's container-name rule (the daemon's `RestrictedNamePattern`). */
 export const CONTAINER_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;

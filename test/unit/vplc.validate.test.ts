@@ -22,6 +22,10 @@ describe('validateVplcSpec', () => {
     expect(validateVplcSpec(good())).toBeNull();
   });
 
+  it('accepts a name of exactly 128 characters', () => {
+    expect(validateVplcSpec(withChange((s) => (s.name = 'p'.repeat(128))))).toBeNull();
+  });
+
   it.each([
     ['blank name', (s: VplcSpec) => (s.name = '  '), 'Container name must be a non-empty string'],
     [
@@ -30,6 +34,7 @@ describe('validateVplcSpec', () => {
       "Container name 'plc 1' is not a valid Docker container name",
     ],
     ['no vNICs', (s: VplcSpec) => (s.vnics = []), 'At least one vNIC configuration is required'],
+    ['a 129-character name', (s: VplcSpec) => (s.name = 'p'.repeat(129)), 'is longer than 128 characters'],
     [
       'upper-case mode',
       (s: VplcSpec) => (s.vnics[1]!.network_mode = 'DHCP'),

@@ -1,4 +1,4 @@
-import { CONTAINER_NAME_PATTERN } from '../../model/names.js';
+import { CONTAINER_NAME_PATTERN, MAX_CONTAINER_NAME_LENGTH } from '../../model/names.js';
 import type { VplcSpec } from '../../model/vplc.js';
 
 /**
@@ -10,6 +10,9 @@ import type { VplcSpec } from '../../model/vplc.js';
 export function validateVplcSpec(spec: VplcSpec): string | null {
   const name = spec.name.trim();
   if (!name) return 'Container name must be a non-empty string';
+  if (spec.name.length > MAX_CONTAINER_NAME_LENGTH) {
+    return `Container name '${spec.name.slice(0, 40)}…' is longer than ${MAX_CONTAINER_NAME_LENGTH} characters; choose a shorter container_name`;
+  }
   if (!CONTAINER_NAME_PATTERN.test(spec.name)) {
     return `Container name '${spec.name}' is not a valid Docker container name: use letters, digits, '_', '.' or '-', starting with a letter or digit`;
   }
