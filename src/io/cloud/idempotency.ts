@@ -33,29 +33,78 @@ interface Entry {
   outcome: Promise<Outcome>;
 }
 
-/** JSON with object keys sorted at every level, so equal payloads give equal text whatever their key order. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item)).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const record = value as Record<string, unknown>;
-    const members = Object.keys(record)
-      .sort()
-      .filter((key) => record[key] !== undefined)
-      .map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`);
-    return `{${members.join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
+/** One open array or object: its members in output order and how many were written. */
+interface Frame {
+  members: unknown[];
+  /** Object keys, sorted, parallel to `members`; null for an array. */
+  keys: string[] | null;
+  next: number;
 }
 
-/** A fixed-size key: payloads may carry large uploads (run_command `files`), the cache keeps only a digest. */
+/**
+ * Writes the canonical JSON of `value` (object keys sorted at every level, so equal payloads give equal text whatever
+ * their key order) to `sink` in pieces of about 64 KiB. Iterative, so depth costs no stack; the router has already
+ * bounded the payload's depth and number of values (model/jsonShape.ts), so the work is linear in a bounded size.
+ */
+function writeCanonical(value: unknown, sink: (text: string) => void): void {
+  let pending = '';
+  const emit = (text: string) => {
+    pending += text;
+    if (pending.length >= 65_536) {
+      sink(pending);
+      pending = '';
+    }
+  };
+  const stack: Frame[] = [];
+  /** Writes a primitive at once, or opens a container and returns its frame. */
+  const open = (item: unknown): void => {
+    if (Array.isArray(item)) {
+      emit('[');
+      stack.push({ members: item, keys: null, next: 0 });
+    } else if (item !== null && typeof item === 'object') {
+      const record = item as Record<string, unknown>;
+      const keys = Object.keys(record)
+        .filter((key) => record[key] !== undefined)
+        .sort();
+      emit('{');
+      stack.push({ members: keys.map((key) => record[key]), keys, next: 0 });
+    } else {
+      emit(JSON.stringify(item) ?? 'null');
+    }
+  };
+  open(value);
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    if (frame.next === frame.members.length) {
+      stack.pop();
+      emit(frame.keys === null ? ']' : '}');
+      continue;
+    }
+    const i = frame.next++;
+    if (i > 0) emit(',');
+    if (frame.keys !== null) emit(`${JSON.stringify(frame.keys[i])}:`);
+    open(frame.members[i]);
+  }
+  if (pending !== '') sink(pending);
+}
+
+/** JSON with object keys sorted at every level, so equal payloads give equal text whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  const parts: string[] = [];
+  writeCanonical(value, (text) => parts.push(text));
+  return parts.join('');
+}
+
+/**
+ * A fixed-size key: payloads may carry large uploads (run_command `files`), the cache keeps only a digest, and the
+ * canonical text is hashed piece by piece instead of being built whole.
+ */
 export function idempotencyKey(topic: string, correlationId: unknown, payload: unknown): string {
-  return createHash('sha256')
-    .update(topic)
-    .update('\n')
-    .update(canonicalJson(correlationId))
-    .update('\n')
-    .update(canonicalJson(payload))
-    .digest('hex');
+  const hash = createHash('sha256').update(topic).update('\n');
+  writeCanonical(correlationId, (text) => hash.update(text));
+  hash.update('\n');
+  writeCanonical(payload, (text) => hash.update(text));
+  return hash.digest('hex');
 }
 
 export class IdempotencyCache {

@@ -11,6 +11,7 @@ import type { IdempotencyCache, Outcome } from './idempotency.js';
 import { findTopic, isMutating, type TopicName, type TopicRequests, type TopicResults } from './topics/index.js';
 import { isJsonObject, NOT_AN_OBJECT_ERROR, validateRequest } from './validation.js';
 import { errorText } from '../../model/errors.js';
+import { describeShapeProblem, MAX_JSON_DEPTH, MAX_REQUEST_VALUES, measureJson } from '../../model/jsonShape.js';
 
 export const DEFAULT_TOPIC_TIMEOUT_MS = 30_000;
 
@@ -86,7 +87,11 @@ export class TopicRouter {
     } else if (!isJsonObject(payload)) {
       reply = errorReply(topic, correlationId, NOT_AN_OBJECT_ERROR);
     } else {
-      const validation = validateRequest(definition.name, payload);
+      // Before anything walks the payload (validation, the idempotency key, the handler): depth and size bounded.
+      const shape = measureJson(payload, { maxDepth: MAX_JSON_DEPTH, maxValues: MAX_REQUEST_VALUES });
+      const validation = shape.ok
+        ? validateRequest(definition.name, payload)
+        : { ok: false as const, error: `Validation error: ${describeShapeProblem(shape.problem, 'the request')}` };
       if (!validation.ok) {
         reply = errorReply(topic, correlationId, validation.error);
       } else {
