@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { Encoder, PacketType } from 'socket.io-parser';
 import { describe, expect, it } from 'vitest';
 import { IdempotencyCache, idempotencyKey } from '../../src/io/cloud/idempotency.js';
 import { type TopicContext, type TopicHandlers, TopicRouter } from '../../src/io/cloud/router.js';
@@ -145,5 +146,114 @@ describe('requests the router refuses by their shape', () => {
       error: 'Validation error: the request carries binary data; send JSON only (files as content_base64)',
     });
     expect(calls).toEqual([]);
+  });
+});
+
+/**
+ * An ack that behaves like Socket.IO's: it marks itself sent, then encodes the reply with Socket.IO's own encoder,
+ * which walks it recursively and JSON.stringifies it. `sent` holds what actually went out.
+ */
+function socketIoAck() {
+  const encoder = new Encoder();
+  const sent: unknown[] = [];
+  let called = 0;
+  const ack = (...args: unknown[]) => {
+    called++;
+    if (called > 1) return;
+    const [packet] = encoder.encode({ type: PacketType.ACK, id: 1, nsp: '/', data: args });
+    sent.push(JSON.parse(String(packet).replace(/^\d+/, ''))[0]);
+  };
+  return { ack, sent, calls: () => called };
+}
+
+async function sendThroughSocketIo(router: TopicRouter, topic: unknown, payload: unknown) {
+  const { ack, sent, calls } = socketIoAck();
+  await router.dispatch(topic, [payload, ack], () => {});
+  expect(calls()).toBe(1);
+  expect(sent).toHaveLength(1);
+  return sent[0] as Record<string, unknown>;
+}
+
+const GET_STATUS = { correlation_id: 12345, device_id: 'plc1', method: 'GET', api: '/api/status' };
+
+describe('replies Socket.IO cannot encode', () => {
+  it.each([
+    ['a runtime body nested 5,000 levels deep', () => ({ body: nested(5_000) }), 'is nested more than 72 levels deep'],
+    ['a BigInt', () => ({ body: { counter: 10n ** 30n } }), 'holds a value JSON cannot encode (bigint)'],
+    [
+      'a cycle',
+      () => {
+        const body: Record<string, unknown> = {};
+        body.self = body;
+        return { body };
+      },
+      'refers to itself',
+    ],
+  ])('answers a handler reply with %s by one error reply naming the correlation_id', async (_name, body, problem) => {
+    const { table } = handlers(() => ({ status: 'success', http_response: { status_code: 200, ok: true, ...body() } }));
+    const router = new TopicRouter({ handlers: table, log: silent });
+    const reply = await sendThroughSocketIo(router, 'run_command', GET_STATUS);
+    expect(reply).toEqual({
+      status: 'error',
+      error: `run_command could not be answered (correlation_id 12345): its reply ${problem}, which the agent cannot send`,
+      action: 'run_command',
+      correlation_id: 12345,
+    });
+  });
+
+  it('does not remember a replaced reply: a repeat of the command runs again', async () => {
+    let runs = 0;
+    const { table } = handlers(() => ({ status: 'success', run: ++runs, body: nested(5_000) }));
+    const router = new TopicRouter({ handlers: table, log: silent, idempotency: new IdempotencyCache() });
+    const post = { ...GET_STATUS, method: 'POST', api: '/api/start-plc' };
+    await sendThroughSocketIo(router, 'run_command', post);
+    await sendThroughSocketIo(router, 'run_command', post);
+    expect(runs).toBe(2);
+  });
+
+  it('answers a correlation_id nested 5,000 levels deep once, with correlation_id null', async () => {
+    const { table, calls } = handlers();
+    const router = new TopicRouter({ handlers: table, log: silent });
+    const deep = await sendThroughSocketIo(router, 'get_device_status', {
+      correlation_id: nested(5_000),
+      device_id: 'plc1',
+    });
+    expect(deep).toEqual({
+      status: 'error',
+      error: `Validation error: the request is nested more than ${MAX_JSON_DEPTH} levels deep`,
+      action: 'get_device_status',
+      correlation_id: null,
+    });
+    const shallower = await sendThroughSocketIo(router, 'get_device_status', {
+      correlation_id: nested(40),
+      device_id: 'plc1',
+    });
+    expect(shallower).toEqual({
+      status: 'error',
+      error: 'Invalid field type: correlation_id: Value must be a number.',
+      action: 'get_device_status',
+      correlation_id: null,
+    });
+    expect(calls).toEqual([]);
+  });
+
+  it('echoes a small odd correlation_id as sent, and a 1 MiB one as null', async () => {
+    const router = new TopicRouter({ handlers: handlers().table, log: silent });
+    const small = await sendThroughSocketIo(router, 'delete_device', { correlation_id: { id: 'abc' }, device_id: 'x' });
+    expect(small.correlation_id).toEqual({ id: 'abc' });
+    const huge = await sendThroughSocketIo(router, 'delete_device', { correlation_id: 'x'.repeat(1 << 20) });
+    expect(huge.correlation_id).toBeNull();
+    expect(JSON.stringify(huge).length).toBeLessThan(1_000);
+  });
+
+  it('answers an event named by a number, and cuts a 1 MiB topic name in the reply', async () => {
+    const router = new TopicRouter({ handlers: handlers().table, log: silent });
+    expect(await sendThroughSocketIo(router, 42, { correlation_id: 1 })).toMatchObject({
+      error: 'Unknown topic 42: this agent does not handle it',
+      action: '42',
+    });
+    const long = await sendThroughSocketIo(router, 'x'.repeat(1 << 20), { correlation_id: 2 });
+    expect(long.error).toMatch(/^Unknown topic x{200}… \(1048376 more characters\): this agent does not handle it$/);
+    expect(JSON.stringify(long).length).toBeLessThan(1_000);
   });
 });

@@ -11,6 +11,7 @@ import type { IdempotencyCache, Outcome } from './idempotency.js';
 import { findTopic, isMutating, type TopicName, type TopicRequests, type TopicResults } from './topics/index.js';
 import { isJsonObject, NOT_AN_OBJECT_ERROR, validateRequest } from './validation.js';
 import { errorText } from '../../model/errors.js';
+import { echo, truncate } from '../../model/echo.js';
 import { describeShapeProblem, MAX_JSON_DEPTH, MAX_REQUEST_VALUES, measureJson } from '../../model/jsonShape.js';
 
 export const DEFAULT_TOPIC_TIMEOUT_MS = 30_000;
@@ -46,6 +47,12 @@ export interface TopicRouterOptions {
 
 type Reply = Record<string, unknown>;
 
+/** A request's reply and whether it repeats an earlier one. */
+interface Answer {
+  reply: Reply;
+  replayed: boolean;
+}
+
 export class TopicRouter {
   private readonly handlers: TopicHandlers;
   private readonly log: Logger;
@@ -68,46 +75,45 @@ export class TopicRouter {
     return Object.keys(this.handlers);
   }
 
-  /** Give it the raw Socket.IO handler arguments; calls the ack (the last arg, when it is a function) exactly once. */
-  async dispatch(topic: string, args: unknown[], emit: Emit): Promise<void> {
+  /**
+   * Give it the raw Socket.IO handler arguments; calls the ack (the last arg, when it is a function) exactly once.
+   * Never rejects.
+   */
+  async dispatch(event: unknown, args: unknown[], emit: Emit): Promise<void> {
+    try {
+      await this.handle(event, args, emit);
+    } catch (err) {
+      this.log.error({ err }, 'request handling failed after its reply');
+    }
+  }
+
+  private async handle(event: unknown, args: unknown[], emit: Emit): Promise<void> {
+    // Socket.IO also delivers events named by a number.
+    const topic = typeof event === 'string' ? event : String(event);
     const started = this.now();
     const last = args.at(-1);
     const ack = typeof last === 'function' ? (last as (reply: unknown) => void) : null;
     const payloads = ack ? args.slice(0, -1) : args;
-    const payload = payloads.length === 1 ? payloads[0] : undefined;
     const source = payloads.find(isJsonObject);
-    // Echoed as sent (any JSON value), or null.
-    const correlationId = source?.correlation_id ?? null;
+    // Echoed as sent (any JSON value) when it is small enough to repeat, else null.
+    const correlationId = echoableId(source?.correlation_id ?? null);
 
-    let reply: Reply;
-    let replayed = false;
-    const definition = findTopic(topic);
-    if (!definition) {
-      reply = errorReply(topic, correlationId, `Unknown topic ${topic}: this agent does not handle it`);
-    } else if (!isJsonObject(payload)) {
-      reply = errorReply(topic, correlationId, NOT_AN_OBJECT_ERROR);
-    } else {
-      // Before anything walks the payload (validation, the idempotency key, the handler): depth and size bounded.
-      const shape = measureJson(payload, { maxDepth: MAX_JSON_DEPTH, maxValues: MAX_REQUEST_VALUES });
-      const validation = shape.ok
-        ? validateRequest(definition.name, payload)
-        : { ok: false as const, error: `Validation error: ${describeShapeProblem(shape.problem, 'the request')}` };
-      if (!validation.ok) {
-        reply = errorReply(topic, correlationId, validation.error);
-      } else {
-        const request = validation.value;
-        const mutating = isMutating(definition, request);
-        const run = () => this.invoke(definition.name, request, correlationId, mutating, emit);
-        if (mutating && correlationId !== null && this.idempotency) {
-          ({ reply, replayed } = await this.idempotency.run(topic, correlationId, payload, run));
-        } else {
-          ({ reply } = await run());
-        }
-      }
+    let answer: Answer;
+    try {
+      answer = await this.answer(topic, payloads, correlationId, emit);
+    } catch (err) {
+      // A bug in validation or in the cache must still produce the one reply.
+      this.log.error({ topic: truncate(topic), correlation_id: correlationId, err }, 'could not handle a request');
+      answer = {
+        reply: seal(topic, correlationId, errorReply(topic, correlationId, `${echo(topic)} failed: ${bugText(err)}`))
+          .reply,
+        replayed: false,
+      };
     }
+    const { reply, replayed } = answer;
 
     const status = typeof reply.status === 'string' ? reply.status : 'ok';
-    const fields = { topic, correlation_id: correlationId, duration_ms: this.now() - started, status };
+    const fields = { topic: truncate(topic), correlation_id: correlationId, duration_ms: this.now() - started, status };
     if (status === 'error') {
       this.log.info({ ...fields, replayed, error: reply.error }, 'request answered with an error');
     } else {
@@ -115,14 +121,44 @@ export class TopicRouter {
     }
 
     if (!ack) {
-      this.log.debug({ topic, correlation_id: correlationId }, 'the cloud asked for no ack; reply dropped');
+      this.log.debug(
+        { topic: truncate(topic), correlation_id: correlationId },
+        'the cloud asked for no ack; reply dropped',
+      );
       return;
     }
     try {
       ack(reply);
     } catch (err) {
-      this.log.warn({ topic, correlation_id: correlationId, err }, 'could not send the ack');
+      // Socket.IO marks an ack as sent before it encodes it, so a second call would be dropped: the reply was sealed
+      // (checked to be encodable) beforehand, and this only happens when the connection itself is gone.
+      this.log.warn({ topic: truncate(topic), correlation_id: correlationId, err }, 'could not send the ack');
     }
+  }
+
+  /** The sealed reply to one request: refused by shape or contract, replayed, or produced by its handler. */
+  private async answer(topic: string, payloads: unknown[], correlationId: unknown, emit: Emit): Promise<Answer> {
+    const payload = payloads.length === 1 ? payloads[0] : undefined;
+    const refuse = (error: string): Answer => ({
+      reply: seal(topic, correlationId, errorReply(topic, correlationId, error)).reply,
+      replayed: false,
+    });
+    const definition = findTopic(topic);
+    if (!definition) return refuse(`Unknown topic ${echo(topic)}: this agent does not handle it`);
+    if (!isJsonObject(payload)) return refuse(NOT_AN_OBJECT_ERROR);
+    // Before anything walks the payload (validation, the idempotency key, the handler): depth and size bounded.
+    const shape = measureJson(payload, { maxDepth: MAX_JSON_DEPTH, maxValues: MAX_REQUEST_VALUES });
+    if (!shape.ok) return refuse(`Validation error: ${describeShapeProblem(shape.problem, 'the request')}`);
+    const validation = validateRequest(definition.name, payload);
+    if (!validation.ok) return refuse(validation.error);
+    const request = validation.value;
+    const mutating = isMutating(definition, request);
+    const run = () => this.invoke(definition.name, request, correlationId, mutating, emit);
+    if (mutating && correlationId !== null && this.idempotency) {
+      return this.idempotency.run(topic, correlationId, payload, run);
+    }
+    const { reply } = await run();
+    return { reply, replayed: false };
   }
 
   private timeoutFor(topic: TopicName): number {
@@ -153,7 +189,11 @@ export class TopicRouter {
         controller.abort(new Error(`${topic} did not finish within ${seconds} s`));
         log.warn({ timeout_ms: timeoutMs }, 'handler timed out; cancelled');
         resolve({
-          reply: errorReply(topic, correlationId, `${topic} did not finish within ${seconds} s; ${tail}`),
+          ...seal(
+            topic,
+            correlationId,
+            errorReply(topic, correlationId, `${topic} did not finish within ${seconds} s; ${tail}`),
+          ),
           cacheable: false,
         });
       }, timeoutMs);
@@ -170,12 +210,20 @@ export class TopicRouter {
           if (!isJsonObject(result)) {
             log.error('handler returned no reply object');
             resolve({
-              reply: errorReply(topic, correlationId, `${topic} failed: the agent produced no reply; report this bug`),
+              ...seal(
+                topic,
+                correlationId,
+                errorReply(topic, correlationId, `${topic} failed: the agent produced no reply; report this bug`),
+              ),
               cacheable: false,
             });
             return;
           }
-          resolve({ reply: successReply(topic, correlationId, result), cacheable: true });
+          const sealed = seal(topic, correlationId, successReply(topic, correlationId, result));
+          if (sealed.replaced)
+            log.error({ problem: sealed.replaced }, 'handler reply cannot be sent; answered with an error');
+          // A replaced reply says nothing about the command's outcome: a repeat may run again.
+          resolve({ ...sealed, cacheable: sealed.replaced === undefined });
         },
         (err: unknown) => {
           if (finished) return late('failed');
@@ -183,7 +231,10 @@ export class TopicRouter {
           clearTimeout(timer);
           log.error({ err }, 'handler failed');
           const message = errorText(err);
-          resolve({ reply: errorReply(topic, correlationId, `${topic} failed: ${message}`), cacheable: false });
+          resolve({
+            ...seal(topic, correlationId, errorReply(topic, correlationId, `${topic} failed: ${message}`)),
+            cacheable: false,
+          });
         },
       );
     });
@@ -191,7 +242,46 @@ export class TopicRouter {
 }
 
 function errorReply(topic: string, correlationId: unknown, error: string): Reply {
-  return { status: 'error', error, action: topic, correlation_id: correlationId };
+  return { status: 'error', error, action: truncate(topic), correlation_id: correlationId };
+}
+
+/** How deep a reply may be: a runtime's JSON body (at most MAX_JSON_DEPTH) inside the run_command envelope. */
+export const MAX_REPLY_DEPTH = MAX_JSON_DEPTH + 8;
+
+/** A correlation id larger than this is not repeated in replies (null instead): no real id comes close. */
+const MAX_ECHOED_ID = { maxDepth: 4, maxValues: 32, bytes: 512 };
+
+/** The correlation id to put in replies: as sent when it is small JSON, else null. */
+function echoableId(value: unknown): unknown {
+  const shape = measureJson(value, { maxDepth: MAX_ECHOED_ID.maxDepth, maxValues: MAX_ECHOED_ID.maxValues });
+  return shape.ok && shape.bytes <= MAX_ECHOED_ID.bytes ? value : null;
+}
+
+interface Sealed {
+  reply: Reply;
+  /** About how many bytes the reply's JSON takes (the idempotency cache counts them). */
+  bytes: number;
+  /** Why the reply could not be sent as it was, when it was replaced by an error reply. */
+  replaced?: string;
+}
+
+/**
+ * Checks that Socket.IO can encode a reply before it is handed over: its encoder walks the reply recursively and
+ * JSON.stringify throws on BigInt and cycles, and a throw inside the ack loses the request's only answer. A reply
+ * that fails the check is replaced by an error reply that names the request.
+ */
+function seal(topic: string, correlationId: unknown, reply: Reply): Sealed {
+  const shape = measureJson(reply, { maxDepth: MAX_REPLY_DEPTH, maxValues: Number.POSITIVE_INFINITY });
+  if (shape.ok) return { reply, bytes: shape.bytes };
+  const problem = describeShapeProblem(shape.problem, 'its reply');
+  const named = correlationId === null ? '' : ` (correlation_id ${echo(correlationId)})`;
+  const error = `${echo(topic)} could not be answered${named}: ${problem}, which the agent cannot send`;
+  const fallback = errorReply(topic, correlationId, error);
+  return { reply: fallback, bytes: error.length + 128, replaced: problem };
+}
+
+function bugText(err: unknown): string {
+  return `the agent could not handle this request (${truncate(errorText(err))}); report this bug`;
 }
 
 /** `action` and `correlation_id` first and authoritative, then what the handler returned. */
