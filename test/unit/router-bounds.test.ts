@@ -257,3 +257,49 @@ describe('replies Socket.IO cannot encode', () => {
     expect(JSON.stringify(long).length).toBeLessThan(1_000);
   });
 });
+
+describe('the idempotency cache in bytes', () => {
+  const MiB = 1024 * 1024;
+  const bigReply = (run: number) => ({
+    status: 'success',
+    http_response: { status_code: 200, ok: true, body: `${run}:${'x'.repeat(MiB - 16)}` },
+  });
+
+  it('keeps at most its byte budget of replies: the oldest large replies are forgotten first', async () => {
+    let runs = 0;
+    const { table } = handlers(() => bigReply(++runs));
+    const idempotency = new IdempotencyCache({ maxBytes: 8 * MiB, maxReplyBytes: 2 * MiB });
+    const router = new TopicRouter({ handlers: table, log: silent, idempotency });
+    const post = (id: number) => ({ correlation_id: id, device_id: 'plc1', method: 'POST', api: '/api/logs' });
+    for (let id = 1; id <= 20; id++) await send(router, 'run_command', post(id));
+    expect(idempotency.bytes).toBeLessThanOrEqual(8 * MiB);
+    expect(idempotency.bytes).toBeGreaterThan(6 * MiB);
+    // The newest is still answered from the cache; the oldest was forgotten and runs again.
+    await send(router, 'run_command', post(20));
+    expect(runs).toBe(20);
+    await send(router, 'run_command', post(1));
+    expect(runs).toBe(21);
+  });
+
+  it('answers a repeat of a command whose reply was too large to keep without running it again', async () => {
+    let runs = 0;
+    const { table } = handlers(() => bigReply(++runs));
+    const idempotency = new IdempotencyCache({ maxReplyBytes: 256 * 1024 });
+    const router = new TopicRouter({ handlers: table, log: silent, idempotency });
+    const post = { correlation_id: 3, device_id: 'plc1', method: 'POST', api: '/api/logs' };
+    const first = await send(router, 'run_command', post);
+    expect(first.reply?.status).toBe('success');
+    const repeat = await send(router, 'run_command', post);
+    expect(runs).toBe(1);
+    expect(repeat.reply).toMatchObject({
+      action: 'run_command',
+      correlation_id: 3,
+      status: 'error',
+      error: expect.stringMatching(
+        /^This request was already carried out at .*Z \(the runtime answered HTTP 200\); its reply \(about 1 MiB\) is too large to keep for repeats\. Send it with a new correlation_id to run it again\.$/,
+      ),
+      http_response: { status_code: 409, ok: false, body: { error: expect.any(String) } },
+    });
+    expect(idempotency.bytes).toBeLessThan(2_000);
+  });
+});
