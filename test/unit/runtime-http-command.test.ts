@@ -66,6 +66,30 @@ describe('prepareCommand request assembly', () => {
     expect(req.pathAndQuery).toBe('/e?a=1&a=2&b=x+y%26z&d=True&e=False');
   });
 
+  it.each([
+    ['/api/status?include_stats=true', '/api/status?include_stats=true'],
+    ['/api/runtime-logs?id=17&level=info', '/api/runtime-logs?id=17&level=info'],
+    ['api/upload-file?clean=1', '/api/upload-file?clean=1'],
+    ['/api/find?user=a@b.example&q=%23tag&nl=%0A', '/api/find?user=a@b.example&q=%23tag&nl=%0A'],
+    ['/api/find?path=../up', '/api/find?path=../up'],
+    ['/api/status?', '/api/status'],
+    ['/api/x?discount=100%', '/api/x?discount=100%25'],
+    ['/api/x?name=café', '/api/x?name=caf%C3%A9'],
+    ['/api/grüße?a=1', '/api/gr%C3%BC%C3%9Fe?a=1'],
+  ])('accepts the query string of %s and sends %s', (api, pathAndQuery) => {
+    expect(prepare({ method: 'GET', api })).toMatchObject({ pathAndQuery, path: pathAndQuery.split('?')[0] });
+  });
+
+  it("sends api's query first and params after it, so a duplicate key keeps both with api's value first", () => {
+    expect(
+      prepare({ method: 'GET', api: '/api/runtime-logs?level=info&id=3', params: { level: 'debug', n: 5 } }),
+    ).toMatchObject({
+      pathAndQuery: '/api/runtime-logs?level=info&id=3&level=debug&n=5',
+      path: '/api/runtime-logs',
+    });
+    expect(prepare({ method: 'GET', api: '/e?a=1', params: 'b=2' }).pathAndQuery).toBe('/e?a=1&b=2');
+  });
+
   it('sends JSON when Content-Type is absent or JSON in any case, and a form otherwise', () => {
     const noType = prepare({ method: 'POST', api: '/e', data: { a: 1 } });
     expect(noType.headers['Content-Type']).toBe('application/json');

@@ -23,7 +23,7 @@ export interface PreparedRequest {
   method: string;
   /** Absolute path plus query string, e.g. `/api/echo?a=1&a=2`. */
   pathAndQuery: string;
-  /** The validated `api` alone, for logs and error sentences. */
+  /** The validated path of `api`, without its query string: for logs and error sentences. */
   path: string;
   port: number;
   headers: Record<string, string>;
@@ -129,33 +129,60 @@ function fullyDecoded(path: string): string {
 
 const API_RULE = 'api must be a path on the runtime such as /api/status';
 
-function checkApi(api: unknown): string {
+/**
+ * Non-ASCII characters as UTF-8 percent-encodings, as the old agent's HTTP library sent them (Node would refuse them
+ * in a request path, or send Latin-1). A lone surrogate has no UTF-8 form and is refused.
+ */
+function encodeNonAscii(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is everything ASCII, named by its ends.
+  return text.replace(/[^\u0000-\u007f]/gu, (char) => {
+    try {
+      return encodeURIComponent(char);
+    } catch {
+      return refuse(`Invalid field value: ${API_RULE}; it contains a broken Unicode character.`);
+    }
+  });
+}
+
+/**
+ * The query string that may follow the path in `api` (the runtime's own endpoints take one, e.g.
+ * `/api/runtime-logs?id=3&level=info`), sent as written: a `%` that starts no percent-encoding becomes `%25`, as the
+ * old agent's HTTP library did, and non-ASCII text is percent-encoded. Encoded values (`%23`, `%0A`) stay encoded, so
+ * they cannot end the request line or start a fragment.
+ */
+function checkQuery(query: string): string {
+  return encodeNonAscii(query.replace(/%(?![0-9A-Fa-f]{2})/g, '%25'));
+}
+
+/** The path and query string of `api`; refuses anything that could name another host or leave the runtime's API. */
+function checkApi(api: unknown): { path: string; query: string } {
   if (typeof api !== 'string') return refuse(`Invalid field type: ${API_RULE}.`);
   if (api.trim() === '') refuse(`Invalid field value: ${API_RULE}; it is empty.`);
   if (api.length > MAX_API_LENGTH)
     refuse(`Invalid field value: ${API_RULE}; it is longer than ${MAX_API_LENGTH} characters.`);
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused here.
-  if (/[\u0000-\u0020\u007f]/.test(api))
+  if (/[\u0000-\u0020\u007f-\u009f]/.test(api))
     refuse(`Invalid field value: ${API_RULE}; it must not contain spaces or control characters.`);
   if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(api)) refuse(`Invalid field value: ${API_RULE}, not a URL with a scheme.`);
   if (api.startsWith('//')) refuse(`Invalid field value: ${API_RULE}; it must not start with // (that names a host).`);
   if (api.includes('\\')) refuse(`Invalid field value: ${API_RULE}; it must not contain a backslash.`);
-  if (api.includes('@')) refuse(`Invalid field value: ${API_RULE}; it must not contain @.`);
-  if (api.includes('?'))
-    refuse(`Invalid field value: ${API_RULE} without a query string; pass query parameters in params.`);
   if (api.includes('#')) refuse(`Invalid field value: ${API_RULE}; it must not contain a # fragment.`);
-  const decoded = fullyDecoded(api);
+  const mark = api.indexOf('?');
+  const rawPath = mark === -1 ? api : api.slice(0, mark);
+  const query = mark === -1 ? '' : checkQuery(api.slice(mark + 1));
+  if (rawPath.includes('@')) refuse(`Invalid field value: ${API_RULE}; its path must not contain @.`);
+  const decoded = fullyDecoded(rawPath);
   if (decoded.split(/[/\\]/).some((segment) => segment === '..')) {
     refuse(`Invalid field value: ${API_RULE}; it must not contain a .. segment (plain or percent-encoded).`);
   }
   // biome-ignore lint/suspicious/noControlCharactersInRegex: see above, after decoding.
   if (/[\u0000-\u001f\u007f@\\?#]/.test(decoded)) {
     refuse(
-      `Invalid field value: ${API_RULE}; it must not hide control characters, @, \\, ? or # behind percent-encoding.`,
+      `Invalid field value: ${API_RULE}; its path must not hide control characters, @, \\, ? or # behind percent-encoding.`,
     );
   }
   // The old agent stripped leading slashes, so `api/status` worked with it; keep accepting it.
-  return `/${api.replace(/^\/+/, '')}`;
+  return { path: encodeNonAscii(`/${rawPath.replace(/^\/+/, '')}`), query };
 }
 
 function checkHeaders(headers: unknown): Record<string, string> {
@@ -326,10 +353,12 @@ function buildBody(data: unknown, files: DecodedFile[], headers: Record<string, 
 function assemble(cmd: RuntimeCommand, allowedPorts: readonly number[]): PreparedRequest {
   if (!isPlainObject(cmd)) refuse('Invalid field type: the command must be an object.');
   const method = checkMethod(cmd.method);
-  const path = checkApi(cmd.api);
+  const { path, query: apiQuery } = checkApi(cmd.api);
   const port = checkPort(cmd.port, allowedPorts);
   const headers = checkHeaders(cmd.headers);
-  const query = checkParams(cmd.params);
+  // Both query strings are sent, api's first: the old agent's HTTP library appended params to the URL's own query
+  // the same way, and a runtime that reads the first value of a repeated key (Flask's request.args.get) sees api's.
+  const query = [apiQuery, checkParams(cmd.params)].filter((part) => part !== '').join('&');
   const files = checkFiles(cmd.files);
   const body = buildBody(cmd.data, files, headers);
   return { method, path, pathAndQuery: query ? `${path}?${query}` : path, port, headers, body };
