@@ -210,6 +210,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       selfDestruct,
       serial,
       runCommandPorts: config.runCommand.ports,
+      runCommandLimits: { perVplc: config.runCommand.maxPerVplc, total: config.runCommand.maxConcurrent },
       readiness,
       log,
     }),

@@ -66,7 +66,7 @@ describe('defaults', () => {
       dockerHost: { socketPath: '/var/run/docker.sock' },
       logRetentionDays: 14,
       restartBudget: { max: 5, windowMs: 600_000 },
-      runCommand: { ports: [8443], timeoutMs: 30_000, maxBytes: 10_485_760 },
+      runCommand: { ports: [8443], timeoutMs: 30_000, maxBytes: 10_485_760, maxPerVplc: 4, maxConcurrent: 16 },
       faultKillAt: null,
       hostname: null,
     } satisfies Config);
@@ -210,6 +210,22 @@ describe('each flag and its environment variable', () => {
       expect: (c) => c.runCommand.maxBytes,
       want: 1024,
     },
+    {
+      flag: '--run-command-max-per-vplc',
+      env: 'ORCH_RUN_COMMAND_MAX_PER_VPLC',
+      value: '2',
+      other: '8',
+      expect: (c) => c.runCommand.maxPerVplc,
+      want: 2,
+    },
+    {
+      flag: '--run-command-max-concurrent',
+      env: 'ORCH_RUN_COMMAND_MAX_CONCURRENT',
+      value: '64',
+      other: '1',
+      expect: (c) => c.runCommand.maxConcurrent,
+      want: 64,
+    },
   ];
 
   for (const c of cases) {
@@ -282,6 +298,8 @@ describe('each flag and its environment variable', () => {
       'ORCH_RUN_COMMAND_PORTS',
       'ORCH_RUN_COMMAND_TIMEOUT',
       'ORCH_RUN_COMMAND_MAX_BYTES',
+      'ORCH_RUN_COMMAND_MAX_PER_VPLC',
+      'ORCH_RUN_COMMAND_MAX_CONCURRENT',
       'ORCH_FAULT_KILL_AT',
       'HOSTNAME',
     ]);

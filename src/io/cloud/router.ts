@@ -23,6 +23,11 @@ export interface TopicContext {
   emit: Emit;
   /** Aborted when the router stops waiting for this handler (timeout): stop work and undo what is half done. */
   signal: AbortSignal;
+  /**
+   * Says that this reply refuses the command for a passing reason (a limit reached, a runtime not ready) without
+   * carrying it out: a repeat with the same correlation_id runs again instead of being answered with this reply.
+   */
+  transient(): void;
   log: Logger;
 }
 
@@ -200,9 +205,16 @@ export class TopicRouter {
 
       const late = (what: string) => log.warn(`handler ${what} after its timeout; ignored`);
 
-      new Promise<Record<string, unknown>>((settle) =>
-        settle(handler(request, { emit, signal: controller.signal, log })),
-      ).then(
+      let transient = false;
+      const ctx: TopicContext = {
+        emit,
+        signal: controller.signal,
+        log,
+        transient: () => {
+          transient = true;
+        },
+      };
+      new Promise<Record<string, unknown>>((settle) => settle(handler(request, ctx))).then(
         (result) => {
           if (finished) return late('finished');
           finished = true;
@@ -223,7 +235,7 @@ export class TopicRouter {
           if (sealed.replaced)
             log.error({ problem: sealed.replaced }, 'handler reply cannot be sent; answered with an error');
           // A replaced reply says nothing about the command's outcome: a repeat may run again.
-          resolve({ ...sealed, cacheable: sealed.replaced === undefined });
+          resolve({ ...sealed, cacheable: sealed.replaced === undefined && !transient });
         },
         (err: unknown) => {
           if (finished) return late('failed');

@@ -39,7 +39,14 @@ export type ProxiedHttpResponse = {
   content_type: string;
 };
 
-export type RunCommandResult = { status: 'success' | 'error'; http_response: ProxiedHttpResponse } | ErrorResult;
+/**
+ * A runtime's answer (`success` when `ok`), the agent's refusal or failure for a vPLC that exists (`error` and the same
+ * sentence in `http_response.body.error`, the old agent's shape), or a refusal without `http_response` when the vPLC
+ * is not one of this agent's.
+ */
+export type RunCommandResult =
+  | { status: 'success' | 'error'; http_response: ProxiedHttpResponse; error?: string }
+  | ErrorResult;
 export type RunCommandReply = Reply<'run_command', RunCommandResult>;
 
 /** Methods that only read the runtime's state; the proxy upper-cases the method, so these are compared that way too. */
