@@ -44,6 +44,8 @@ import {
   wholeNumber,
 } from './config/parsers.js';
 
+import { DEFAULT_MAX_MESSAGE_BYTES } from './io/cloud/connection.js';
+
 export { ConfigError, ConfigInfoRequest } from './config/option.js';
 export type { DockerHost, LogLevel, Ulimit } from './config/parsers.js';
 
@@ -95,6 +97,18 @@ const OPTIONS = {
     check: async (file) => {
       if (file !== null) await requireReadable(file);
     },
+  }),
+  cloudMaxMessageBytes: option({
+    flag: 'cloud-max-message-bytes',
+    env: 'ORCH_CLOUD_MAX_MESSAGE_BYTES',
+    placeholder: '<bytes>',
+    help:
+      'Largest message accepted from the cloud, after decompression. The default holds a run_command upload of 32 MiB ' +
+      'of base64 (a 24 MiB program); a larger message closes the connection (WebSocket code 1009) and the agent reconnects.',
+    schema: Type.Integer({ minimum: 65_536 }),
+    parse: wholeNumber,
+    default: DEFAULT_MAX_MESSAGE_BYTES,
+    expected: 'a whole number of bytes (65536 or more)',
   }),
   dataDir: option({
     flag: 'data-dir',
@@ -357,6 +371,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     cloudUrl: redactUrl(config.cloudUrl),
     mtlsDir: config.mtlsDir,
     caFile: config.caFile,
+    cloudMaxMessageBytes: config.cloudMaxMessageBytes,
     dataDir: config.dataDir,
     logLevel: config.logLevel,
     runtimeImage: config.runtimeImage,

@@ -220,7 +220,12 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     topicTimeoutsMs: { run_command: config.runCommand.timeoutMs + 5_000 },
   });
   const cloud = new CloudLink({
-    connector: new CloudConnector({ url: config.cloudUrl, identity, log: child('cloud') }),
+    connector: new CloudConnector({
+      url: config.cloudUrl,
+      identity,
+      log: child('cloud'),
+      maxMessageBytes: config.cloudMaxMessageBytes,
+    }),
     dispatch: (topic, args, emit) => void router.dispatch(topic, args, emit),
     heartbeat: async () => heartbeatPayload(identity.agentId, await hostMetrics.sample()),
     log: child('cloud'),
