@@ -30,7 +30,6 @@ import {
   PortsSchema,
   ports,
   RestartBudgetSchema,
-  redactUrl,
   requireReadable,
   restartBudget,
   secondsAsMs,
@@ -45,6 +44,7 @@ import {
 } from './config/parsers.js';
 
 import { DEFAULT_MAX_MESSAGE_BYTES } from './io/cloud/connection.js';
+import { displayUrl } from './model/urls.js';
 
 export { ConfigError, ConfigInfoRequest } from './config/option.js';
 export type { DockerHost, LogLevel, Ulimit } from './config/parsers.js';
@@ -368,7 +368,7 @@ export async function parseConfig(argv: string[], env: Record<string, string | u
 export function describeConfig(config: Config): Record<string, unknown> {
   return {
     version: agentVersion(),
-    cloudUrl: redactUrl(config.cloudUrl),
+    cloudUrl: displayUrl(config.cloudUrl),
     mtlsDir: config.mtlsDir,
     caFile: config.caFile,
     cloudMaxMessageBytes: config.cloudMaxMessageBytes,

@@ -13,6 +13,7 @@ import { NetmonConnector } from '../io/netmon/client.js';
 import { RuntimeHttpProxy } from '../io/runtime-http/proxy.js';
 import { StateStore } from '../io/store/stateStore.js';
 import type { VplcFact } from '../model/facts.js';
+import { displayUrl } from '../model/urls.js';
 import { AdoptedRuntimes, networkInUseBy } from './boot/adoptedRuntimes.js';
 import { FactGate } from './boot/factGate.js';
 import { reconcile } from './boot/reconcile.js';
@@ -268,7 +269,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     { name: 'cloud', start: () => cloud.start(), stop: () => cloud.stop() },
   ];
   const running = await startModules(modules, log);
-  log.info({ agentId: identity.agentId, cloudUrl: config.cloudUrl }, 'agent started');
+  log.info({ agentId: identity.agentId, cloudUrl: displayUrl(config.cloudUrl) }, 'agent started');
 
   return { agentId: identity.agentId, cloud, supervisor, stop: () => running.stop() };
 }

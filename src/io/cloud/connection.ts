@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { io, type Socket } from 'socket.io-client';
+import { displayUrl, scrubUrlCredentials } from '../../model/urls.js';
 import type { ClientIdentity } from './identity.js';
 
 /** Handler for one incoming cloud event: the topic and Socket.IO's raw arguments (the ack, if any, is last). */
@@ -49,6 +50,8 @@ export class CloudConnector {
 
   connect(): Promise<CloudSession> {
     const { url, identity, log } = this.opts;
+    // What errors and logs say: the URL without its user and password.
+    const shown = displayUrl(url);
     const timeoutMs = this.opts.connectTimeoutMs ?? 10_000;
     const maxMessageBytes = this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     const id = `session-${++this.seq}`;
@@ -71,7 +74,7 @@ export class CloudConnector {
 
     return new Promise<CloudSession>((resolve, reject) => {
       const timer = setTimeout(
-        () => fail(new CloudConnectError(`no answer from ${url} within ${timeoutMs} ms`)),
+        () => fail(new CloudConnectError(`no answer from ${shown} within ${timeoutMs} ms`)),
         timeoutMs,
       );
       const fail = (error: Error) => {
@@ -81,7 +84,7 @@ export class CloudConnector {
         reject(error);
       };
       socket.once('connect_error', (error: Error & { description?: unknown }) => {
-        fail(new CloudConnectError(`cannot connect to ${url}: ${describeConnectError(error)}`));
+        fail(new CloudConnectError(`cannot connect to ${shown}: ${scrubUrlCredentials(describeConnectError(error))}`));
       });
       socket.once('connect', () => {
         clearTimeout(timer);
