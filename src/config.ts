@@ -44,6 +44,7 @@ import {
 } from './config/parsers.js';
 
 import { DEFAULT_MAX_MESSAGE_BYTES } from './io/cloud/connection.js';
+import { DEFAULT_LOG_FILE_MAX_BYTES } from './io/log/dailyFile.js';
 import { displayUrl } from './model/urls.js';
 
 export { ConfigError, ConfigInfoRequest } from './config/option.js';
@@ -187,6 +188,16 @@ const OPTIONS = {
     parse: wholeNumber,
     default: 14,
     expected: 'a whole number of days (1 or more)',
+  }),
+  logFileMaxBytes: option({
+    flag: 'log-file-max-bytes',
+    env: 'ORCH_LOG_FILE_MAX_BYTES',
+    placeholder: '<bytes>',
+    help: 'Size cap of each daily log file (logs/ and debug/ each): at the cap the file says so in one line and takes no more lines that UTC day; stdout still gets them.',
+    schema: Type.Integer({ minimum: 65_536 }),
+    parse: wholeNumber,
+    default: DEFAULT_LOG_FILE_MAX_BYTES,
+    expected: 'a whole number of bytes (65536 or more)',
   }),
   restartBudget: option({
     flag: 'restart-budget',
@@ -379,6 +390,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     runtimeUlimits: showUlimits(config.runtimeUlimits),
     dockerHost: showDockerHost(config.dockerHost),
     logRetentionDays: config.logRetentionDays,
+    logFileMaxBytes: config.logFileMaxBytes,
     restartBudget: `${config.restartBudget.max} restarts in ${config.restartBudget.windowMs / 1000} s`,
     runCommand: {
       ports: [...config.runCommand.ports],

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import pino from 'pino';
 import { Encoder, PacketType } from 'socket.io-parser';
 import { describe, expect, it } from 'vitest';
@@ -301,5 +302,56 @@ describe('the idempotency cache in bytes', () => {
       http_response: { status_code: 409, ok: false, body: { error: expect.any(String) } },
     });
     expect(idempotency.bytes).toBeLessThan(2_000);
+  });
+});
+
+describe('what the router logs', () => {
+  function captured() {
+    const lines: Array<Record<string, unknown>> = [];
+    const stream = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    });
+    return { log: pino({ level: 'debug' }, stream), lines };
+  }
+  const answered = (lines: Array<Record<string, unknown>>) => lines.filter((line) => 'duration_ms' in line);
+
+  it('logs reads and refusals of unknown or malformed topics at debug, changes at info', async () => {
+    const { log, lines } = captured();
+    const router = new TopicRouter({ handlers: handlers().table, log });
+    await send(router, 'get_device_status', { correlation_id: 1, device_id: 'plc1' });
+    await send(router, 'run_command', { ...GET_STATUS, method: 'get' });
+    await send(router, 'run_command', { ...GET_STATUS, method: 'HEAD' });
+    await send(router, 'nope', { correlation_id: 2 });
+    await send(router, 'get_serial_devices', 'not an object');
+    await send(router, 'delete_device', { correlation_id: 3, device_id: 'plc1' });
+    await send(router, 'run_command', { ...GET_STATUS, method: 'POST' });
+    await send(router, 'create_new_runtime', { correlation_id: 4 });
+    expect(answered(lines).map((line) => [line.topic, line.level])).toEqual([
+      ['get_device_status', 20],
+      ['run_command', 20],
+      ['run_command', 20],
+      ['nope', 20],
+      ['get_serial_devices', 20],
+      ['delete_device', 30],
+      ['run_command', 30],
+      ['create_new_runtime', 30],
+    ]);
+  });
+
+  it('cuts echoed input in its lines: a 1 MiB device id or topic makes a short line', async () => {
+    const { log, lines } = captured();
+    const long = 'p'.repeat(1 << 20);
+    const { table } = handlers((_topic, request) => ({
+      status: 'error',
+      error: `${(request as { device_id: string }).device_id} does not exist; create it first`,
+    }));
+    const router = new TopicRouter({ handlers: table, log });
+    await send(router, 'delete_device', { correlation_id: 5, device_id: long });
+    await send(router, long, { correlation_id: 6 });
+    expect(answered(lines)).toHaveLength(2);
+    for (const line of lines) expect(JSON.stringify(line).length).toBeLessThan(2_000);
   });
 });

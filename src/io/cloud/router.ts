@@ -4,7 +4,8 @@
  * Guarantees the old agent lacked (its failing handlers sent no ack at all): every request that asks for an ack gets
  * exactly one, also when the payload is malformed, the topic unknown, the handler throws or hangs. Repeated mutating
  * commands are answered from the idempotency cache. Requests are logged by topic, correlation id, duration and status
- * only: payloads may carry credentials (run_command headers), so they are never logged.
+ * only (changes at info, reads at debug): payloads may carry credentials (run_command headers), so they are never
+ * logged, and what is echoed of them is cut short.
  */
 import type { Logger } from 'pino';
 import type { IdempotencyCache, Outcome } from './idempotency.js';
@@ -52,10 +53,11 @@ export interface TopicRouterOptions {
 
 type Reply = Record<string, unknown>;
 
-/** A request's reply and whether it repeats an earlier one. */
+/** A request's reply, whether it repeats an earlier one, and whether the request asked for a change. */
 interface Answer {
   reply: Reply;
   replayed: boolean;
+  mutating: boolean;
 }
 
 export class TopicRouter {
@@ -113,16 +115,20 @@ export class TopicRouter {
         reply: seal(topic, correlationId, errorReply(topic, correlationId, `${echo(topic)} failed: ${bugText(err)}`))
           .reply,
         replayed: false,
+        mutating: false,
       };
     }
-    const { reply, replayed } = answer;
+    const { reply, replayed, mutating } = answer;
 
+    // Changes are worth a line in the normal log; reads (status polls every few seconds) and refusals of unknown or
+    // malformed topics only in the debug log, so that a busy or hostile cloud cannot flood the normal one.
     const status = typeof reply.status === 'string' ? reply.status : 'ok';
     const fields = { topic: truncate(topic), correlation_id: correlationId, duration_ms: this.now() - started, status };
+    const level = mutating ? 'info' : 'debug';
     if (status === 'error') {
-      this.log.info({ ...fields, replayed, error: reply.error }, 'request answered with an error');
+      this.log[level]({ ...fields, replayed, error: echo(reply.error, 500) }, 'request answered with an error');
     } else {
-      this.log.info({ ...fields, replayed }, 'request answered');
+      this.log[level]({ ...fields, replayed }, 'request answered');
     }
 
     if (!ack) {
@@ -144,11 +150,13 @@ export class TopicRouter {
   /** The sealed reply to one request: refused by shape or contract, replayed, or produced by its handler. */
   private async answer(topic: string, payloads: unknown[], correlationId: unknown, emit: Emit): Promise<Answer> {
     const payload = payloads.length === 1 ? payloads[0] : undefined;
+    const definition = findTopic(topic);
+    // A refused request counts as a change when its topic always changes something (create, delete...).
     const refuse = (error: string): Answer => ({
       reply: seal(topic, correlationId, errorReply(topic, correlationId, error)).reply,
       replayed: false,
+      mutating: definition?.mutating === true,
     });
-    const definition = findTopic(topic);
     if (!definition) return refuse(`Unknown topic ${echo(topic)}: this agent does not handle it`);
     if (!isJsonObject(payload)) return refuse(NOT_AN_OBJECT_ERROR);
     // Before anything walks the payload (validation, the idempotency key, the handler): depth and size bounded.
@@ -160,10 +168,10 @@ export class TopicRouter {
     const mutating = isMutating(definition, request);
     const run = () => this.invoke(definition.name, request, correlationId, mutating, emit);
     if (mutating && correlationId !== null && this.idempotency) {
-      return this.idempotency.run(topic, correlationId, payload, run);
+      return { ...(await this.idempotency.run(topic, correlationId, payload, run)), mutating };
     }
     const { reply } = await run();
-    return { reply, replayed: false };
+    return { reply, replayed: false, mutating };
   }
 
   private timeoutFor(topic: TopicName): number {
