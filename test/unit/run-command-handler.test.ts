@@ -7,7 +7,8 @@ import {
   RunCommandGate,
   runCommand,
 } from '../../src/actors/cloud/topics/runCommand.js';
-import type { VplcStatus } from '../../src/actors/vplc/supervisor.js';
+import { createNewRuntime } from '../../src/actors/cloud/topics/deviceLifecycle.js';
+import type { Supervisor, VplcStatus } from '../../src/actors/vplc/supervisor.js';
 import { IdempotencyCache } from '../../src/io/cloud/idempotency.js';
 import { type TopicHandlers, TopicRouter } from '../../src/io/cloud/router.js';
 import { allTopics, type RunCommandRequest } from '../../src/io/cloud/topics/index.js';
@@ -195,3 +196,19 @@ function freePort(): Promise<number> {
     });
   });
 }
+
+describe('create_new_runtime names', () => {
+  it('refuses a name longer than 128 characters before the supervisor sees it, quoting only its start', () => {
+    const supervisor = {
+      create: () => {
+        throw new Error('must not be called');
+      },
+    } as unknown as Supervisor;
+    const vnic = { name: 'lan', parent_interface: 'eth0', network_mode: 'dhcp' };
+    const reply = createNewRuntime(supervisor, { container_name: 'p'.repeat(1 << 20), vnic_configs: [vnic] });
+    expect(reply).toEqual({
+      status: 'error',
+      error: `Container name '${'p'.repeat(40)}… (1048536 more characters)' is longer than 128 characters; choose a shorter name`,
+    });
+  });
+});
