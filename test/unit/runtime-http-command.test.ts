@@ -144,3 +144,26 @@ describe('prepareCommand request assembly', () => {
     expect(body).not.toContain('name="empty"');
   });
 });
+
+describe('what refusals repeat of the command', () => {
+  it.each([
+    ['method', { method: 'M'.repeat(1 << 20), api: '/x' }],
+    ['header name', { method: 'GET', api: '/x', headers: { [`X ${'h'.repeat(1 << 20)}`]: '1' } }],
+    ['params key', { method: 'GET', api: '/x', params: { ['p'.repeat(1 << 20)]: { nested: 1 } } }],
+    ['files field', { method: 'POST', api: '/x', files: { ['f'.repeat(1 << 20)]: { content_base64: '!!' } } }],
+  ])('cuts a 1 MiB %s to a readable sentence', (_what, cmd) => {
+    const result = validateCommand(cmd as RuntimeCommand, ALLOWED);
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.error.length).toBeLessThan(500);
+      expect(result.error).toMatch(/… \(\d+ more characters\)/);
+    }
+  });
+
+  it('still sends long field names whole', () => {
+    const name = 'f'.repeat(300);
+    const p = prepareCommand({ method: 'POST', api: '/x', files: { [name]: { content_base64: 'aGk=' } } }, ALLOWED);
+    expect(p.ok).toBe(true);
+    if (p.ok) expect(p.request.body?.toString()).toContain(`name="${name}"; filename="${name}"`);
+  });
+});

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { encodeMultipart, type MultipartPart } from './multipart.js';
+import { truncate } from '../../model/echo.js';
 import { errorText } from '../../model/errors.js';
 
 /**
@@ -90,7 +91,7 @@ function checkMethod(method: unknown): string {
   if (typeof method !== 'string') return refuse('Invalid field type: method must be a string such as "GET".');
   const upper = method.trim().toUpperCase();
   if (!(ALLOWED_METHODS as readonly string[]).includes(upper)) {
-    refuse(`Unsupported HTTP method: ${method} (use one of ${ALLOWED_METHODS.join(', ')}).`);
+    refuse(`Unsupported HTTP method: ${truncate(method)} (use one of ${ALLOWED_METHODS.join(', ')}).`);
   }
   return upper;
 }
@@ -190,12 +191,13 @@ function checkHeaders(headers: unknown): Record<string, string> {
   if (!isPlainObject(headers)) return refuse('Invalid field type: headers must be an object of header name to value.');
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (!TOKEN.test(name)) refuse(`Invalid field value: headers.${name} is not a valid HTTP header name.`);
+    if (!TOKEN.test(name)) refuse(`Invalid field value: headers.${truncate(name)} is not a valid HTTP header name.`);
     if (HOP_BY_HOP.has(name.toLowerCase())) continue;
     if (value === null || value === undefined) continue;
-    const text = scalarText(value, `headers.${name}`);
+    const text = scalarText(value, `headers.${truncate(name)}`);
     // biome-ignore lint/suspicious/noControlCharactersInRegex: CR/LF/NUL in a header value would split the request.
-    if (/[\r\n\u0000]/.test(text)) refuse(`Invalid field value: headers.${name} must not contain line breaks.`);
+    if (/[\r\n\u0000]/.test(text))
+      refuse(`Invalid field value: headers.${truncate(name)} must not contain line breaks.`);
     out[name] = text;
   }
   return out;
@@ -228,12 +230,13 @@ function pairsOf(value: unknown, field: string): Pair[] {
     for (const [key, v] of Object.entries(value)) {
       // `requests` drops None values and repeats a key for each list item.
       if (v === null || v === undefined) continue;
+      const at = `${field}.${truncate(key)}`;
       if (Array.isArray(v)) {
         v.forEach((item, i) => {
-          if (item !== null && item !== undefined) pairs.push([key, scalarText(item, `${field}.${key}[${i}]`)]);
+          if (item !== null && item !== undefined) pairs.push([key, scalarText(item, `${at}[${i}]`)]);
         });
       } else {
-        pairs.push([key, scalarText(v, `${field}.${key}`)]);
+        pairs.push([key, scalarText(v, at)]);
       }
     }
     return pairs;
@@ -283,10 +286,12 @@ function checkFiles(files: unknown): DecodedFile[] {
     );
   }
   const out: DecodedFile[] = [];
-  for (const [field, value] of Object.entries(files)) {
+  for (const [name, value] of Object.entries(files)) {
+    // `field` names the part in sentences (cut short); `name` is sent as it is.
+    const field = truncate(name);
     if (typeof value === 'string') {
       // `requests` sends a bare string as a file named after its field.
-      out.push({ field, filename: field, contentType: 'application/octet-stream', content: Buffer.from(value) });
+      out.push({ field: name, filename: name, contentType: 'application/octet-stream', content: Buffer.from(value) });
       continue;
     }
     if (!isPlainObject(value) || !('content_base64' in value)) {
@@ -300,7 +305,7 @@ function checkFiles(files: unknown): DecodedFile[] {
     if (typeof b64 !== 'string') refuse(`Invalid field type: files.${field}.content_base64 must be a base64 string.`);
     const compact = (b64 as string).replace(/\s+/g, '');
     if (!BASE64.test(compact)) refuse(`Invalid field value: files.${field}.content_base64 is not valid base64.`);
-    const filename = spec.filename ?? field;
+    const filename = spec.filename ?? name;
     if (typeof filename !== 'string' || filename === '') {
       refuse(`Invalid field type: files.${field}.filename must be a non-empty string.`);
     }
@@ -311,7 +316,7 @@ function checkFiles(files: unknown): DecodedFile[] {
     if (/[\r\n]/.test(contentType as string))
       refuse(`Invalid field value: files.${field}.content_type must not contain line breaks.`);
     out.push({
-      field,
+      field: name,
       filename: filename as string,
       contentType: contentType as string,
       content: Buffer.from(compact, 'base64'),
