@@ -474,3 +474,28 @@ describe('RuntimeHttpProxy limits and failures', () => {
     expect(text).toMatch(/"duration_ms":\d+/);
   });
 });
+
+describe('what the proxy logs', () => {
+  it('logs answered reads at debug and answered changes at info', async () => {
+    const levels: Array<[string, number]> = [];
+    const log = pino(
+      { level: 'debug' },
+      new Writable({
+        write(chunk, _encoding, done) {
+          const line = JSON.parse(String(chunk));
+          if (line.step === 'runtime_http.done') levels.push([line.method, line.level]);
+          done();
+        },
+      }),
+    );
+    handler = reply(200, { 'Content-Type': 'application/json' }, '{}');
+    const logged = proxy({ log });
+    for (const method of ['GET', 'head', 'POST', 'delete']) await logged.request({ ip: IP }, { method, api: '/x' });
+    expect(levels).toEqual([
+      ['GET', 20],
+      ['HEAD', 20],
+      ['POST', 30],
+      ['DELETE', 30],
+    ]);
+  });
+});

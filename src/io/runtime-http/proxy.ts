@@ -120,7 +120,9 @@ export class RuntimeHttpProxy {
     try {
       const res = await this.follow(ip, req, combined);
       const view = toResponseView(res.statusCode, res.rawHeaders, res.body);
-      this.log.info(
+      // Reads (status polls every few seconds) only in the debug log; changes in the normal one.
+      const level = req.method === 'GET' || req.method === 'HEAD' ? 'debug' : 'info';
+      this.log[level](
         {
           step: 'runtime_http.done',
           ...logFields,
