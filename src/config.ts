@@ -34,7 +34,6 @@ import {
   PortsSchema,
   ports,
   RestartBudgetSchema,
-  redactUrl,
   requireReadable,
   restartBudget,
   secondsAsMs,
@@ -47,6 +46,10 @@ import {
   ulimits,
   wholeNumber,
 } from './config/parsers.js';
+
+import { DEFAULT_MAX_MESSAGE_BYTES } from './io/cloud/connection.js';
+import { DEFAULT_LOG_FILE_MAX_BYTES } from './io/log/dailyFile.js';
+import { displayUrl } from './model/urls.js';
 
 export { ConfigError, ConfigInfoRequest } from './config/option.js';
 export type { DockerHost, LogLevel, Ulimit } from './config/parsers.js';
@@ -124,6 +127,18 @@ const OPTIONS = {
     parse: localChoice,
     default: 'auto',
     expected: 'auto, on or off',
+  }),
+  cloudMaxMessageBytes: option({
+    flag: 'cloud-max-message-bytes',
+    env: 'ORCH_CLOUD_MAX_MESSAGE_BYTES',
+    placeholder: '<bytes>',
+    help:
+      'Largest message accepted from the cloud, after decompression. The default holds a run_command upload of 32 MiB ' +
+      'of base64 (a 24 MiB program); a larger message closes the connection (WebSocket code 1009) and the agent reconnects.',
+    schema: Type.Integer({ minimum: 65_536 }),
+    parse: wholeNumber,
+    default: DEFAULT_MAX_MESSAGE_BYTES,
+    expected: 'a whole number of bytes (65536 or more)',
   }),
   dataDir: option({
     flag: 'data-dir',
@@ -203,6 +218,16 @@ const OPTIONS = {
     default: 14,
     expected: 'a whole number of days (1 or more)',
   }),
+  logFileMaxBytes: option({
+    flag: 'log-file-max-bytes',
+    env: 'ORCH_LOG_FILE_MAX_BYTES',
+    placeholder: '<bytes>',
+    help: 'Size cap of each daily log file (logs/ and debug/ each): at the cap the file says so in one line and takes no more lines that UTC day; stdout still gets them.',
+    schema: Type.Integer({ minimum: 65_536 }),
+    parse: wholeNumber,
+    default: DEFAULT_LOG_FILE_MAX_BYTES,
+    expected: 'a whole number of bytes (65536 or more)',
+  }),
   restartBudget: option({
     flag: 'restart-budget',
     env: 'ORCH_RESTART_BUDGET',
@@ -248,6 +273,26 @@ const OPTIONS = {
       parse: wholeNumber,
       default: 10_485_760,
       expected: 'a whole number of bytes (1 or more)',
+    }),
+    maxPerVplc: option({
+      flag: 'run-command-max-per-vplc',
+      env: 'ORCH_RUN_COMMAND_MAX_PER_VPLC',
+      placeholder: '<requests>',
+      help: 'run_command requests in flight to one vPLC at a time; more are refused (HTTP 429 in http_response) until one is answered.',
+      schema: Type.Integer({ minimum: 1 }),
+      parse: wholeNumber,
+      default: 4,
+      expected: 'a whole number of requests (1 or more)',
+    }),
+    maxConcurrent: option({
+      flag: 'run-command-max-concurrent',
+      env: 'ORCH_RUN_COMMAND_MAX_CONCURRENT',
+      placeholder: '<requests>',
+      help: 'run_command requests in flight to all vPLCs together; more are refused (HTTP 429 in http_response) until one is answered.',
+      schema: Type.Integer({ minimum: 1 }),
+      parse: wholeNumber,
+      default: 16,
+      expected: 'a whole number of requests (1 or more)',
     }),
   },
   faultKillAt: option({
@@ -439,9 +484,10 @@ export function describeConfig(config: Config): Record<string, unknown> {
     version: agentVersion(),
     local: config.local.enabled,
     localReason: config.local.reason,
-    cloudUrl: redactUrl(config.cloudUrl),
+    cloudUrl: displayUrl(config.cloudUrl),
     mtlsDir: config.mtlsDir,
     caFile: config.caFile,
+    cloudMaxMessageBytes: config.cloudMaxMessageBytes,
     dataDir: config.dataDir,
     logLevel: config.logLevel,
     runtimeImage: config.runtimeImage,
@@ -449,11 +495,14 @@ export function describeConfig(config: Config): Record<string, unknown> {
     runtimeUlimits: showUlimits(config.runtimeUlimits),
     dockerHost: showDockerHost(config.dockerHost),
     logRetentionDays: config.logRetentionDays,
+    logFileMaxBytes: config.logFileMaxBytes,
     restartBudget: `${config.restartBudget.max} restarts in ${config.restartBudget.windowMs / 1000} s`,
     runCommand: {
       ports: [...config.runCommand.ports],
       timeoutSeconds: config.runCommand.timeoutMs / 1000,
       maxBytes: config.runCommand.maxBytes,
+      maxPerVplc: config.runCommand.maxPerVplc,
+      maxConcurrent: config.runCommand.maxConcurrent,
     },
     faultKillAt: config.faultKillAt,
     hostname: config.hostname,

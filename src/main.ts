@@ -49,6 +49,7 @@ async function main(): Promise<void> {
     level: config.logLevel,
     dataDir: config.dataDir,
     retentionDays: config.logRetentionDays,
+    fileMaxBytes: config.logFileMaxBytes,
     pretty: process.stdout.isTTY === true,
   });
   const { log } = logger;

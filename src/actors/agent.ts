@@ -14,6 +14,7 @@ import { NetmonConnector } from '../io/netmon/client.js';
 import { RuntimeHttpProxy } from '../io/runtime-http/proxy.js';
 import { StateStore } from '../io/store/stateStore.js';
 import type { VplcFact } from '../model/facts.js';
+import { displayUrl } from '../model/urls.js';
 import { AdoptedRuntimes, networkInUseBy } from './boot/adoptedRuntimes.js';
 import { FactGate } from './boot/factGate.js';
 import { reconcile } from './boot/reconcile.js';
@@ -240,6 +241,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       serial,
       runCommandPorts: config.runCommand.ports,
       engineAddress: showDockerHost(config.dockerHost),
+      runCommandLimits: { perVplc: config.runCommand.maxPerVplc, total: config.runCommand.maxConcurrent },
       readiness,
       log,
     }),
@@ -258,6 +260,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       },
       identity,
       log: child('cloud'),
+      maxMessageBytes: config.cloudMaxMessageBytes,
     }),
     dispatch: local ? gatedDispatch(route, gate, showDockerHost(config.dockerHost), child('router')) : route,
     heartbeat: async () => heartbeatPayload(identity.agentId, await hostMetrics.sample()),
@@ -323,7 +326,10 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     { name: 'cloud', start: () => cloud.start(), stop: () => cloud.stop() },
   ];
   const running = await startModules(modules, log);
-  log.info({ agentId: identity.agentId, cloudUrl: cloudTarget.url, local: local !== null }, 'agent started');
+  log.info(
+    { agentId: identity.agentId, cloudUrl: displayUrl(cloudTarget.url), local: local !== null },
+    'agent started',
+  );
 
   const engineAddress = showDockerHost(config.dockerHost);
   const localView: LocalModeView | null = local && {

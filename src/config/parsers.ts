@@ -2,6 +2,7 @@ import { access, constants } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import Type, { type Static } from 'typebox';
+import { displayUrl } from '../model/urls.js';
 import { ValueProblem } from './option.js';
 
 /**
@@ -23,13 +24,15 @@ export function expandPath(text: string): string {
 }
 
 export function httpUrl(text: string): string {
+  // The refusal quotes the value, which may carry a password: quote it without.
+  const refuse = () => reject(`${JSON.stringify(displayUrl(text))} is not an http(s) URL`);
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    reject();
+    return refuse();
   }
-  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.hostname === '') reject();
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.hostname === '') refuse();
   return text;
 }
 
@@ -232,18 +235,5 @@ export async function requireReadable(file: string): Promise<void> {
     await access(file, constants.R_OK);
   } catch (err) {
     reject(`cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
-  }
-}
-
-/** A URL for the start-up banner: user and password replaced, the rest as given. */
-export function redactUrl(text: string): string {
-  try {
-    const url = new URL(text);
-    if (url.username === '' && url.password === '') return text;
-    url.username = url.username === '' ? '' : '[redacted]';
-    url.password = url.password === '' ? '' : '[redacted]';
-    return url.toString();
-  } catch {
-    return text;
   }
 }

@@ -212,6 +212,25 @@ describe('idempotent commands through the router', () => {
     expect(runs.run_command).toBe(3);
   });
 
+  it('counts GET and HEAD in any case as reads, and any other method in any case as a change', async () => {
+    const { handlers, runs } = countingHandlers();
+    const router = new TopicRouter({ handlers, log: silent, idempotency: new IdempotencyCache() });
+    for (const [id, method] of [' get', 'Get', 'HEAD', 'head'].entries()) {
+      const read = { correlation_id: 100 + id, device_id: 'plc1', method, api: '/api/status' };
+      const before = runs.run_command ?? 0;
+      await ask(router, 'run_command', read);
+      await ask(router, 'run_command', read);
+      expect(runs.run_command, method).toBe(before + 2);
+    }
+    for (const [id, method] of ['post', 'Delete', 'patch'].entries()) {
+      const change = { correlation_id: 200 + id, device_id: 'plc1', method, api: '/api/start-plc' };
+      const before = runs.run_command ?? 0;
+      await ask(router, 'run_command', change);
+      await ask(router, 'run_command', change);
+      expect(runs.run_command, method).toBe(before + 1);
+    }
+  });
+
   it('runs again after the TTL has passed (fake clock)', async () => {
     const clock = fakeClock();
     const { handlers, runs } = countingHandlers();

@@ -66,6 +66,30 @@ describe('prepareCommand request assembly', () => {
     expect(req.pathAndQuery).toBe('/e?a=1&a=2&b=x+y%26z&d=True&e=False');
   });
 
+  it.each([
+    ['/api/status?include_stats=true', '/api/status?include_stats=true'],
+    ['/api/runtime-logs?id=17&level=info', '/api/runtime-logs?id=17&level=info'],
+    ['api/upload-file?clean=1', '/api/upload-file?clean=1'],
+    ['/api/find?user=a@b.example&q=%23tag&nl=%0A', '/api/find?user=a@b.example&q=%23tag&nl=%0A'],
+    ['/api/find?path=../up', '/api/find?path=../up'],
+    ['/api/status?', '/api/status'],
+    ['/api/x?discount=100%', '/api/x?discount=100%25'],
+    ['/api/x?name=café', '/api/x?name=caf%C3%A9'],
+    ['/api/grüße?a=1', '/api/gr%C3%BC%C3%9Fe?a=1'],
+  ])('accepts the query string of %s and sends %s', (api, pathAndQuery) => {
+    expect(prepare({ method: 'GET', api })).toMatchObject({ pathAndQuery, path: pathAndQuery.split('?')[0] });
+  });
+
+  it("sends api's query first and params after it, so a duplicate key keeps both with api's value first", () => {
+    expect(
+      prepare({ method: 'GET', api: '/api/runtime-logs?level=info&id=3', params: { level: 'debug', n: 5 } }),
+    ).toMatchObject({
+      pathAndQuery: '/api/runtime-logs?level=info&id=3&level=debug&n=5',
+      path: '/api/runtime-logs',
+    });
+    expect(prepare({ method: 'GET', api: '/e?a=1', params: 'b=2' }).pathAndQuery).toBe('/e?a=1&b=2');
+  });
+
   it('sends JSON when Content-Type is absent or JSON in any case, and a form otherwise', () => {
     const noType = prepare({ method: 'POST', api: '/e', data: { a: 1 } });
     expect(noType.headers['Content-Type']).toBe('application/json');
@@ -118,5 +142,28 @@ describe('prepareCommand request assembly', () => {
     expect(body).toContain('name="note"\r\n\r\nx\r\n');
     expect(body).toContain('name="file"; filename="a.st"\r\nContent-Type: application/octet-stream\r\n\r\nhi\r\n');
     expect(body).not.toContain('name="empty"');
+  });
+});
+
+describe('what refusals repeat of the command', () => {
+  it.each([
+    ['method', { method: 'M'.repeat(1 << 20), api: '/x' }],
+    ['header name', { method: 'GET', api: '/x', headers: { [`X ${'h'.repeat(1 << 20)}`]: '1' } }],
+    ['params key', { method: 'GET', api: '/x', params: { ['p'.repeat(1 << 20)]: { nested: 1 } } }],
+    ['files field', { method: 'POST', api: '/x', files: { ['f'.repeat(1 << 20)]: { content_base64: '!!' } } }],
+  ])('cuts a 1 MiB %s to a readable sentence', (_what, cmd) => {
+    const result = validateCommand(cmd as RuntimeCommand, ALLOWED);
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.error.length).toBeLessThan(500);
+      expect(result.error).toMatch(/… \(\d+ more characters\)/);
+    }
+  });
+
+  it('still sends long field names whole', () => {
+    const name = 'f'.repeat(300);
+    const p = prepareCommand({ method: 'POST', api: '/x', files: { [name]: { content_base64: 'aGk=' } } }, ALLOWED);
+    expect(p.ok).toBe(true);
+    if (p.ok) expect(p.request.body?.toString()).toContain(`name="${name}"; filename="${name}"`);
   });
 });

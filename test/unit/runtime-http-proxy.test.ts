@@ -357,11 +357,33 @@ describe('RuntimeHttpProxy redirects', () => {
     expect(seen).toHaveLength(3);
   });
 
-  it('stops following a redirect loop after five hops', async () => {
+  it('stops following a redirect loop after five hops and answers with an error naming the loop', async () => {
     handler = reply(302, { Location: '/loop' });
     const view = await proxy().request({ ip: IP }, { method: 'GET', api: '/loop' });
-    expect(view.status_code).toBe(302);
+    expect(view).toMatchObject({ status_code: 502, ok: false });
+    expect((view.body as { error: string }).error).toMatch(
+      /^GET \/loop on the runtime at .* redirected more than 5 times within the runtime \(last to \/loop\); the agent stopped following/,
+    );
+    expect(proxyFailureOf(view)).toBe('redirect_loop');
     expect(seen).toHaveLength(6);
+  });
+
+  it('answers JSON nested more than 64 levels deep with an error, and sends text that only looks deep as text', async () => {
+    handler = reply(200, { 'Content-Type': 'application/json' }, `${'['.repeat(100_000)}${']'.repeat(100_000)}`);
+    const deep = await proxy().request({ ip: IP }, { method: 'GET', api: '/deep' });
+    expect(deep).toMatchObject({ status_code: 502, ok: false });
+    expect((deep.body as { error: string }).error).toMatch(
+      /is JSON nested more than 64 levels deep, which the agent does not forward/,
+    );
+    expect(proxyFailureOf(deep)).toBe('too_deep');
+    handler = reply(200, { 'Content-Type': 'application/json' }, `${'['.repeat(64)}${']'.repeat(64)}`);
+    expect((await proxy().request({ ip: IP }, { method: 'GET', api: '/deep' })).ok).toBe(true);
+    handler = reply(200, { 'Content-Type': 'text/plain' }, `${'['.repeat(100)} not json`);
+    expect((await proxy().request({ ip: IP }, { method: 'GET', api: '/deep' })).body).toBe(
+      `${'['.repeat(100)} not json`,
+    );
+    handler = reply(200, { 'Content-Type': 'application/json' }, JSON.stringify({ s: '[[[['.repeat(100) }));
+    expect((await proxy().request({ ip: IP }, { method: 'GET', api: '/deep' })).ok).toBe(true);
   });
 });
 
@@ -450,5 +472,30 @@ describe('RuntimeHttpProxy limits and failures', () => {
     expect(text).toMatch(/"status":200/);
     expect(text).toMatch(/"bytes":11/);
     expect(text).toMatch(/"duration_ms":\d+/);
+  });
+});
+
+describe('what the proxy logs', () => {
+  it('logs answered reads at debug and answered changes at info', async () => {
+    const levels: Array<[string, number]> = [];
+    const log = pino(
+      { level: 'debug' },
+      new Writable({
+        write(chunk, _encoding, done) {
+          const line = JSON.parse(String(chunk));
+          if (line.step === 'runtime_http.done') levels.push([line.method, line.level]);
+          done();
+        },
+      }),
+    );
+    handler = reply(200, { 'Content-Type': 'application/json' }, '{}');
+    const logged = proxy({ log });
+    for (const method of ['GET', 'head', 'POST', 'delete']) await logged.request({ ip: IP }, { method, api: '/x' });
+    expect(levels).toEqual([
+      ['GET', 20],
+      ['HEAD', 20],
+      ['POST', 30],
+      ['DELETE', 30],
+    ]);
   });
 });

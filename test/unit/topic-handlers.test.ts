@@ -31,6 +31,7 @@ function setup() {
   const ctx: TopicContext = {
     emit: (event, payload) => events.push({ event, payload }),
     signal: new AbortController().signal,
+    transient: () => {},
     log,
   };
   return { fake, supervisor, events, ctx };

@@ -136,7 +136,7 @@ describe('topic list', () => {
     }
   });
 
-  it('treats only the get_* topics, list_devices and GET commands as read-only', () => {
+  it('treats only the get_* topics, list_devices and GET or HEAD commands (any case) as read-only', () => {
     const readOnly = allTopics.filter((topic) => topic.mutating === false).map((topic) => topic.name);
     expect(readOnly.sort()).toEqual([
       'get_consumption_device',
@@ -148,8 +148,10 @@ describe('topic list', () => {
     ]);
     const runCommand = findTopic('run_command');
     const request = CONTRACTS.run_command.valid;
-    expect(isMutating(runCommand, { ...request, method: 'GET' })).toBe(false);
-    for (const method of ['POST', 'PUT', 'DELETE', 'get']) {
+    for (const method of ['GET', 'get', 'HEAD', 'head']) {
+      expect(isMutating(runCommand, { ...request, method }), method).toBe(false);
+    }
+    for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'post']) {
       expect(isMutating(runCommand, { ...request, method }), method).toBe(true);
     }
   });

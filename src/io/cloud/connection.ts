@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { io, type Socket } from 'socket.io-client';
+import { displayUrl, scrubUrlCredentials } from '../../model/urls.js';
 import type { ClientIdentity } from './identity.js';
 
 /** Handler for one incoming cloud event: the topic and Socket.IO's raw arguments (the ack, if any, is last). */
@@ -23,7 +24,15 @@ export interface CloudConnectorOptions {
   log: Logger;
   /** How long one attempt may take, TLS and Socket.IO handshake included. */
   connectTimeoutMs?: number;
+  /**
+   * Largest message accepted from the cloud, in bytes after decompression (--max-message-bytes). A larger one makes
+   * the WebSocket library close the connection with code 1009 before any of it reaches a handler.
+   */
+  maxMessageBytes?: number;
 }
+
+/** Default of --max-message-bytes: a 32 MiB base64 upload (a 24 MiB program) plus 4 MiB for the rest of the message. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 36 * 1024 * 1024;
 
 export class CloudConnectError extends Error {
   override readonly name = 'CloudConnectError';
@@ -41,7 +50,10 @@ export class CloudConnector {
 
   connect(): Promise<CloudSession> {
     const { url, identity, log } = this.opts;
+    // What errors and logs say: the URL without its user and password.
+    const shown = displayUrl(url);
     const timeoutMs = this.opts.connectTimeoutMs ?? 10_000;
+    const maxMessageBytes = this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     const id = `session-${++this.seq}`;
     const socket: Socket = io(url, {
       // Websocket only: polling is ~300x slower on loopback and the server accepts both (platform-notes).
@@ -55,11 +67,14 @@ export class CloudConnector {
       ca: identity.ca,
       rejectUnauthorized: true,
       minVersion: 'TLSv1.2',
+      // Passed on to the WebSocket library (ws), whose default is 100 MiB: it counts decompressed bytes as they
+      // arrive and closes the connection as soon as a message exceeds this, so an oversize one is never buffered whole.
+      maxPayload: maxMessageBytes,
     } as Parameters<typeof io>[1]);
 
     return new Promise<CloudSession>((resolve, reject) => {
       const timer = setTimeout(
-        () => fail(new CloudConnectError(`no answer from ${url} within ${timeoutMs} ms`)),
+        () => fail(new CloudConnectError(`no answer from ${shown} within ${timeoutMs} ms`)),
         timeoutMs,
       );
       const fail = (error: Error) => {
@@ -69,13 +84,13 @@ export class CloudConnector {
         reject(error);
       };
       socket.once('connect_error', (error: Error & { description?: unknown }) => {
-        fail(new CloudConnectError(`cannot connect to ${url}: ${describeConnectError(error)}`));
+        fail(new CloudConnectError(`cannot connect to ${shown}: ${scrubUrlCredentials(describeConnectError(error))}`));
       });
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('connect_error');
         log.debug({ session: id }, 'cloud socket connected');
-        resolve(new SocketSession(id, socket));
+        resolve(new SocketSession(id, socket, log, maxMessageBytes));
       });
       socket.connect();
     });
@@ -88,6 +103,8 @@ class SocketSession implements CloudSession {
   constructor(
     readonly id: string,
     private readonly socket: Socket,
+    private readonly log: Logger,
+    private readonly maxMessageBytes: number,
   ) {}
 
   emit(event: string, payload: object): boolean {
@@ -102,8 +119,20 @@ class SocketSession implements CloudSession {
   }
 
   onClosed(handler: (reason: string) => void): void {
-    this.socket.once('disconnect', (reason: string) => {
-      if (!this.closedByUs) handler(reason);
+    this.socket.once('disconnect', (reason: string, description?: unknown) => {
+      if (this.closedByUs) return;
+      const cause = innerMessage(description);
+      if (cause === OVERSIZE) {
+        // The request in that message is lost with the connection: its ack cannot be sent, the cloud's own timeout
+        // answers it there. Everything else goes on after the reconnection.
+        this.log.warn(
+          { session: this.id, step: 'cloud.message_too_large', limit_bytes: this.maxMessageBytes },
+          `the cloud sent a message larger than ${describeBytes(this.maxMessageBytes)} (--cloud-max-message-bytes); the connection was closed with WebSocket code 1009 before the message was read, and the agent reconnects`,
+        );
+        handler(`a message from the cloud was larger than the ${describeBytes(this.maxMessageBytes)} limit`);
+        return;
+      }
+      handler(cause === undefined ? reason : `${reason} (${cause})`);
     });
   }
 
@@ -120,4 +149,24 @@ function describeConnectError(error: Error & { description?: unknown }): string 
   if (inner instanceof Error) return `${error.message} (${inner.message})`;
   if (inner && typeof inner === 'object' && 'message' in inner) return `${error.message} (${String(inner.message)})`;
   return error.message;
+}
+
+/** What the WebSocket library (ws) says when a message is larger than `maxPayload`. */
+const OVERSIZE = 'Max payload size exceeded';
+
+/** Socket.IO nests the transport's error: `{description: Error('websocket error', {description: Error(...)})}`. */
+function innerMessage(description: unknown): string | undefined {
+  let node = description;
+  let message: string | undefined;
+  for (let depth = 0; depth < 4 && node !== null && typeof node === 'object'; depth++) {
+    const own = (node as { message?: unknown }).message;
+    if (typeof own === 'string') message = own;
+    node = (node as { description?: unknown }).description;
+  }
+  return message;
+}
+
+function describeBytes(bytes: number): string {
+  const mib = bytes / (1024 * 1024);
+  return Number.isInteger(mib) ? `${mib} MiB` : `${bytes} bytes`;
 }

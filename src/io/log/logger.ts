@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import pino, { type DestinationStream, type Level, type Logger, type StreamEntry } from 'pino';
 import pretty from 'pino-pretty';
 import { DailyFileStream, utcDay } from './dailyFile.js';
-import { REDACT_CENSOR, REDACT_PATHS, scrubValue } from './redact.js';
+import { scrubValue } from './redact.js';
 import { pruneLogFiles } from './retention.js';
 
 export interface LoggerOptions {
@@ -18,7 +18,17 @@ export interface LoggerOptions {
   now?: () => Date;
   /** Where stdout lines go instead of file descriptor 1 (tests). A real Writable: pino-pretty pipes into it. */
   stdout?: NodeJS.WritableStream;
+  /** Size cap of each daily file (--log-file-max-bytes). */
+  fileMaxBytes?: number;
+  /** First delay before a file that failed is opened again (tests shorten it). */
+  fileRetryMs?: number;
 }
+
+/**
+ * Bytes of stdout lines waiting for their reader (a terminal, Docker's log driver) before further lines are dropped:
+ * a stalled reader must not block the agent, nor fill its memory.
+ */
+export const STDOUT_MAX_PENDING_BYTES = 4 * 1024 * 1024;
 
 export interface AgentLogger {
   log: Logger;
@@ -63,7 +73,7 @@ export function createLogger(opts: LoggerOptions): AgentLogger {
         ignore: 'pid,hostname',
         destination: opts.stdout ?? 1,
       })
-    : (opts.stdout ?? pino.destination({ dest: 1, sync: true }));
+    : (opts.stdout ?? asyncStdout());
   const streams: StreamEntry<Level>[] = [{ level: opts.level, stream: stdout }];
 
   const today = utcDay(now());
@@ -101,7 +111,15 @@ export function createLogger(opts: LoggerOptions): AgentLogger {
       setImmediate(() =>
         log?.warn(
           { step: 'log.file.failed', file, err },
-          'cannot write log file; its lines are dropped until the next UTC day',
+          'cannot write log file; its lines are dropped (and counted) until it can be written again, tried after 1 s, doubling to 1 min',
+        ),
+      );
+    };
+    const onRecovered = (file: string, dropped: number) => {
+      setImmediate(() =>
+        log?.info(
+          { step: 'log.file.recovered', file, dropped },
+          `log file is written again; ${dropped} lines were lost`,
         ),
       );
     };
@@ -111,8 +129,9 @@ export function createLogger(opts: LoggerOptions): AgentLogger {
       lastPrunedDay = day;
       prune();
     };
-    const logsFile = new DailyFileStream({ dir: logsDir, prefix: LOGS_PREFIX, now, onError, onNewDay });
-    const debugFile = new DailyFileStream({ dir: debugDir, prefix: DEBUG_PREFIX, now, onError, onNewDay });
+    const fileOptions = { now, onError, onRecovered, onNewDay, maxBytes: opts.fileMaxBytes, retryMs: opts.fileRetryMs };
+    const logsFile = new DailyFileStream({ dir: logsDir, prefix: LOGS_PREFIX, ...fileOptions });
+    const debugFile = new DailyFileStream({ dir: debugDir, prefix: DEBUG_PREFIX, ...fileOptions });
     files.push(logsFile, debugFile);
     streams.push({ level: opts.level, stream: logsFile }, { level: 'debug', stream: debugFile });
   }
@@ -121,7 +140,6 @@ export function createLogger(opts: LoggerOptions): AgentLogger {
     {
       level: rootLevel,
       timestamp: () => `,"time":"${now().toISOString()}"`,
-      redact: { paths: REDACT_PATHS, censor: REDACT_CENSOR },
       hooks: {
         logMethod(args, method) {
           const scrubbed = args.map((arg) => scrubValue(arg)) as Parameters<typeof method>;
@@ -153,8 +171,46 @@ export function createLogger(opts: LoggerOptions): AgentLogger {
         if (sweep !== null) clearInterval(sweep);
         while (pending.size > 0) await Promise.allSettled([...pending]);
         await Promise.all(files.map((f) => f.close()));
+        await flushStdout(stdout);
       })();
       return closing;
     },
   };
+}
+
+/**
+ * Stdout written asynchronously with a bounded buffer: lines beyond it are dropped (and counted in the next line that
+ * gets through) instead of blocking the event loop on a slow reader.
+ */
+function asyncStdout(): DestinationStream {
+  const destination = pino.destination({ dest: 1, sync: false, maxLength: STDOUT_MAX_PENDING_BYTES });
+  let dropped = 0;
+  destination.on('drop', () => {
+    dropped++;
+  });
+  const write = destination.write.bind(destination);
+  destination.write = (line: string) => {
+    if (dropped > 0) {
+      const count = dropped;
+      dropped = 0;
+      write(
+        `${JSON.stringify({ level: 40, time: new Date().toISOString(), step: 'log.stdout.dropped', dropped: count, msg: `${count} log lines were dropped because stdout was not read fast enough` })}\n`,
+      );
+    }
+    return write(line);
+  };
+  return destination;
+}
+
+/** Waits until what was written to the agent's own stdout has left the process. */
+async function flushStdout(stdout: DestinationStream): Promise<void> {
+  const sonic = stdout as DestinationStream & { flush?: (cb: (err?: Error) => void) => void; fd?: number };
+  if (typeof sonic.flush !== 'function' || sonic.fd !== 1) return;
+  await new Promise<void>((resolve) => {
+    try {
+      sonic.flush?.(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { encodeMultipart, type MultipartPart } from './multipart.js';
+import { truncate } from '../../model/echo.js';
 import { errorText } from '../../model/errors.js';
 
 /**
@@ -23,7 +24,7 @@ export interface PreparedRequest {
   method: string;
   /** Absolute path plus query string, e.g. `/api/echo?a=1&a=2`. */
   pathAndQuery: string;
-  /** The validated `api` alone, for logs and error sentences. */
+  /** The validated path of `api`, without its query string: for logs and error sentences. */
   path: string;
   port: number;
   headers: Record<string, string>;
@@ -90,7 +91,7 @@ function checkMethod(method: unknown): string {
   if (typeof method !== 'string') return refuse('Invalid field type: method must be a string such as "GET".');
   const upper = method.trim().toUpperCase();
   if (!(ALLOWED_METHODS as readonly string[]).includes(upper)) {
-    refuse(`Unsupported HTTP method: ${method} (use one of ${ALLOWED_METHODS.join(', ')}).`);
+    refuse(`Unsupported HTTP method: ${truncate(method)} (use one of ${ALLOWED_METHODS.join(', ')}).`);
   }
   return upper;
 }
@@ -129,33 +130,60 @@ function fullyDecoded(path: string): string {
 
 const API_RULE = 'api must be a path on the runtime such as /api/status';
 
-function checkApi(api: unknown): string {
+/**
+ * Non-ASCII characters as UTF-8 percent-encodings, as the old agent's HTTP library sent them (Node would refuse them
+ * in a request path, or send Latin-1). A lone surrogate has no UTF-8 form and is refused.
+ */
+function encodeNonAscii(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is everything ASCII, named by its ends.
+  return text.replace(/[^\u0000-\u007f]/gu, (char) => {
+    try {
+      return encodeURIComponent(char);
+    } catch {
+      return refuse(`Invalid field value: ${API_RULE}; it contains a broken Unicode character.`);
+    }
+  });
+}
+
+/**
+ * The query string that may follow the path in `api` (the runtime's own endpoints take one, e.g.
+ * `/api/runtime-logs?id=3&level=info`), sent as written: a `%` that starts no percent-encoding becomes `%25`, as the
+ * old agent's HTTP library did, and non-ASCII text is percent-encoded. Encoded values (`%23`, `%0A`) stay encoded, so
+ * they cannot end the request line or start a fragment.
+ */
+function checkQuery(query: string): string {
+  return encodeNonAscii(query.replace(/%(?![0-9A-Fa-f]{2})/g, '%25'));
+}
+
+/** The path and query string of `api`; refuses anything that could name another host or leave the runtime's API. */
+function checkApi(api: unknown): { path: string; query: string } {
   if (typeof api !== 'string') return refuse(`Invalid field type: ${API_RULE}.`);
   if (api.trim() === '') refuse(`Invalid field value: ${API_RULE}; it is empty.`);
   if (api.length > MAX_API_LENGTH)
     refuse(`Invalid field value: ${API_RULE}; it is longer than ${MAX_API_LENGTH} characters.`);
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused here.
-  if (/[\u0000-\u0020\u007f]/.test(api))
+  if (/[\u0000-\u0020\u007f-\u009f]/.test(api))
     refuse(`Invalid field value: ${API_RULE}; it must not contain spaces or control characters.`);
   if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(api)) refuse(`Invalid field value: ${API_RULE}, not a URL with a scheme.`);
   if (api.startsWith('//')) refuse(`Invalid field value: ${API_RULE}; it must not start with // (that names a host).`);
   if (api.includes('\\')) refuse(`Invalid field value: ${API_RULE}; it must not contain a backslash.`);
-  if (api.includes('@')) refuse(`Invalid field value: ${API_RULE}; it must not contain @.`);
-  if (api.includes('?'))
-    refuse(`Invalid field value: ${API_RULE} without a query string; pass query parameters in params.`);
   if (api.includes('#')) refuse(`Invalid field value: ${API_RULE}; it must not contain a # fragment.`);
-  const decoded = fullyDecoded(api);
+  const mark = api.indexOf('?');
+  const rawPath = mark === -1 ? api : api.slice(0, mark);
+  const query = mark === -1 ? '' : checkQuery(api.slice(mark + 1));
+  if (rawPath.includes('@')) refuse(`Invalid field value: ${API_RULE}; its path must not contain @.`);
+  const decoded = fullyDecoded(rawPath);
   if (decoded.split(/[/\\]/).some((segment) => segment === '..')) {
     refuse(`Invalid field value: ${API_RULE}; it must not contain a .. segment (plain or percent-encoded).`);
   }
   // biome-ignore lint/suspicious/noControlCharactersInRegex: see above, after decoding.
   if (/[\u0000-\u001f\u007f@\\?#]/.test(decoded)) {
     refuse(
-      `Invalid field value: ${API_RULE}; it must not hide control characters, @, \\, ? or # behind percent-encoding.`,
+      `Invalid field value: ${API_RULE}; its path must not hide control characters, @, \\, ? or # behind percent-encoding.`,
     );
   }
   // The old agent stripped leading slashes, so `api/status` worked with it; keep accepting it.
-  return `/${api.replace(/^\/+/, '')}`;
+  return { path: encodeNonAscii(`/${rawPath.replace(/^\/+/, '')}`), query };
 }
 
 function checkHeaders(headers: unknown): Record<string, string> {
@@ -163,12 +191,13 @@ function checkHeaders(headers: unknown): Record<string, string> {
   if (!isPlainObject(headers)) return refuse('Invalid field type: headers must be an object of header name to value.');
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (!TOKEN.test(name)) refuse(`Invalid field value: headers.${name} is not a valid HTTP header name.`);
+    if (!TOKEN.test(name)) refuse(`Invalid field value: headers.${truncate(name)} is not a valid HTTP header name.`);
     if (HOP_BY_HOP.has(name.toLowerCase())) continue;
     if (value === null || value === undefined) continue;
-    const text = scalarText(value, `headers.${name}`);
+    const text = scalarText(value, `headers.${truncate(name)}`);
     // biome-ignore lint/suspicious/noControlCharactersInRegex: CR/LF/NUL in a header value would split the request.
-    if (/[\r\n\u0000]/.test(text)) refuse(`Invalid field value: headers.${name} must not contain line breaks.`);
+    if (/[\r\n\u0000]/.test(text))
+      refuse(`Invalid field value: headers.${truncate(name)} must not contain line breaks.`);
     out[name] = text;
   }
   return out;
@@ -201,12 +230,13 @@ function pairsOf(value: unknown, field: string): Pair[] {
     for (const [key, v] of Object.entries(value)) {
       // `requests` drops None values and repeats a key for each list item.
       if (v === null || v === undefined) continue;
+      const at = `${field}.${truncate(key)}`;
       if (Array.isArray(v)) {
         v.forEach((item, i) => {
-          if (item !== null && item !== undefined) pairs.push([key, scalarText(item, `${field}.${key}[${i}]`)]);
+          if (item !== null && item !== undefined) pairs.push([key, scalarText(item, `${at}[${i}]`)]);
         });
       } else {
-        pairs.push([key, scalarText(v, `${field}.${key}`)]);
+        pairs.push([key, scalarText(v, at)]);
       }
     }
     return pairs;
@@ -256,10 +286,12 @@ function checkFiles(files: unknown): DecodedFile[] {
     );
   }
   const out: DecodedFile[] = [];
-  for (const [field, value] of Object.entries(files)) {
+  for (const [name, value] of Object.entries(files)) {
+    // `field` names the part in sentences (cut short); `name` is sent as it is.
+    const field = truncate(name);
     if (typeof value === 'string') {
       // `requests` sends a bare string as a file named after its field.
-      out.push({ field, filename: field, contentType: 'application/octet-stream', content: Buffer.from(value) });
+      out.push({ field: name, filename: name, contentType: 'application/octet-stream', content: Buffer.from(value) });
       continue;
     }
     if (!isPlainObject(value) || !('content_base64' in value)) {
@@ -273,7 +305,7 @@ function checkFiles(files: unknown): DecodedFile[] {
     if (typeof b64 !== 'string') refuse(`Invalid field type: files.${field}.content_base64 must be a base64 string.`);
     const compact = (b64 as string).replace(/\s+/g, '');
     if (!BASE64.test(compact)) refuse(`Invalid field value: files.${field}.content_base64 is not valid base64.`);
-    const filename = spec.filename ?? field;
+    const filename = spec.filename ?? name;
     if (typeof filename !== 'string' || filename === '') {
       refuse(`Invalid field type: files.${field}.filename must be a non-empty string.`);
     }
@@ -284,7 +316,7 @@ function checkFiles(files: unknown): DecodedFile[] {
     if (/[\r\n]/.test(contentType as string))
       refuse(`Invalid field value: files.${field}.content_type must not contain line breaks.`);
     out.push({
-      field,
+      field: name,
       filename: filename as string,
       contentType: contentType as string,
       content: Buffer.from(compact, 'base64'),
@@ -326,10 +358,12 @@ function buildBody(data: unknown, files: DecodedFile[], headers: Record<string, 
 function assemble(cmd: RuntimeCommand, allowedPorts: readonly number[]): PreparedRequest {
   if (!isPlainObject(cmd)) refuse('Invalid field type: the command must be an object.');
   const method = checkMethod(cmd.method);
-  const path = checkApi(cmd.api);
+  const { path, query: apiQuery } = checkApi(cmd.api);
   const port = checkPort(cmd.port, allowedPorts);
   const headers = checkHeaders(cmd.headers);
-  const query = checkParams(cmd.params);
+  // Both query strings are sent, api's first: the old agent's HTTP library appended params to the URL's own query
+  // the same way, and a runtime that reads the first value of a repeated key (Flask's request.args.get) sees api's.
+  const query = [apiQuery, checkParams(cmd.params)].filter((part) => part !== '').join('&');
   const files = checkFiles(cmd.files);
   const body = buildBody(cmd.data, files, headers);
   return { method, path, pathAndQuery: query ? `${path}?${query}` : path, port, headers, body };

@@ -3,7 +3,8 @@ import https from 'node:https';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { DEFAULT_RUNTIME_PORT, type PreparedRequest, prepareCommand, type RuntimeCommand } from './command.js';
-import { errorView, type HttpResponseView, toResponseView } from './response.js';
+import { errorView, type HttpResponseView, ResponseTooDeep, toResponseView } from './response.js';
+import { truncate } from '../../model/echo.js';
 import { errorText } from '../../model/errors.js';
 
 export { type CommandCheck, type RuntimeCommand, validateCommand } from './command.js';
@@ -20,7 +21,15 @@ export interface RuntimeHttpProxyOptions {
 }
 
 /** Why a request produced an error envelope instead of the runtime's answer. */
-export type ProxyFailure = 'refused' | 'unreachable' | 'timeout' | 'too_large' | 'cancelled' | 'failed';
+export type ProxyFailure =
+  | 'refused'
+  | 'unreachable'
+  | 'timeout'
+  | 'too_large'
+  | 'too_deep'
+  | 'redirect_loop'
+  | 'cancelled'
+  | 'failed';
 
 const HTTPS_PORT = 8443;
 const MAX_REDIRECTS = 5;
@@ -40,6 +49,13 @@ function failure(kind: ProxyFailure, statusCode: number, error: string): HttpRes
 }
 
 class ResponseTooLarge extends Error {}
+
+/** The runtime kept redirecting within itself past MAX_REDIRECTS. */
+class RedirectLoop extends Error {
+  constructor(readonly location: string) {
+    super(`redirected more than ${MAX_REDIRECTS} times`);
+  }
+}
 
 interface RawResponse {
   statusCode: number;
@@ -104,7 +120,9 @@ export class RuntimeHttpProxy {
     try {
       const res = await this.follow(ip, req, combined);
       const view = toResponseView(res.statusCode, res.rawHeaders, res.body);
-      this.log.info(
+      // Reads (status polls every few seconds) only in the debug log; changes in the normal one.
+      const level = req.method === 'GET' || req.method === 'HEAD' ? 'debug' : 'info';
+      this.log[level](
         {
           step: 'runtime_http.done',
           ...logFields,
@@ -118,7 +136,19 @@ export class RuntimeHttpProxy {
     } catch (err) {
       const duration_ms = Date.now() - started;
       let view: HttpResponseView;
-      if (err instanceof ResponseTooLarge) {
+      if (err instanceof ResponseTooDeep) {
+        view = failure(
+          'too_deep',
+          502,
+          `The response to ${where} is JSON nested more than ${err.limit} levels deep, which the agent does not forward; ask the runtime for a flatter answer.`,
+        );
+      } else if (err instanceof RedirectLoop) {
+        view = failure(
+          'redirect_loop',
+          502,
+          `${where} redirected more than ${MAX_REDIRECTS} times within the runtime (last to ${truncate(err.location)}); the agent stopped following. Check the runtime's configuration or ask for the final address directly.`,
+        );
+      } else if (err instanceof ResponseTooLarge) {
         view = failure(
           'too_large',
           502,
@@ -197,9 +227,7 @@ export class RuntimeHttpProxy {
     let req = first;
     for (let hop = 0; ; hop++) {
       const res = await this.send(ip, req, signal);
-      if (![301, 302, 303, 307, 308].includes(res.statusCode) || res.location === undefined || hop >= MAX_REDIRECTS) {
-        return res;
-      }
+      if (![301, 302, 303, 307, 308].includes(res.statusCode) || res.location === undefined) return res;
       const current = new URL(
         `${req.port === HTTPS_PORT ? 'https' : 'http'}://${hostOf(ip)}:${req.port}${req.pathAndQuery}`,
       );
@@ -218,6 +246,7 @@ export class RuntimeHttpProxy {
         );
         return res;
       }
+      if (hop >= MAX_REDIRECTS) throw new RedirectLoop(res.location);
       // 303, and 301/302 after anything but GET/HEAD, turn into a body-less GET (browsers and `requests` agree).
       const toGet =
         res.statusCode === 303 ? req.method !== 'HEAD' : [301, 302].includes(res.statusCode) && req.method !== 'HEAD';

@@ -1,4 +1,35 @@
+import { MAX_JSON_DEPTH } from '../../model/jsonShape.js';
 import { isJsonMediaType } from './command.js';
+
+/** A runtime's JSON answer nested deeper than the agent forwards (it could not be sent on to the cloud). */
+export class ResponseTooDeep extends Error {
+  constructor(readonly limit: number) {
+    super(`nested more than ${limit} levels deep`);
+  }
+}
+
+/**
+ * Whether JSON text opens more than `limit` arrays or objects inside each other, found by scanning the text once
+ * (strings skipped) before it is parsed: V8 parses any depth, but the value could then not be walked or sent.
+ */
+export function jsonDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
+}
 
 /** `http_response` of the `run_command` reply (docs/protocol.md#proxy-response), with `body_encoding` added. */
 export interface HttpResponseView {
@@ -92,7 +123,8 @@ function decodeText(bytes: Buffer, media: string | undefined, charset: string | 
 /**
  * Maps a runtime's answer for the cloud, honestly (the old agent called any JSON-parsable body JSON and mangled binary
  * bodies into text): JSON is parsed only when the body parses and its type is JSON, text or absent; text is decoded by
- * its charset; anything else goes back as base64 with `body_encoding: "base64"` and its real content type.
+ * its charset; anything else goes back as base64 with `body_encoding: "base64"` and its real content type. Throws
+ * `ResponseTooDeep` for JSON nested deeper than MAX_JSON_DEPTH.
  */
 export function toResponseView(statusCode: number, rawHeaders: readonly string[], bytes: Buffer): HttpResponseView {
   const headers = headersFromRaw(rawHeaders);
@@ -106,10 +138,16 @@ export function toResponseView(statusCode: number, rawHeaders: readonly string[]
     const text = decodeText(bytes, media, charsetOf(contentType));
     if (text !== undefined) {
       if (media === undefined || media.startsWith('text/') || isJsonMediaType(media)) {
+        let parsed: { value: unknown } | null = null;
         try {
-          return { ...base, body: JSON.parse(text), content_type: 'application/json' };
+          parsed = { value: JSON.parse(text) };
         } catch {
           // Not JSON after all: fall through to text.
+        }
+        if (parsed !== null) {
+          // Checked only once it parsed: text that merely starts with brackets is sent on as text.
+          if (jsonDeeperThan(text, MAX_JSON_DEPTH)) throw new ResponseTooDeep(MAX_JSON_DEPTH);
+          return { ...base, body: parsed.value, content_type: 'application/json' };
         }
       }
       return { ...base, body: text, content_type: media ?? 'text/plain' };

@@ -217,6 +217,7 @@ async function route(req, res, url) {
     res.writeHead(code, { Location: url.searchParams.get('to') ?? '/api/status', 'Content-Length': '0' });
     return res.end();
   }
+  if (path.startsWith('/api/hostile/')) return hostile(req, res, url);
   if (path === '/api/info' && method === 'GET') {
     return sendJson(res, 200, {
       runtime: 'openplc-standin',
@@ -226,6 +227,94 @@ async function route(req, res, url) {
     });
   }
   return sendJson(res, 404, { error: `No route for ${method} ${path}` });
+}
+
+// A runtime that answers badly on purpose, for the agent's proxy tests: every route here is something a broken or
+// hostile runtime could do, and the agent must answer each with a clear error and stay responsive meanwhile.
+const HOSTILE_DEFAULT_BYTES = 64 * 1024 * 1024;
+
+function pumpChunks(res, total, chunk) {
+  let left = total;
+  const pump = () => {
+    while (left > 0) {
+      const n = Math.min(left, chunk.length);
+      left -= n;
+      if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+    res.end();
+  };
+  res.on('close', () => {
+    left = 0;
+  });
+  pump();
+}
+
+async function hostile(req, res, url) {
+  await readBody(req).catch(() => undefined);
+  const name = url.pathname.slice('/api/hostile/'.length);
+  const number = (key, fallback, max) => Math.max(0, Math.min(max, Number(url.searchParams.get(key) ?? fallback) || 0));
+  switch (name) {
+    // A JSON answer far larger than the agent's limit, chunked: no Content-Length to refuse it by.
+    case 'huge': {
+      const bytes = number('bytes', HOSTILE_DEFAULT_BYTES, MAX_BIG_BYTES);
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.write('[');
+      return pumpChunks(res, bytes, Buffer.from('0,'.repeat(32 * 1024)));
+    }
+    // Valid JSON nested far deeper than any recursive code survives, small enough to pass the size limit.
+    case 'deep': {
+      const depth = number('depth', 100_000, 10_000_000);
+      return sendBytes(res, 200, 'application/json', Buffer.from(`${'['.repeat(depth)}${']'.repeat(depth)}`));
+    }
+    // Valid JSON of a million values in about 2 MB.
+    case 'wide': {
+      const count = number('count', 1_000_000, 5_000_000);
+      return sendBytes(res, 200, 'application/json', Buffer.from(`[${'0,'.repeat(count - 1)}0]`));
+    }
+    // Headers at once, then one byte of body every half second, forever.
+    case 'slow': {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.write('[');
+      const timer = setInterval(() => res.write('0,'), number('ms', 500, MAX_SLOW_MS));
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
+    // A chunked body that never ends, as fast as the reader takes it.
+    case 'endless': {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      return pumpChunks(res, Number.POSITIVE_INFINITY, Buffer.alloc(64 * 1024, 0x61));
+    }
+    // Redirects to itself with a growing counter: never an answer.
+    case 'redirect-loop': {
+      const hop = number('hop', 0, 1e9) + 1;
+      res.writeHead(302, { Location: `/api/hostile/redirect-loop?hop=${hop}`, 'Content-Length': '0' });
+      return res.end();
+    }
+    // Accepts the request and never answers, not even headers.
+    case 'stall': {
+      return;
+    }
+    // A header larger than any HTTP client takes (Node's limit is 16 KiB).
+    case 'header-flood': {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'X-Flood': 'x'.repeat(64 * 1024) });
+      return res.end('{}');
+    }
+    // Not HTTP at all.
+    case 'garbage': {
+      res.socket?.end('\u0000\u0001 this is not HTTP \r\n\r\n');
+      return;
+    }
+    // Closes the connection without a word.
+    case 'reset': {
+      res.socket?.destroy();
+      return;
+    }
+    default:
+      return sendJson(res, 404, { error: `No hostile route ${name}` });
+  }
 }
 
 function handler(scheme) {

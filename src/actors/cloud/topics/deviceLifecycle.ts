@@ -10,10 +10,23 @@ import type {
 import type { VplcSpec } from '../../../model/vplc.js';
 import { validateVplcSpec } from '../../../machines/vplc/validate.js';
 import type { CommandName, Supervisor } from '../../vplc/supervisor.js';
+import { truncate } from '../../../model/echo.js';
 import { errorText } from '../../../model/errors.js';
+
+/**
+ * Longest vPLC name accepted. Docker sets no limit, but the name is part of file names (the sidecar's DHCP lease files
+ * are `<vplc>_<vnic>.lease`, at most 255 bytes), of network names and of every log line about the vPLC.
+ */
+export const MAX_VPLC_NAME_LENGTH = 128;
 
 /** create_new_runtime: refuse bad specs at once; otherwise the vPLC actor starts creating. */
 export function createNewRuntime(supervisor: Supervisor, req: CreateNewRuntimeRequest): CreateNewRuntimeResult {
+  if (req.container_name.length > MAX_VPLC_NAME_LENGTH) {
+    return {
+      status: 'error',
+      error: `Container name '${truncate(req.container_name, 40)}' is longer than ${MAX_VPLC_NAME_LENGTH} characters; choose a shorter name`,
+    };
+  }
   const spec: VplcSpec = {
     name: req.container_name,
     vnics: req.vnic_configs as VplcSpec['vnics'],

@@ -14,7 +14,12 @@ import { consumptionDevice, consumptionOrchestrator } from './consumption.js';
 import { createNewRuntime, deleteDevice, deviceCommand } from './deviceLifecycle.js';
 import { deviceStatus } from './deviceStatus.js';
 import { hostInterfaces, serialDevices } from './hostDevices.js';
-import { runCommand } from './runCommand.js';
+import {
+  DEFAULT_RUN_COMMAND_MAX_CONCURRENT,
+  DEFAULT_RUN_COMMAND_MAX_PER_VPLC,
+  RunCommandGate,
+  runCommand,
+} from './runCommand.js';
 
 export interface TopicDeps {
   supervisor: Supervisor;
@@ -29,6 +34,8 @@ export interface TopicDeps {
   runCommandPorts: number[];
   /** The Docker engine's address as configured, for the sentence that says it cannot be reached. */
   engineAddress?: string;
+  /** run_command requests in flight, per vPLC and in total (defaults 4 and 16). */
+  runCommandLimits?: { perVplc: number; total: number };
   /** Whether each running vPLC's API answers (get_device_status `ready`; run_command waits for it). */
   readiness?: Pick<RuntimeReadiness, 'isReady' | 'whenReady'>;
   log: Logger;
@@ -39,6 +46,9 @@ export interface TopicDeps {
 export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
   const now = deps.now ?? (() => new Date());
   const nowSec = () => Math.floor(now().getTime() / 1000);
+  const gate = new RunCommandGate(
+    deps.runCommandLimits ?? { perVplc: DEFAULT_RUN_COMMAND_MAX_PER_VPLC, total: DEFAULT_RUN_COMMAND_MAX_CONCURRENT },
+  );
   return {
     create_new_runtime: async (req) => createNewRuntime(deps.supervisor, req),
     delete_device: async (req) => deleteDevice(deps.supervisor, req),
@@ -97,7 +107,8 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
     run_command: async (req, ctx) => {
       const status = deps.supervisor.status(req.device_id);
       const internalIp = () => deps.watch.observed(req.device_id)?.internalIp ?? null;
-      return runCommand(req, status, internalIp, deps.proxy, deps.runCommandPorts, ctx.signal, deps.readiness);
+      const runDeps = { proxy: deps.proxy, allowedPorts: deps.runCommandPorts, gate, readiness: deps.readiness };
+      return runCommand(req, status, internalIp, runDeps, ctx);
     },
   };
 }

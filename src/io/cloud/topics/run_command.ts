@@ -6,8 +6,10 @@ export const RunCommandRequest = Type.Object(
   {
     correlation_id: Type.Number({ description: 'Chosen by the cloud; echoed in the reply.' }),
     device_id: Type.String({ description: 'The runtime container name.' }),
-    method: Type.String({ description: 'GET, POST, PUT or DELETE.' }),
-    api: Type.String({ description: 'Path on the runtime, e.g. /api/status.' }),
+    method: Type.String({ description: 'GET, POST, PUT, DELETE, PATCH or HEAD, in any case.' }),
+    api: Type.String({
+      description: 'Path on the runtime, with an optional query string, e.g. /api/runtime-logs?level=info.',
+    }),
     action: Opt(Type.String()),
     // The old agent skipped the date check here; we check it as everywhere else (one rule for one field).
     requested_at: Opt(IsoDateTime),
@@ -23,7 +25,7 @@ export const RunCommandRequest = Type.Object(
   },
   {
     description:
-      "Proxy one HTTP request to a runtime's API and return its response. A GET only reads; any other method counts as a change.",
+      "Proxy one HTTP request to a runtime's API and return its response. GET and HEAD (in any case) only read; any other method counts as a change.",
   },
 );
 export type RunCommandRequest = Static<typeof RunCommandRequest>;
@@ -37,13 +39,23 @@ export type ProxiedHttpResponse = {
   content_type: string;
 };
 
-export type RunCommandResult = { status: 'success' | 'error'; http_response: ProxiedHttpResponse } | ErrorResult;
+/**
+ * A runtime's answer (`success` when `ok`), the agent's refusal or failure for a vPLC that exists (`error` and the same
+ * sentence in `http_response.body.error`, the old agent's shape), or a refusal without `http_response` when the vPLC
+ * is not one of this agent's.
+ */
+export type RunCommandResult =
+  | { status: 'success' | 'error'; http_response: ProxiedHttpResponse; error?: string }
+  | ErrorResult;
 export type RunCommandReply = Reply<'run_command', RunCommandResult>;
+
+/** Methods that only read the runtime's state; the proxy upper-cases the method, so these are compared that way too. */
+const READ_ONLY_METHODS = new Set(['GET', 'HEAD']);
 
 export const runCommand = defineTopic<RunCommandResult>()({
   name: 'run_command',
   request: RunCommandRequest,
-  // A GET only reads the runtime's state; every other method may change it.
-  mutating: (request: RunCommandRequest) => request.method !== 'GET',
+  // A read is answered afresh every time; every other method may change the runtime and is de-duplicated.
+  mutating: (request: RunCommandRequest) => !READ_ONLY_METHODS.has(request.method.trim().toUpperCase()),
   reply: 'ack',
 });
