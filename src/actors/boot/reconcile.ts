@@ -103,9 +103,9 @@ interface DockerView {
 }
 
 function specFromFiles(name: string, loaded: LoadedState): VplcSpec | undefined {
-  const vnics = loaded.runtimeVnics[name];
-  const serials = loaded.serialConfigs[name]?.serial_ports;
-  if (!vnics && !serials && !loaded.clients[name]) return undefined;
+  const vnics = loaded.runtimeVnics.get(name);
+  const serials = loaded.serialConfigs.get(name)?.serial_ports;
+  if (!vnics && !serials && !loaded.clients.has(name)) return undefined;
   return {
     name,
     vnics: (vnics ?? []).map((v) => receivedVnic(v)),
@@ -148,12 +148,11 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
     if (!fromLabels) log.warn({ vplc: c.name }, 'runtime labels are damaged; its spec comes from the journal or files');
     add(c.name, fromLabels, 'labels');
   }
-  for (const name of Object.keys(loaded.journal.vplcs))
-    add(name, specFromJournal(loaded.journal.vplcs[name]), 'journal');
+  for (const [name, entry] of loaded.journal.vplcs) add(name, specFromJournal(entry), 'journal');
   for (const name of new Set([
-    ...Object.keys(loaded.clients),
-    ...Object.keys(loaded.runtimeVnics),
-    ...Object.keys(loaded.serialConfigs),
+    ...loaded.clients.keys(),
+    ...loaded.runtimeVnics.keys(),
+    ...loaded.serialConfigs.keys(),
   ])) {
     add(name, specFromFiles(name, loaded), 'files');
   }
@@ -182,7 +181,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
   const removedNetworks = await removeOrphanNetworks(deps, view, new Set(candidates.keys()));
 
   // 3. One actor per runtime, and the interrupted operations finished.
-  const summary: ReconcileSummary = { runtimes: {}, removedNetworks };
+  // Keyed by runtime names from outside: without a prototype, `__proto__` or `constructor` are keys like any other.
+  const summary: ReconcileSummary = { runtimes: Object.create(null) as ReconcileSummary['runtimes'], removedNetworks };
   for (const [name, c] of candidates) {
     try {
       const action = await settle(deps, name, c, maxInterruptions);
@@ -345,7 +345,7 @@ async function settle(
 function legacyNetworks(name: string, c: Candidate, loaded: LoadedState): string[] {
   const names = new Set<string>();
   for (const network of Object.keys(c.facts?.networks ?? {})) if (macvlanParentOf(network) !== null) names.add(network);
-  for (const record of loaded.runtimeVnics[name] ?? []) {
+  for (const record of loaded.runtimeVnics.get(name) ?? []) {
     const network = record.docker_network_name;
     if (typeof network === 'string' && macvlanParentOf(network) !== null) names.add(network);
   }
