@@ -6,6 +6,7 @@ import { IdempotencyCache } from '../io/cloud/idempotency.js';
 import { loadClientIdentity } from '../io/cloud/identity.js';
 import { TopicRouter } from '../io/cloud/router.js';
 import { DockerEngine } from '../io/docker/engine.js';
+import { isManagedRuntime } from '../io/docker/labels.js';
 import { HostMetrics } from '../io/metrics/hostMetrics.js';
 import { OrchestratorUsageSampler } from '../io/metrics/orchestratorUsage.js';
 import { UsageBuffer } from '../io/metrics/usageBuffer.js';
@@ -15,6 +16,7 @@ import { StateStore } from '../io/store/stateStore.js';
 import type { VplcFact } from '../model/facts.js';
 import { AdoptedRuntimes, networkInUseBy } from './boot/adoptedRuntimes.js';
 import { FactGate } from './boot/factGate.js';
+import { OldAgentFootprint } from './boot/oldAgentFootprint.js';
 import { reconcile } from './boot/reconcile.js';
 import { CloudLink } from './cloud/link.js';
 import { createTopicHandlers } from './cloud/topics/index.js';
@@ -80,10 +82,12 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
   // A moved vNIC's MAC, set back by the sidecar: Docker's inspect still shows its own, so everything that reports
   // or uses a MAC reads it through KeptMacs.
   const keptMacs = new KeptMacs();
+  const adopted = new AdoptedRuntimes();
   const watch = new ContainerWatch({
     engine,
     log: child('watch'),
     presentNetworks: (name, networks) => keptMacs.apply(name, networks),
+    owns: (facts) => isManagedRuntime(facts.labels) || adopted.ownsContainer(facts.name, facts.id),
   });
   const inspectWithKeptMacs = async (name: string) => {
     const facts = await engine.inspectContainer(name);
@@ -121,7 +125,8 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     inspect: inspectWithKeptMacs,
     faultKillAt: parseFaultPoint(config.faultKillAt ?? undefined),
   });
-  const adopted = new AdoptedRuntimes();
+  // The old agent labelled nothing: what its files prove it made is all of its that the agent may touch.
+  const footprint = OldAgentFootprint.fromFiles(loaded);
 
   const ops = createVplcOps({
     engine,
@@ -135,6 +140,8 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     },
     log: child('vplc-ops'),
     isAdopted: (name) => adopted.has(name),
+    ownsAdoptedContainer: (name, id) => adopted.ownsContainer(name, id),
+    isOldAgentNetwork: (net) => footprint.ownsNetwork(net),
     keptMacs,
     setMac: async (pid, currentMac, mac) => {
       const reply = await sidecar.request(
@@ -197,6 +204,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     supervisor,
     engine,
     clearRecords: () => records.clear(),
+    isOldAgentNetwork: (net) => footprint.ownsNetwork(net),
     log: child('self-destruct'),
   });
   const router = new TopicRouter({
@@ -250,6 +258,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
           records,
           loaded,
           adopted,
+          footprint,
           log: child('reconcile'),
           signal: boot.signal,
         });

@@ -151,6 +151,7 @@ export function fromInspect(info: Dockerode.ContainerInspectInfo, internalNetwor
     internalIp: networks[internalName]?.ip ?? null,
     networkMode: nonEmpty(hostConfig.NetworkMode),
     configuredMac: nonEmpty((info.Config as { MacAddress?: string } | undefined)?.MacAddress),
+    capAdd: [...(hostConfig.CapAdd ?? [])],
     memoryLimitBytes: hostConfig.Memory ?? 0,
     nanoCpus: hostConfig.NanoCpus ?? 0,
     cpuQuota: hostConfig.CpuQuota ?? 0,

@@ -22,6 +22,7 @@ import {
 import { onJsonLines } from './jsonLines.js';
 import { AGENT_FILTER, MANAGED_FILTER, type Labels, internalNetworkLabels, macvlanNetworkLabels } from './labels.js';
 import { macsInUseOnParent } from './macs.js';
+import { internalNetworkProblem } from './ownership.js';
 import { internalNetworkName, macvlanNetworkName } from '../../model/names.js';
 
 export type EngineAddress = { socketPath: string } | { host: string; port: number };
@@ -53,6 +54,12 @@ export interface ContainerListing {
 }
 
 export type RemoveNetworkOutcome = 'removed' | 'absent' | 'in_use' | 'not_ours';
+
+/**
+ * Why a network may be removed: it carries our labels, or the caller proves it is ours another way (the exact shape
+ * the old agent gave it, see ownership.ts). There is deliberately no "whatever it is".
+ */
+export type NetworkOwnership = { requireOwned: true } | { ours: (net: NetworkFacts) => boolean };
 
 /** dockerode accepts `abortSignal` on these calls; its typings do not say so. */
 interface WithOptions {
@@ -256,10 +263,34 @@ export class DockerEngine {
     return inspected.filter((n): n is NetworkFacts => n !== undefined);
   }
 
-  /** `<runtime>_internal`: internal bridge, no external routing. Reused when it exists. */
-  async ensureInternalNetwork(runtimeName: string): Promise<NetworkFacts> {
+  /**
+   * Why the existing `<runtime>_internal` must not carry the runtime (docs/decisions.md#an-existing-network-is-reused-only-when-it-is-ours),
+   * or null when it may or does not exist. `oldAgentRuntime`: the runtime was adopted from the old agent, whose
+   * unlabelled internal bridge is then accepted.
+   */
+  async internalNetworkProblem(
+    runtimeName: string,
+    opts: { oldAgentRuntime?: boolean } = {},
+  ): Promise<{ network: NetworkFacts | undefined; problem: string | null }> {
+    const network = await this.findNetwork(internalNetworkName(runtimeName));
+    if (!network) return { network, problem: null };
+    const self = await this.findSelf();
+    const problem = internalNetworkProblem(network, runtimeName, {
+      oldAgentRuntime: opts.oldAgentRuntime ?? false,
+      selfId: self?.id ?? null,
+    });
+    return { network, problem };
+  }
+
+  /**
+   * `<runtime>_internal`: internal bridge, no external routing. An existing one is reused only when it is ours (or,
+   * for a runtime adopted from the old agent, the old agent's) and nothing else is attached to it; otherwise
+   * `Conflict` with a sentence naming it.
+   */
+  async ensureInternalNetwork(runtimeName: string, opts: { oldAgentRuntime?: boolean } = {}): Promise<NetworkFacts> {
     const name = internalNetworkName(runtimeName);
-    const existing = await this.findNetwork(name);
+    const { network: existing, problem } = await this.internalNetworkProblem(runtimeName, opts);
+    if (problem) throw new Conflict(problem);
     if (existing) return existing;
     try {
       await this.call(`create network ${name}`, (signal) =>
@@ -276,7 +307,9 @@ export class DockerEngine {
     } catch (err) {
       if (!(err instanceof Conflict)) throw err;
     }
-    const created = await this.findNetwork(name);
+    // Made by us just now, or by a create racing ours: either way it must pass the same check.
+    const { network: created, problem: after } = await this.internalNetworkProblem(runtimeName, opts);
+    if (after) throw new Conflict(after);
     if (!created) throw new NotFound(`Docker created network ${name} but it disappeared right after; retry.`);
     return created;
   }
@@ -336,13 +369,14 @@ export class DockerEngine {
   }
 
   /**
-   * Remove the network named exactly `name` if no container uses it. With `requireOwned`, a network without our
-   * label is left alone (`not_ours`): we never remove what we did not create.
+   * Remove the network named exactly `name` if no container uses it and it is ours by `ownership`; any other
+   * network is left alone (`not_ours`): we never remove what we cannot prove we created.
    */
-  async removeNetworkIfUnused(name: string, opts: { requireOwned: boolean }): Promise<RemoveNetworkOutcome> {
+  async removeNetworkIfUnused(name: string, ownership: NetworkOwnership): Promise<RemoveNetworkOutcome> {
     const net = await this.findNetwork(name);
     if (!net) return 'absent';
-    if (opts.requireOwned && !net.managed) return 'not_ours';
+    const ours = 'ours' in ownership ? ownership.ours(net) : net.managed;
+    if (!ours) return 'not_ours';
     if (Object.keys(net.containers).length > 0) return 'in_use';
     // A created, not yet started container has no endpoint, so the network's inspect does not show it; removing
     // the network would make its start fail. The container list's `network` filter does include it.
@@ -687,12 +721,17 @@ export class DockerEngine {
 
   /**
    * Join the agent's container to `<runtime>_internal` so `run_command` reaches the runtime. On the host there is
-   * nothing to join: the bridge's addresses are routable from the host itself.
+   * nothing to join: the bridge's addresses are routable from the host itself. A network that is not the runtime's
+   * own (see `internalNetworkProblem`) is never joined: the agent would put itself on someone else's network.
    */
-  async joinInternal(runtimeName: string): Promise<'joined' | 'host'> {
+  async joinInternal(runtimeName: string, opts: { oldAgentRuntime?: boolean } = {}): Promise<'joined' | 'host'> {
     const self = await this.findSelf();
     if (!self) return 'host';
-    await this.connect(internalNetworkName(runtimeName), self.id);
+    const { network, problem } = await this.internalNetworkProblem(runtimeName, opts);
+    if (problem) throw new Conflict(problem);
+    if (!network)
+      throw new NotFound(`Network ${internalNetworkName(runtimeName)} does not exist; create ${runtimeName} again.`);
+    await this.connect(network.id, self.id);
     return 'joined';
   }
 
