@@ -235,7 +235,7 @@ const OPTIONS = {
   hostname: option({
     env: 'HOSTNAME',
     placeholder: '<name>',
-    help: "Set by Docker in a container (its short id): how the agent finds its own container when none carries the agent's label.",
+    help: 'Set by Docker in a container (its short id): how the agent finds its own container when its mount table and cgroup do not name it.',
     schema: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
     parse: (text) => text,
     default: null,

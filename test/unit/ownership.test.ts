@@ -8,6 +8,7 @@ import {
   isOldAgentMacvlanNetwork,
   isOurInternalNetwork,
 } from '../../src/io/docker/ownership.js';
+import { containerIdsFromCgroup, containerIdsFromMountinfo } from '../../src/io/docker/selfContainer.js';
 
 const net = (over: Partial<NetworkFacts>): NetworkFacts => ({
   id: 'n1',
@@ -136,5 +137,29 @@ describe("the old agent's footprint", () => {
         }),
       ),
     ).toBe(true);
+  });
+});
+
+describe('the container this process runs in', () => {
+  const id = 'a6dd13724992488a6e6416b22239247a765b75a2e13b97369e4b4a71afccf3a5';
+  const other = 'b'.repeat(64);
+
+  it('is named by the /etc bind mounts of its mount table (either data root)', () => {
+    const mountinfo = [
+      `96 79 254:0 /var/lib/docker/containers/${id}/resolv.conf /etc/resolv.conf rw,relatime - ext4 /dev/vda rw`,
+      `97 79 254:0 /opt/docker26/data/containers/${id}/hostname /etc/hostname rw,relatime - ext4 /dev/vda rw`,
+      // dockerd's own mounts for another container, as the host's mount table shows them: not us.
+      `120 25 0:50 / /var/lib/docker/containers/${other}/mounts/shm rw - tmpfs shm rw`,
+      `121 25 254:0 /var/lib/docker/containers/${other}/hosts /srv/copy-of-hosts rw - ext4 /dev/vda rw`,
+    ].join('\n');
+    expect(containerIdsFromMountinfo(mountinfo)).toEqual([id]);
+    expect(containerIdsFromMountinfo('25 1 254:0 / / rw - ext4 /dev/vda rw\n')).toEqual([]);
+  });
+
+  it('is named by Docker cgroup paths (cgroupfs and systemd drivers), and by nothing else', () => {
+    expect(containerIdsFromCgroup(`9:name=systemd:/docker/${id}\n8:pids:/docker/${id}\n`)).toEqual([id]);
+    expect(containerIdsFromCgroup(`0::/system.slice/docker-${id}.scope\n`)).toEqual([id]);
+    expect(containerIdsFromCgroup('0::/\n4:memory:/process_api/868d7cde4d2978ca639a93803190a415\n')).toEqual([]);
+    expect(containerIdsFromCgroup(`0::/user.slice/${id}\n`)).toEqual([]);
   });
 });

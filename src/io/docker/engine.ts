@@ -20,7 +20,8 @@ import {
   toEngineError,
 } from './errors.js';
 import { onJsonLines } from './jsonLines.js';
-import { AGENT_FILTER, MANAGED_FILTER, type Labels, internalNetworkLabels, macvlanNetworkLabels } from './labels.js';
+import { MANAGED_FILTER, type Labels, internalNetworkLabels, macvlanNetworkLabels } from './labels.js';
+import { looksLikeShortId, ownContainerIds } from './selfContainer.js';
 import { macsInUseOnParent } from './macs.js';
 import { internalNetworkProblem } from './ownership.js';
 import { internalNetworkName, macvlanNetworkName } from '../../model/names.js';
@@ -43,6 +44,8 @@ export interface DockerEngineOptions {
   selfContainer?: string | null;
   /** The agent's HOSTNAME, which Docker sets to the container's short id: self-detection's fallback. */
   hostname?: string | null;
+  /** Where this process's own `/proc` entries are read for self-detection (tests point it at captured files). */
+  procRoot?: string;
 }
 
 /** A container as `docker ps` lists it. */
@@ -92,6 +95,7 @@ export class DockerEngine {
   private readonly pullTimeoutMs: number;
   private readonly selfOverride: string | null | undefined;
   private readonly hostname: string | null;
+  private readonly procRoot: string;
   private version: Promise<string> | undefined;
   private self: Promise<{ id: string; name: string } | null> | undefined;
 
@@ -107,6 +111,7 @@ export class DockerEngine {
     this.pullTimeoutMs = options.pullTimeoutMs ?? 600_000;
     this.selfOverride = options.selfContainer;
     this.hostname = options.hostname ?? null;
+    this.procRoot = options.procRoot ?? '/proc';
   }
 
   /**
@@ -685,9 +690,10 @@ export class DockerEngine {
   // ---------------------------------------------------------------- the agent's own container
 
   /**
-   * The agent's own container (docs/decisions.md#the-agent-finds-its-own-container-by-its-image-label): label
-   * `edge.autonomy.role=orchestrator-agent` first, then `HOSTNAME` as container id/name. `null` when the agent runs on
-   * the host. Detected once.
+   * The agent's own container (docs/decisions.md#the-agent-finds-its-own-container-by-what-the-kernel-says): the
+   * container whose id this process's mount table or cgroup names (selfContainer.ts), else the one whose id starts
+   * with `HOSTNAME` (Docker's short id). Never "a container with the agent's label": any container can carry it, and
+   * self-destruct removes the container found here. `null` when the agent runs on the host. Detected once.
    */
   findSelf(): Promise<{ id: string; name: string } | null> {
     if (!this.self) {
@@ -706,15 +712,15 @@ export class DockerEngine {
       const facts = await this.inspectContainer(this.selfOverride);
       return facts ? { id: facts.id, name: facts.name } : null;
     }
-    const labelled = await this.listContainers({ labels: [AGENT_FILTER], runningOnly: true });
-    const first = labelled[0];
-    if (first) return { id: first.id, name: first.name };
+    for (const id of await ownContainerIds(this.procRoot)) {
+      const facts = await this.inspectContainer(id);
+      if (facts?.id === id && facts.running) return { id: facts.id, name: facts.name };
+    }
     const hostname = this.hostname;
-    if (hostname) {
+    if (hostname && looksLikeShortId(hostname)) {
       const facts = await this.inspectContainer(hostname);
-      // Docker sets HOSTNAME to the short id; on the host a same-named container would be a coincidence.
-      if (facts && (facts.id.startsWith(hostname) || facts.name === hostname))
-        return { id: facts.id, name: facts.name };
+      // By id only: on the host (or with --hostname), a container that happens to be named like it is not us.
+      if (facts?.id.startsWith(hostname) && facts.running) return { id: facts.id, name: facts.name };
     }
     return null;
   }

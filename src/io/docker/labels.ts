@@ -19,7 +19,6 @@ export const LABEL_VPLC = 'edge.autonomy.vplc';
 export const ROLE_VPLC = 'vplc';
 export const ROLE_AGENT = 'orchestrator-agent';
 export const MANAGED_FILTER = `${LABEL_MANAGED}=true`;
-export const AGENT_FILTER = `${LABEL_ROLE}=${ROLE_AGENT}`;
 
 const SPEC_VERSION = '1';
 
