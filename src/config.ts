@@ -44,6 +44,8 @@ import {
   wholeNumber,
 } from './config/parsers.js';
 
+import { DEFAULT_MAX_VPLCS } from './model/vplc.js';
+
 export { ConfigError, ConfigInfoRequest } from './config/option.js';
 export type { DockerHost, LogLevel, Ulimit } from './config/parsers.js';
 
@@ -186,6 +188,16 @@ const OPTIONS = {
     show: showRestartBudget,
     default: { max: 5, windowMs: 600_000 },
     expected: '<crashes>/<seconds> with at least 1 crash (e.g. 5/600)',
+  }),
+  maxVplcs: option({
+    flag: 'max-vplcs',
+    env: 'ORCH_MAX_VPLCS',
+    placeholder: '<count>',
+    help: 'Most vPLCs this agent supervises; create_new_runtime beyond it is refused with a sentence naming this flag.',
+    schema: Type.Integer({ minimum: 1, maximum: 4096 }),
+    parse: wholeNumber,
+    default: DEFAULT_MAX_VPLCS,
+    expected: 'a whole number of vPLCs (1 to 4096)',
   }),
   runCommand: {
     ports: option({
@@ -345,6 +357,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     dockerHost: showDockerHost(config.dockerHost),
     logRetentionDays: config.logRetentionDays,
     restartBudget: `${config.restartBudget.max} restarts in ${config.restartBudget.windowMs / 1000} s`,
+    maxVplcs: config.maxVplcs,
     runCommand: {
       ports: [...config.runCommand.ports],
       timeoutSeconds: config.runCommand.timeoutMs / 1000,

@@ -161,6 +161,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     ops: journaledOps(ops, records, child('journal')),
     log: child('supervisor'),
     restartBudget: config.restartBudget,
+    maxVplcs: config.maxVplcs,
     random: opts.random,
   });
 

@@ -6,6 +6,13 @@
  * labels and the files without a lossy translation in between.
  */
 
+/**
+ * How many vPLCs one agent supervises unless `--max-vplcs` says otherwise: sized for the edge PCs the agent runs on
+ * (2–8 cores, 4–16 GB), where an OpenPLC runtime takes 50–150 MB and a share of a core for its scan cycle; see
+ * docs/decisions.md#the-number-of-vplcs-is-capped.
+ */
+export const DEFAULT_MAX_VPLCS = 64;
+
 /** One virtual NIC of a runtime: a MACVLAN endpoint on a host parent interface. */
 export interface VnicConfig {
   name: string;

@@ -66,6 +66,7 @@ describe('defaults', () => {
       dockerHost: { socketPath: '/var/run/docker.sock' },
       logRetentionDays: 14,
       restartBudget: { max: 5, windowMs: 600_000 },
+      maxVplcs: 64,
       runCommand: { ports: [8443], timeoutMs: 30_000, maxBytes: 10_485_760 },
       faultKillAt: null,
       hostname: null,
@@ -187,6 +188,14 @@ describe('each flag and its environment variable', () => {
       want: { max: 3, windowMs: 60_000 },
     },
     {
+      flag: '--max-vplcs',
+      env: 'ORCH_MAX_VPLCS',
+      value: '12',
+      other: '3',
+      expect: (c) => c.maxVplcs,
+      want: 12,
+    },
+    {
       flag: '--run-command-ports',
       env: 'ORCH_RUN_COMMAND_PORTS',
       value: '8443, 8080,8443',
@@ -279,12 +288,18 @@ describe('each flag and its environment variable', () => {
       'DOCKER_HOST',
       'ORCH_LOG_RETENTION_DAYS',
       'ORCH_RESTART_BUDGET',
+      'ORCH_MAX_VPLCS',
       'ORCH_RUN_COMMAND_PORTS',
       'ORCH_RUN_COMMAND_TIMEOUT',
       'ORCH_RUN_COMMAND_MAX_BYTES',
       'ORCH_FAULT_KILL_AT',
       'HOSTNAME',
     ]);
+  });
+
+  it('refuses a cap on vPLCs that is not a count of at least one', async () => {
+    expect(await errorOf(parse(['--max-vplcs', '0']))).toMatch(/^--max-vplcs: /);
+    expect(await errorOf(parse(['--max-vplcs', 'lots']))).toMatch(/^--max-vplcs: .*a whole number of vPLCs/);
   });
 
   it('reads the fault hook and the host name from the environment only, as written', async () => {
