@@ -38,13 +38,16 @@ import {
   showMsAsSeconds,
   showPorts,
   showRestartBudget,
+  showSubnetPool,
   showUlimits,
+  SubnetPoolSchema,
+  subnetPool,
   UlimitSchema,
   ulimits,
   wholeNumber,
 } from './config/parsers.js';
 
-import { DEFAULT_MAX_VPLCS } from './model/vplc.js';
+import { DEFAULT_INTERNAL_SUBNET_POOL, DEFAULT_MAX_VPLCS } from './model/vplc.js';
 
 export { ConfigError, ConfigInfoRequest } from './config/option.js';
 export type { DockerHost, LogLevel, Ulimit } from './config/parsers.js';
@@ -198,6 +201,19 @@ const OPTIONS = {
     parse: wholeNumber,
     default: DEFAULT_MAX_VPLCS,
     expected: 'a whole number of vPLCs (1 to 4096)',
+  }),
+  internalSubnetPool: option({
+    flag: 'internal-subnet-pool',
+    env: 'ORCH_INTERNAL_SUBNET_POOL',
+    placeholder: '<pool>',
+    help:
+      "Where each runtime's internal network takes its subnet: base=CIDR,size=PREFIX as dockerd writes address " +
+      'pools, or a CIDR split into /28; subnets used by any Docker network or by a route or address of the host are skipped.',
+    schema: SubnetPoolSchema,
+    parse: subnetPool,
+    show: showSubnetPool,
+    default: DEFAULT_INTERNAL_SUBNET_POOL,
+    expected: 'an address pool (e.g. base=172.31.0.0/16,size=28, or 10.203.0.0/20)',
   }),
   runCommand: {
     ports: option({
@@ -358,6 +374,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     logRetentionDays: config.logRetentionDays,
     restartBudget: `${config.restartBudget.max} restarts in ${config.restartBudget.windowMs / 1000} s`,
     maxVplcs: config.maxVplcs,
+    internalSubnetPool: showSubnetPool(config.internalSubnetPool),
     runCommand: {
       ports: [...config.runCommand.ports],
       timeoutSeconds: config.runCommand.timeoutMs / 1000,

@@ -2,10 +2,13 @@
  * Command dispatch: one reply per command line, always, echoing the command's `id` (docs/protocol.md#sidecar-commands).
  * Validation messages and their order are the old sidecar's, so an agent written for it reads them unchanged.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { DhcpManager, DhcpResult } from './dhcp.js';
 import { isMac, type NetnsTools, type SetMacResult, setMac } from './mac.js';
 import { COMMAND_TIMEOUT_MS, type SidecarCommandName, type SidecarReply } from './protocol.js';
+import { routeDestinations } from './kernel-view.js';
 import type { SerialMonitor } from './serial.js';
 import { errorText } from '../../src/model/errors.js';
 
@@ -16,7 +19,11 @@ export interface CommandContext {
   timeouts?: Partial<Record<SidecarCommandName, number>>;
   /** `nsenter`/`ip` commands for set_mac (tests); the defaults are the host's. */
   netnsTools?: NetnsTools;
+  /** iproute2 command for the host's routes (tests point it at a wrapper that adds `-n <netns>`). */
+  ipCommand?: string;
 }
+
+const execFileAsync = promisify(execFile);
 
 type Fields = Record<string, unknown>;
 type Id = string | number;
@@ -38,6 +45,7 @@ export class CommandDispatcher {
       get_device_status: async () => ({ success: true, status: serial.status() }),
       discover_devices: async () => ({ success: true, devices: await serial.rescan() }),
       set_mac: (fields) => setMacCommand(fields, context.netnsTools),
+      get_host_routes: () => hostRoutes(context.ipCommand ?? 'ip'),
     };
   }
 
@@ -131,6 +139,14 @@ async function setMacCommand(fields: Fields, tools: NetnsTools | undefined): Pro
     }
   }
   return setMac(pid, String(currentMac), String(macAddress), tools);
+}
+
+async function hostRoutes(ip: string): Promise<SidecarReply> {
+  const { stdout } = await execFileAsync(ip, ['-json', '-4', 'route', 'show', 'table', 'all'], {
+    timeout: 4_000,
+    maxBuffer: 32 * 1024 * 1024,
+  });
+  return { success: true, routes: routeDestinations(JSON.parse(stdout === '' ? '[]' : stdout) as unknown) };
 }
 
 /** The old sidecar coerced with Python's int(): integers and integer strings pass, anything else does not. */

@@ -121,6 +121,29 @@ export function sameView(a: InterfaceView | undefined, b: InterfaceView | undefi
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+interface IpTableRoute {
+  type?: string;
+  dst?: string;
+}
+
+/**
+ * The destinations of `ip -json -4 route show table all` as CIDRs (a host route `10.0.0.5` is `10.0.0.5/32`): the
+ * networks the host reaches through a route, its own addresses (the `local` table), and ranges it refuses
+ * (`unreachable`, `blackhole`). The default route and multicast are left out.
+ */
+export function routeDestinations(routeJson: unknown): string[] {
+  const routes = Array.isArray(routeJson) ? (routeJson as IpTableRoute[]) : [];
+  const found = new Set<string>();
+  for (const route of routes) {
+    const dst = route.dst;
+    if (!dst || dst === 'default' || route.type === 'multicast') continue;
+    const [address = '', prefix] = dst.split('/');
+    if (ipv4ToInt(address) === undefined) continue;
+    found.add(prefix === undefined ? `${address}/32` : `${address}/${prefix}`);
+  }
+  return [...found];
+}
+
 export interface MonitorLineTarget {
   name?: string;
   index?: number;

@@ -96,6 +96,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     dhcp,
     serial,
     timeouts: options.commandTimeouts,
+    ipCommand: options.interfacesIpCommand,
   });
 
   server = new SidecarServer({

@@ -24,6 +24,7 @@ import { type AgentModule, startModules } from './modules.js';
 import { DhcpCoordinator } from './network/dhcp.js';
 import { LeaseBook } from './network/leases.js';
 import { KeptMacs } from './network/macs.js';
+import { hostSubnets } from './network/hostSubnets.js';
 import { networkChangeFacts } from './network/networkChanges.js';
 import { SelfDestruct } from './orchestrator/selfDestruct.js';
 import { SerialPassthrough } from './serial/passthrough.js';
@@ -78,7 +79,14 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     'socketPath' in config.dockerHost
       ? { socketPath: config.dockerHost.socketPath }
       : { host: config.dockerHost.host, port: config.dockerHost.port };
-  const engine = new DockerEngine({ address, hostname: config.hostname, log: child('docker') });
+  // Internal networks avoid the host's routes and addresses, which the sidecar (built below) reports.
+  const engine = new DockerEngine({
+    address,
+    hostname: config.hostname,
+    internalSubnetPool: config.internalSubnetPool,
+    hostSubnets: () => avoidSubnets(),
+    log: child('docker'),
+  });
   // A moved vNIC's MAC, set back by the sidecar: Docker's inspect still shows its own, so everything that reports
   // or uses a MAC reads it through KeptMacs.
   const keptMacs = new KeptMacs();
@@ -99,6 +107,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     log: child('netmon'),
     random: opts.random,
   });
+  const avoidSubnets = hostSubnets({ sidecar, log: child('docker') });
   const leases = new LeaseBook();
   const dhcp = new DhcpCoordinator({
     sidecar,

@@ -2,6 +2,7 @@ import { access, constants } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import Type, { type Static } from 'typebox';
+import { networkText, parseIpv4Network } from '../model/ipv4.js';
 import { ValueProblem } from './option.js';
 
 /**
@@ -196,6 +197,41 @@ export function restartBudget(text: string): RestartBudget {
 }
 
 export const showRestartBudget = (budget: RestartBudget): string => `${budget.max}/${budget.windowMs / 1000}`;
+
+export const SubnetPoolSchema = Type.Object(
+  { base: Type.String({ minLength: 9 }), size: Type.Integer({ minimum: 16, maximum: 29 }) },
+  { additionalProperties: false },
+);
+export type SubnetPool = Static<typeof SubnetPoolSchema>;
+
+/**
+ * `<cidr>` (subnets of /28) or, as dockerd's --default-address-pool writes it, `base=<cidr>,size=<prefix>`. The base
+ * is normalised to its network address; each subnet must fit in it and hold a gateway, the runtime and the agent.
+ */
+export function subnetPool(text: string): SubnetPool {
+  let baseText = text;
+  let size = 28;
+  if (text.includes('=')) {
+    const fields = new Map<string, string>();
+    for (const part of text.split(',')) {
+      const [key = '', value = ''] = part.split('=').map((s) => s.trim());
+      if (fields.has(key) || (key !== 'base' && key !== 'size'))
+        reject(`${JSON.stringify(part.trim())} is neither base=<cidr> nor size=<prefix>`);
+      fields.set(key, value);
+    }
+    baseText = fields.get('base') ?? reject('base=<cidr> is missing');
+    const sizeText = fields.get('size') ?? '28';
+    size = /^\d{1,2}$/.test(sizeText) ? Number(sizeText) : reject(`size=${sizeText} is not a prefix length`);
+  }
+  const base = /\//.test(baseText) ? parseIpv4Network(baseText) : null;
+  if (base === null) reject(`${JSON.stringify(baseText)} is not an IPv4 network like 172.31.0.0/16`);
+  if (size < 16 || size > 29)
+    reject(`size ${size} must be 16 to 29 (a /29 still holds a gateway, the runtime and the agent)`);
+  if (base.prefix > size) reject(`${networkText(base)} is smaller than one /${size} subnet`);
+  return { base: networkText(base), size };
+}
+
+export const showSubnetPool = (pool: SubnetPool): string => `base=${pool.base},size=${pool.size}`;
 
 export const PortsSchema = Type.Array(PortSchema, { minItems: 1 });
 

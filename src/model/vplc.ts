@@ -13,6 +13,20 @@
  */
 export const DEFAULT_MAX_VPLCS = 64;
 
+/** Where `<name>_internal` networks take their subnets: `size`-bit subnets of `base`. */
+export interface InternalSubnetPool {
+  /** CIDR, e.g. `172.31.0.0/16`. */
+  base: string;
+  /** Prefix length of each internal network, e.g. 28 (14 addresses: gateway, runtime, agent and room to spare). */
+  size: number;
+}
+
+/**
+ * The default pool: the top of Docker's own default range (172.17–172.31), which Docker hands out last, split into
+ * /28s: 4096 networks, far more than DEFAULT_MAX_VPLCS. See docs/decisions.md#internal-networks-are-small-and-come-from-a-pool-of-our-own.
+ */
+export const DEFAULT_INTERNAL_SUBNET_POOL: InternalSubnetPool = { base: '172.31.0.0/16', size: 28 };
+
 /** One virtual NIC of a runtime: a MACVLAN endpoint on a host parent interface. */
 export interface VnicConfig {
   name: string;

@@ -67,6 +67,7 @@ describe('defaults', () => {
       logRetentionDays: 14,
       restartBudget: { max: 5, windowMs: 600_000 },
       maxVplcs: 64,
+      internalSubnetPool: { base: '172.31.0.0/16', size: 28 },
       runCommand: { ports: [8443], timeoutMs: 30_000, maxBytes: 10_485_760 },
       faultKillAt: null,
       hostname: null,
@@ -196,6 +197,14 @@ describe('each flag and its environment variable', () => {
       want: 12,
     },
     {
+      flag: '--internal-subnet-pool',
+      env: 'ORCH_INTERNAL_SUBNET_POOL',
+      value: 'base=10.203.0.5/20,size=29',
+      other: '10.204.0.0/24',
+      expect: (c) => c.internalSubnetPool,
+      want: { base: '10.203.0.0/20', size: 29 },
+    },
+    {
       flag: '--run-command-ports',
       env: 'ORCH_RUN_COMMAND_PORTS',
       value: '8443, 8080,8443',
@@ -289,12 +298,30 @@ describe('each flag and its environment variable', () => {
       'ORCH_LOG_RETENTION_DAYS',
       'ORCH_RESTART_BUDGET',
       'ORCH_MAX_VPLCS',
+      'ORCH_INTERNAL_SUBNET_POOL',
       'ORCH_RUN_COMMAND_PORTS',
       'ORCH_RUN_COMMAND_TIMEOUT',
       'ORCH_RUN_COMMAND_MAX_BYTES',
       'ORCH_FAULT_KILL_AT',
       'HOSTNAME',
     ]);
+  });
+
+  it('reads a pool of internal subnets as a CIDR of /28s or as dockerd writes pools, and refuses one that cannot work', async () => {
+    expect((await parse(['--internal-subnet-pool', '10.203.0.0/22'])).internalSubnetPool).toEqual({
+      base: '10.203.0.0/22',
+      size: 28,
+    });
+    expect(await errorOf(parse(['--internal-subnet-pool', '10.203.0.0']))).toMatch(
+      /^--internal-subnet-pool: .*is not an IPv4 network like 172\.31\.0\.0\/16/,
+    );
+    expect(await errorOf(parse(['--internal-subnet-pool', 'base=10.203.0.0/16,size=30']))).toMatch(
+      /size 30 must be 16 to 29/,
+    );
+    expect(await errorOf(parse(['--internal-subnet-pool', '10.203.0.0/30']))).toMatch(/smaller than one \/28 subnet/);
+    expect(await errorOf(parse(['--internal-subnet-pool', 'base=10.0.0.0/16,bits=28']))).toMatch(
+      /"bits=28" is neither base=<cidr> nor size=<prefix>/,
+    );
   });
 
   it('refuses a cap on vPLCs that is not a count of at least one', async () => {

@@ -24,6 +24,9 @@ import { MANAGED_FILTER, type Labels, internalNetworkLabels, macvlanNetworkLabel
 import { looksLikeShortId, ownContainerIds } from './selfContainer.js';
 import { macsInUseOnParent } from './macs.js';
 import { internalNetworkProblem } from './ownership.js';
+import { readRouteTable } from '../host/routes.js';
+import { type Ipv4Network, networkText, overlaps, parseIpv4Network, subnetsOf } from '../../model/ipv4.js';
+import { DEFAULT_INTERNAL_SUBNET_POOL, type InternalSubnetPool } from '../../model/vplc.js';
 import { internalNetworkName, macvlanNetworkName } from '../../model/names.js';
 
 export type EngineAddress = { socketPath: string } | { host: string; port: number };
@@ -46,6 +49,13 @@ export interface DockerEngineOptions {
   hostname?: string | null;
   /** Where this process's own `/proc` entries are read for self-detection (tests point it at captured files). */
   procRoot?: string;
+  /** `--internal-subnet-pool`: where `<name>_internal` networks take their subnets (default 172.31.0.0/16 in /28). */
+  internalSubnetPool?: InternalSubnetPool;
+  /**
+   * Subnets the host routes or has addresses in, which an internal network must not take (Docker would create a
+   * bridge that captures the host's traffic to them). Default: this process's own route table.
+   */
+  hostSubnets?: () => Promise<string[]>;
 }
 
 /** A container as `docker ps` lists it. */
@@ -96,6 +106,10 @@ export class DockerEngine {
   private readonly selfOverride: string | null | undefined;
   private readonly hostname: string | null;
   private readonly procRoot: string;
+  private readonly pool: InternalSubnetPool;
+  private readonly hostSubnets: () => Promise<string[]>;
+  /** Internal networks are made one at a time in this process, so two creates never pick the same free subnet. */
+  private allocating: Promise<unknown> = Promise.resolve();
   private version: Promise<string> | undefined;
   private self: Promise<{ id: string; name: string } | null> | undefined;
 
@@ -112,6 +126,8 @@ export class DockerEngine {
     this.selfOverride = options.selfContainer;
     this.hostname = options.hostname ?? null;
     this.procRoot = options.procRoot ?? '/proc';
+    this.pool = options.internalSubnetPool ?? DEFAULT_INTERNAL_SUBNET_POOL;
+    this.hostSubnets = options.hostSubnets ?? (() => readRouteTable());
   }
 
   /**
@@ -298,17 +314,9 @@ export class DockerEngine {
     if (problem) throw new Conflict(problem);
     if (existing) return existing;
     try {
-      await this.call(`create network ${name}`, (signal) =>
-        this.docker.createNetwork({
-          Name: name,
-          Driver: 'bridge',
-          Internal: true,
-          CheckDuplicate: true,
-          Labels: internalNetworkLabels(runtimeName),
-          abortSignal: signal,
-        } as Dockerode.NetworkCreateOptions),
-      );
-      this.log.info({ step: 'network.created', network: name }, 'created internal network');
+      const made = this.allocating.then(() => this.createInternalNetwork(name, runtimeName));
+      this.allocating = made.catch(() => undefined);
+      await made;
     } catch (err) {
       if (!(err instanceof Conflict)) throw err;
     }
@@ -317,6 +325,61 @@ export class DockerEngine {
     if (after) throw new Conflict(after);
     if (!created) throw new NotFound(`Docker created network ${name} but it disappeared right after; retry.`);
     return created;
+  }
+
+  /** Every IPv4 subnet an internal network must not overlap: every Docker network's, and the host's routes. */
+  private async subnetsTaken(): Promise<Ipv4Network[]> {
+    const listed = await this.call('list networks', (signal) =>
+      this.docker.listNetworks({ abortSignal: signal } as object),
+    );
+    const docker = listed.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => c.Subnet ?? ''));
+    const host = await this.hostSubnets().catch((err: unknown) => {
+      this.log.warn({ step: 'network.host_routes_unknown', err: engineText(err) }, 'could not read the host routes');
+      return [] as string[];
+    });
+    return [...docker, ...host].flatMap((cidr) => {
+      const net = parseIpv4Network(cidr);
+      return net ? [net] : [];
+    });
+  }
+
+  /**
+   * Create `<runtime>_internal` on the first subnet of the pool that no Docker network and no host route or address
+   * uses (docs/decisions.md#internal-networks-are-small-and-come-from-a-pool-of-our-own). Docker's default pools
+   * hold about 30 networks and would be exhausted long before the cap on vPLCs. A subnet Docker still calls
+   * overlapping (another engine's bridge, a network made meanwhile) is skipped and the next one tried.
+   */
+  private async createInternalNetwork(name: string, runtimeName: string): Promise<void> {
+    const pool = parseIpv4Network(this.pool.base);
+    if (pool === null) throw new EngineError(`the internal subnet pool ${this.pool.base} is not an IPv4 network`);
+    const taken = await this.subnetsTaken();
+    let refusals = 0;
+    for (const candidate of subnetsOf(pool, this.pool.size)) {
+      if (taken.some((t) => overlaps(t, candidate))) continue;
+      const subnet = networkText(candidate);
+      try {
+        await this.call(`create network ${name}`, (signal) =>
+          this.docker.createNetwork({
+            Name: name,
+            Driver: 'bridge',
+            Internal: true,
+            CheckDuplicate: true,
+            IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
+            Labels: internalNetworkLabels(runtimeName),
+            abortSignal: signal,
+          } as Dockerode.NetworkCreateOptions),
+        );
+        this.log.info({ step: 'network.created', network: name, subnet }, 'created internal network');
+        return;
+      } catch (err) {
+        const text = err instanceof EngineError ? (err.engineMessage ?? '') : '';
+        if (err instanceof Conflict || !/overlap/i.test(text) || ++refusals > 16) throw err;
+        taken.push(candidate);
+      }
+    }
+    throw new EngineError(
+      `Cannot create network ${name}: no /${this.pool.size} subnet of the internal subnet pool ${this.pool.base} is free (every one is used by a Docker network or a route or address of this host). Start the agent with a larger --internal-subnet-pool, or one in a range this host does not use.`,
+    );
   }
 
   /**
