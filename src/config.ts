@@ -37,6 +37,9 @@ import {
   showDockerHost,
   showMsAsSeconds,
   showPorts,
+  showInterfaceList,
+  InterfaceListSchema,
+  interfaceList,
   showRestartBudget,
   showSubnetPool,
   showUlimits,
@@ -191,6 +194,19 @@ const OPTIONS = {
     show: showRestartBudget,
     default: { max: 5, windowMs: 600_000 },
     expected: '<crashes>/<seconds> with at least 1 crash (e.g. 5/600)',
+  }),
+  parentInterfaces: option({
+    flag: 'parent-interfaces',
+    env: 'ORCH_PARENT_INTERFACES',
+    placeholder: '<list>',
+    help:
+      'Host interfaces a vNIC may use as parent_interface, comma separated (e.g. eth0,eth1; a VLAN or bond only when ' +
+      'listed); not set: the hardware network ports the network monitor sidecar reports.',
+    schema: InterfaceListSchema,
+    parse: interfaceList,
+    show: showInterfaceList,
+    default: null,
+    expected: 'a list of interface names (e.g. eth0,eth1)',
   }),
   maxVplcs: option({
     flag: 'max-vplcs',
@@ -373,6 +389,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     dockerHost: showDockerHost(config.dockerHost),
     logRetentionDays: config.logRetentionDays,
     restartBudget: `${config.restartBudget.max} restarts in ${config.restartBudget.windowMs / 1000} s`,
+    parentInterfaces: showInterfaceList(config.parentInterfaces),
     maxVplcs: config.maxVplcs,
     internalSubnetPool: showSubnetPool(config.internalSubnetPool),
     runCommand: {

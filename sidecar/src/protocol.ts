@@ -72,6 +72,11 @@ export const InterfaceInfo = Type.Object({
   status: InterfaceStatus,
   /** Added: the link-layer address, lower case; null for a removed interface or one without one. */
   mac_address: Nullable(Type.String()),
+  /**
+   * Added: a hardware port — the kernel has a device behind it (`/sys/class/net/<if>/device`: PCI, USB, virtio, SoC).
+   * Bridges, VLANs, bonds, veths, tunnels and VPNs are false. Old sidecars leave it out.
+   */
+  physical: Type.Optional(Type.Boolean()),
 });
 export type InterfaceInfo = Static<typeof InterfaceInfo>;
 

@@ -29,6 +29,7 @@ export interface SidecarOptions {
   log: Logger;
   socketMode?: number;
   hookPath?: string;
+  /** sysfs (`/sys`): serial devices, and which interfaces are hardware ports. */
   sysRoot?: string;
   devRoot?: string;
   serialPollMs?: number;
@@ -74,6 +75,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     log: log.child({ part: 'interfaces' }),
     debounceMs: options.networkDebounceMs,
     ipCommand: options.interfacesIpCommand,
+    sysRoot: options.sysRoot,
     onChange: (info) => broadcast({ type: 'network_change', data: info } satisfies NetworkChangeEvent),
   });
   const serial = new SerialMonitor({

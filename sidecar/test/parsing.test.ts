@@ -139,7 +139,7 @@ describe('kernel view', () => {
   ];
 
   it('reports up, no-IPv4 and down interfaces explicitly and filters Docker and our own links', () => {
-    const views = buildInterfaceViews(addr, routes);
+    const views = buildInterfaceViews(addr, routes, new Set(['eth0', 'eth1', 'eth2']));
     expect([...views.keys()]).toEqual(['eth0', 'eth1', 'eth2', 'wg0']);
     expect(views.get('eth0')).toEqual({
       interface: 'eth0',
@@ -151,10 +151,11 @@ describe('kernel view', () => {
       gateway: '192.168.10.1',
       status: 'up',
       mac_address: '02:fc:00:00:00:01',
+      physical: true,
     });
     expect(views.get('eth1')).toMatchObject({ status: 'no_ipv4', ipv4_addresses: [], gateway: null });
     expect(views.get('eth2')).toMatchObject({ status: 'down', operstate: 'DOWN', ipv4_addresses: [], gateway: null });
-    expect(views.get('wg0')).toMatchObject({ status: 'up', mac_address: null });
+    expect(views.get('wg0')).toMatchObject({ status: 'up', mac_address: null, physical: false });
   });
 
   it('computes subnets for every prefix length', () => {

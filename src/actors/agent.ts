@@ -26,6 +26,7 @@ import { LeaseBook } from './network/leases.js';
 import { KeptMacs } from './network/macs.js';
 import { hostSubnets } from './network/hostSubnets.js';
 import { networkChangeFacts } from './network/networkChanges.js';
+import { ParentInterfaces } from './network/parents.js';
 import { SelfDestruct } from './orchestrator/selfDestruct.js';
 import { SerialPassthrough } from './serial/passthrough.js';
 import { SidecarLink } from './sidecar/link.js';
@@ -148,6 +149,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       forgetLease: (name, vnic) => leases.forget(name, vnic),
     },
     log: child('vplc-ops'),
+    parentInterfaces: new ParentInterfaces({ allowList: config.parentInterfaces, sidecar }),
     isAdopted: (name) => adopted.has(name),
     ownsAdoptedContainer: (name, id) => adopted.ownsContainer(name, id),
     isOldAgentNetwork: (net) => footprint.ownsNetwork(net),

@@ -233,6 +233,30 @@ export function subnetPool(text: string): SubnetPool {
 
 export const showSubnetPool = (pool: SubnetPool): string => `base=${pool.base},size=${pool.size}`;
 
+/** The kernel's rule for interface names (IFNAMSIZ): 1–15 characters, no `/`, `:` or white space. */
+const INTERFACE_NAME = /^[^\s/:]{1,15}$/;
+export const InterfaceListSchema = Type.Union([
+  Type.Array(Type.String({ pattern: INTERFACE_NAME.source }), { minItems: 1 }),
+  Type.Null(),
+]);
+
+/** Comma separated interface names; a repeated name counts once. */
+export function interfaceList(text: string): string[] {
+  const result: string[] = [];
+  for (const part of text.split(',')) {
+    const name = part.trim();
+    if (!INTERFACE_NAME.test(name) || name === '.' || name === '..') {
+      reject(
+        `${JSON.stringify(name)} is not an interface name (1-15 characters without /, : or spaces; list them comma separated)`,
+      );
+    }
+    if (!result.includes(name)) result.push(name);
+  }
+  return result;
+}
+
+export const showInterfaceList = (list: readonly string[] | null): string => (list === null ? 'none' : list.join(','));
+
 export const PortsSchema = Type.Array(PortSchema, { minItems: 1 });
 
 /** Comma separated TCP ports; a repeated port counts once. Each port is named when wrong, so they are checked here. */

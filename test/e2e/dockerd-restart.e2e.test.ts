@@ -55,7 +55,7 @@ describe.skipIf(!engine26)('dockerd restarted while 5 vPLCs run', () => {
     const image = await ensureStandinImage(SOCKET);
     await removeTestObjects(SOCKET, 't9-r', ['t9-r', `macvlan_${PARENT}_`]);
     await ensureVeth(PARENT, 't9q2');
-    const args = agentArgs({ cloudUrl: cloud.url, pki, image });
+    const args = agentArgs({ cloudUrl: cloud.url, pki, image, parentInterfaces: [PARENT] });
     agent = await startAgentProcess(args, {
       ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock',
       DOCKER_HOST: `unix://${SOCKET}`,

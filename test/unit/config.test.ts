@@ -66,6 +66,7 @@ describe('defaults', () => {
       dockerHost: { socketPath: '/var/run/docker.sock' },
       logRetentionDays: 14,
       restartBudget: { max: 5, windowMs: 600_000 },
+      parentInterfaces: null,
       maxVplcs: 64,
       internalSubnetPool: { base: '172.31.0.0/16', size: 28 },
       runCommand: { ports: [8443], timeoutMs: 30_000, maxBytes: 10_485_760 },
@@ -189,6 +190,14 @@ describe('each flag and its environment variable', () => {
       want: { max: 3, windowMs: 60_000 },
     },
     {
+      flag: '--parent-interfaces',
+      env: 'ORCH_PARENT_INTERFACES',
+      value: 'eth0, eth1.100,eth0',
+      other: 'bond0',
+      expect: (c) => c.parentInterfaces,
+      want: ['eth0', 'eth1.100'],
+    },
+    {
       flag: '--max-vplcs',
       env: 'ORCH_MAX_VPLCS',
       value: '12',
@@ -297,6 +306,7 @@ describe('each flag and its environment variable', () => {
       'DOCKER_HOST',
       'ORCH_LOG_RETENTION_DAYS',
       'ORCH_RESTART_BUDGET',
+      'ORCH_PARENT_INTERFACES',
       'ORCH_MAX_VPLCS',
       'ORCH_INTERNAL_SUBNET_POOL',
       'ORCH_RUN_COMMAND_PORTS',
@@ -322,6 +332,13 @@ describe('each flag and its environment variable', () => {
     expect(await errorOf(parse(['--internal-subnet-pool', 'base=10.0.0.0/16,bits=28']))).toMatch(
       /"bits=28" is neither base=<cidr> nor size=<prefix>/,
     );
+  });
+
+  it('refuses a parent interface list with a name the kernel would not take', async () => {
+    expect(await errorOf(parse(['--parent-interfaces', 'eth0,eth/1']))).toMatch(
+      /^--parent-interfaces: "eth\/1" is not an interface name/,
+    );
+    expect(await errorOf(parse(['--parent-interfaces', 'a-very-long-interface']))).toMatch(/is not an interface name/);
   });
 
   it('refuses a cap on vPLCs that is not a count of at least one', async () => {

@@ -47,6 +47,11 @@ export interface VplcOpsDeps {
   ownsAdoptedContainer?: (name: string, containerId: string) => boolean;
   /** Networks the old agent made (OldAgentFootprint.ownsNetwork); absent, only labelled networks are ours. */
   isOldAgentNetwork?: (net: NetworkFacts) => boolean;
+  /**
+   * Which host interfaces vNICs may sit on (ParentInterfaces): checked before anything is made. Absent (tests that
+   * name their veth parents directly): any interface Docker accepts.
+   */
+  parentInterfaces?: { check(spec: VplcSpec): Promise<void> };
   /** Auto-detection wait per vNIC (3 s by default, docs/protocol.md#macvlan-networks). */
   subnetWaitMs?: number;
   /** A network move changed this runtime's networks (another runtime's too, when they share the parent). */
@@ -211,6 +216,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
     async prepare(spec) {
       const problem = validateVplcSpec(spec);
       if (problem) throw new Error(problem);
+      await deps.parentInterfaces?.check(spec);
       await assertNameFree(spec);
       // A `<name>_internal` that is not ours (a compose project's, say) fails the create before anything is made.
       const internal = await engine.internalNetworkProblem(spec.name, { oldAgentRuntime: isAdopted(spec.name) });
