@@ -9,6 +9,7 @@ import type { DhcpManager, DhcpResult } from './dhcp.js';
 import { isMac, type NetnsTools, type SetMacResult, setMac } from './mac.js';
 import { COMMAND_TIMEOUT_MS, type SidecarCommandName, type SidecarReply } from './protocol.js';
 import { routeDestinations } from './kernel-view.js';
+import { notARuntimeContainer, refusedTarget } from './targets.js';
 import type { SerialMonitor } from './serial.js';
 import { errorText } from '../../src/model/errors.js';
 
@@ -21,6 +22,8 @@ export interface CommandContext {
   netnsTools?: NetnsTools;
   /** iproute2 command for the host's routes (tests point it at a wrapper that adds `-n <netns>`). */
   ipCommand?: string;
+  /** Where /proc is (tests). */
+  procRoot?: string;
 }
 
 const execFileAsync = promisify(execFile);
@@ -44,7 +47,7 @@ export class CommandDispatcher {
       get_dhcp_status: async () => ({ success: true, status: dhcp.status() }),
       get_device_status: async () => ({ success: true, status: serial.status() }),
       discover_devices: async () => ({ success: true, devices: await serial.rescan() }),
-      set_mac: (fields) => setMacCommand(fields, context.netnsTools),
+      set_mac: (fields) => setMacCommand(fields, context.netnsTools, context.procRoot),
       get_host_routes: () => hostRoutes(context.ipCommand ?? 'ip'),
     };
   }
@@ -119,7 +122,11 @@ async function startDhcp(dhcp: DhcpManager, fields: Fields): Promise<DhcpResult>
   });
 }
 
-async function setMacCommand(fields: Fields, tools: NetnsTools | undefined): Promise<SetMacResult> {
+async function setMacCommand(
+  fields: Fields,
+  tools: NetnsTools | undefined,
+  procRoot: string | undefined,
+): Promise<SetMacResult> {
   const { current_mac: currentMac, mac_address: macAddress } = fields;
   const rawPid = fields.container_pid;
   if (rawPid === undefined || rawPid === null) return { success: false, error: 'Missing container_pid' };
@@ -138,6 +145,9 @@ async function setMacCommand(fields: Fields, tools: NetnsTools | undefined): Pro
       };
     }
   }
+  // Changing a MAC in the host's namespace would change a host NIC's: only a runtime container's own namespace.
+  const why = await notARuntimeContainer(pid, procRoot);
+  if (why) return { success: false, error: refusedTarget('set_mac', pid, why) };
   return setMac(pid, String(currentMac), String(macAddress), tools);
 }
 

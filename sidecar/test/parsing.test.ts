@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LineFramer } from '../src/framing.js';
 import { buildInterfaceViews, describeIpv4, parseMonitorLine } from '../src/kernel-view.js';
+import { parseUnixSockets } from '../src/peer.js';
 import { parseLeaseLine, prefixFromMask } from '../src/lease.js';
 
 describe('LineFramer', () => {
@@ -179,5 +180,21 @@ describe('kernel view', () => {
     expect(parseMonitorLine('Deleted 10.77.0.0/24 dev t7a0 proto kernel scope link')).toEqual({ name: 't7a0' });
     expect(parseMonitorLine('[LINK]3: eth1: <UP> mtu 1500')).toEqual({ index: 3, name: 'eth1' });
     expect(parseMonitorLine('unreachable 10.0.0.0/8')).toEqual({});
+  });
+});
+
+describe('the kernel socket table as ss -xpnH prints it', () => {
+  it('gives each connected Unix stream socket its inode, its peer and the processes holding it', () => {
+    const table = [
+      'u_str ESTAB 0      0      /var/orchestrator/netmon.sock 554894 * 554893 users:(("node",pid=31748,fd=21))',
+      'u_str ESTAB 0      0                                  * 554893 * 554894 users:(("node",pid=4012,fd=20),("node",pid=4013,fd=20))',
+      'u_dgr UNCONN 0     0      /run/systemd/notify 1234 * 0',
+      'u_str LISTEN 0     511    /var/orchestrator/netmon.sock 554880 * 0 users:(("node",pid=31748,fd=19))',
+    ].join('\n');
+    expect(parseUnixSockets(table)).toEqual([
+      { inode: 554894, peer: 554893, pids: [31748] },
+      { inode: 554893, peer: 554894, pids: [4012, 4013] },
+      { inode: 554880, peer: 0, pids: [31748] },
+    ]);
   });
 });
