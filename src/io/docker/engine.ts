@@ -84,6 +84,73 @@ interface InspectWithOptions {
 }
 
 const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+/** Output kept from one command run inside a runtime: serial commands print nothing, or a line of error. */
+export const EXEC_MAX_OUTPUT_BYTES = 64 * 1024;
+
+/** A command inside a runtime wrote more than `exec` reads. */
+export class ExecOverflow extends EngineError {}
+
+/**
+ * Read a multiplexed exec stream to its end, keeping at most `max` bytes of output after the first line of stdout
+ * (the PID the wrapper shell prints, handed to `onPid`; stderr may arrive before it). Stops reading, and ends, as
+ * soon as `max` is passed or `signal` aborts.
+ */
+function readBounded(
+  docker: Dockerode,
+  stream: NodeJS.ReadWriteStream,
+  max: number,
+  signal: AbortSignal,
+  onPid: (pid: string) => void,
+): Promise<{ text: string; overflow: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let head = '';
+    let pidSeen = false;
+    let settled = false;
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const finish = (overflow: boolean) => {
+      if (settled) return;
+      settled = true;
+      resolve({ text: Buffer.concat(chunks).toString('utf8').trim(), overflow });
+    };
+    const keep = (chunk: Buffer) => {
+      if (settled) return;
+      size += chunk.length;
+      if (size > max) {
+        chunks.push(chunk.subarray(0, Math.max(0, chunk.length - (size - max))));
+        finish(true);
+        (stream as { destroy?: () => void }).destroy?.();
+        return;
+      }
+      chunks.push(chunk);
+    };
+    stdout.on('data', (chunk: Buffer) => {
+      if (pidSeen) return keep(chunk);
+      head += chunk.toString('latin1');
+      const newline = head.indexOf('\n');
+      if (newline === -1 && head.length <= 32) return;
+      pidSeen = true;
+      const pid = (newline === -1 ? '' : head.slice(0, newline)).trim();
+      if (/^\d+$/.test(pid)) onPid(pid);
+      keep(Buffer.from(newline === -1 ? head : head.slice(newline + 1), 'latin1'));
+    });
+    stderr.on('data', keep);
+    docker.modem.demuxStream(stream, stdout, stderr);
+    // The demultiplexer writes synchronously; its last chunk is in `chunks` before the stream's end is seen.
+    stream.once('end', () => setImmediate(() => finish(false)));
+    stream.once('close', () => setImmediate(() => finish(false)));
+    stream.once('error', (err) => {
+      if (!settled) {
+        settled = true;
+        reject(err);
+      }
+    });
+    signal.addEventListener('abort', () => (stream as { destroy?: () => void }).destroy?.(), { once: true });
+  });
+}
+
 /** The old agent's stop timeout (docs/protocol.md#runtime-container); the engine kills after it. */
 export const STOP_TIMEOUT_SEC = 10;
 
@@ -586,30 +653,83 @@ export class DockerEngine {
   /**
    * Run a command inside a running container as root and wait for it (serial device nodes: the agent image has no
    * docker CLI, which is why the old agent's nodes were never made). Arguments are passed as argv, never through a
-   * shell string.
+   * shell string. Bounded (docs/decisions.md#commands-inside-a-runtime-are-bounded-and-stopped): at most
+   * `maxOutputBytes` of output is read, and a command that writes more or outlives `timeoutMs` is killed.
+   *
+   * Docker has no call to stop an exec, and closing its stream leaves the process running (measured on both
+   * engines: `yes` and `sleep` go on). So the command starts under `sh`, which prints its PID (the command's own,
+   * after `exec`) before it runs, and that PID is killed from a second exec. A runtime can lie about it, but only
+   * about processes of its own container.
    */
-  async exec(name: string, cmd: string[], timeoutMs = 10_000): Promise<{ exitCode: number; output: string }> {
-    return this.call(
-      `run ${cmd[0] ?? 'a command'} in container ${name}`,
-      async () => {
-        const exec = await this.docker
-          .getContainer(name)
-          .exec({ Cmd: cmd, User: 'root', AttachStdout: true, AttachStderr: true, Tty: false });
-        const stream = await exec.start({ hijack: true, stdin: false });
-        const chunks: Buffer[] = [];
-        const sink = new PassThrough();
-        sink.on('data', (chunk: Buffer) => chunks.push(chunk));
-        this.docker.modem.demuxStream(stream, sink, sink);
-        await new Promise<void>((resolve, reject) => {
-          stream.once('end', () => resolve());
-          stream.once('close', () => resolve());
-          stream.once('error', reject);
-        });
-        const info = await exec.inspect();
-        return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8').trim() };
-      },
-      timeoutMs,
-    );
+  async exec(
+    name: string,
+    cmd: string[],
+    timeoutMs = 10_000,
+    maxOutputBytes = EXEC_MAX_OUTPUT_BYTES,
+  ): Promise<{ exitCode: number; output: string }> {
+    const program = cmd[0] ?? 'a command';
+    const running: { pid: string | null; stream: NodeJS.ReadWriteStream | null } = { pid: null, stream: null };
+    try {
+      return await this.call(
+        `run ${program} in container ${name}`,
+        async (signal) => {
+          const exec = await this.docker.getContainer(name).exec({
+            Cmd: ['sh', '-c', 'echo "$$"; exec "$@"', 'sh', ...cmd],
+            User: 'root',
+            AttachStdout: true,
+            AttachStderr: true,
+            Tty: false,
+            abortSignal: signal,
+          } as Dockerode.ExecCreateOptions);
+          const stream = await exec.start({ hijack: true, stdin: false });
+          running.stream = stream;
+          const output = await readBounded(this.docker, stream, maxOutputBytes, signal, (pid) => {
+            running.pid = pid;
+          });
+          if (output.overflow) {
+            throw new ExecOverflow(
+              `${program} in container ${name} wrote more than ${Math.round(maxOutputBytes / 1024)} KiB of output and was stopped.`,
+            );
+          }
+          const info = await exec.inspect({ abortSignal: signal } as object);
+          return { exitCode: info.ExitCode ?? -1, output: output.text };
+        },
+        timeoutMs,
+      );
+    } catch (err) {
+      if (err instanceof Timeout || err instanceof ExecOverflow) await this.killExec(name, running);
+      throw err;
+    } finally {
+      running.stream?.end();
+      (running.stream as { destroy?: () => void } | null)?.destroy?.();
+    }
+  }
+
+  /** Kill a command that `exec` started and gave up on, by the PID its shell printed (best effort, logged). */
+  private async killExec(name: string, running: { pid: string | null }): Promise<void> {
+    if (running.pid === null) return;
+    try {
+      await this.call(
+        `stop a command in container ${name}`,
+        async (signal) => {
+          const kill = await this.docker.getContainer(name).exec({
+            Cmd: ['sh', '-c', 'kill -KILL "$1"', 'sh', running.pid],
+            User: 'root',
+            AttachStdout: false,
+            AttachStderr: false,
+            abortSignal: signal,
+          } as Dockerode.ExecCreateOptions);
+          await kill.start({ Detach: true } as Dockerode.ExecStartOptions);
+        },
+        5_000,
+      );
+      this.log.info({ step: 'exec.killed', container: name, pid: running.pid }, 'stopped a command that overran');
+    } catch (err) {
+      this.log.warn(
+        { step: 'exec.kill_failed', container: name, pid: running.pid, err: engineText(err) },
+        'could not stop a command that overran',
+      );
+    }
   }
 
   /** Force-remove. Resolves when absent; waits out a removal already in progress. */
