@@ -8,6 +8,8 @@ import { type ReconcileEngine, reconcile } from '../../src/actors/boot/reconcile
 import { LeaseBook } from '../../src/actors/network/leases.js';
 import { Records } from '../../src/actors/state/records.js';
 import { Supervisor } from '../../src/actors/vplc/supervisor.js';
+import type Dockerode from 'dockerode';
+import { fromInspect, fromNetworkInspect } from '../../src/io/docker/convert.js';
 import { macsFromLabels } from '../../src/io/docker/labels.js';
 import { storePaths } from '../../src/io/store/referenceFiles.js';
 import { StateStore } from '../../src/io/store/stateStore.js';
@@ -150,6 +152,23 @@ describe('vPLCs named like the built-ins of a JavaScript object', () => {
     for (const name of rest) expect(records2.journalEntry(name)?.spec.vnics).toEqual([vnicOf(name)]);
     expect(records2.journalEntry('valueOf')).toBeUndefined();
     again.store.close();
+  });
+
+  it("keeps a container's networks and a network's containers named like built-ins as they are", () => {
+    const info = JSON.parse(
+      '{"Id": "c1", "Name": "/plc", "Config": {"Labels": {}}, "State": {"Running": true, "Status": "running"}, "HostConfig": {},' +
+        ' "NetworkSettings": {"Networks": {"__proto__": {"IPAddress": "10.0.0.2"}, "plc_internal": {"IPAddress": "172.31.0.2"}}}}',
+    ) as Dockerode.ContainerInspectInfo;
+    const facts = fromInspect(info);
+    expect(Object.keys(facts.networks)).toEqual(['__proto__', 'plc_internal']);
+    expect(facts.networks.constructor).toBeUndefined();
+    expect(facts.internalIp).toBe('172.31.0.2');
+    const net = fromNetworkInspect(
+      JSON.parse(
+        '{"Id": "n1", "Name": "plc_internal", "Driver": "bridge", "Containers": {"__proto__": {"Name": "x"}}}',
+      ) as Dockerode.NetworkInspectInfo,
+    );
+    expect(Object.keys(net.containers)).toEqual(['__proto__']);
   });
 
   it('finds no MAC for a vNIC named like a built-in when the label does not list it', () => {

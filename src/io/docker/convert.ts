@@ -125,7 +125,9 @@ export function fromInspect(info: Dockerode.ContainerInspectInfo, internalNetwor
   const name = info.Name.replace(/^\//, '');
   const labels = info.Config?.Labels ?? {};
   const running = info.State?.Running === true;
-  const networks: Record<string, ContainerNetworkFacts> = {};
+  // Keyed by network names Docker reports, which need not be ours: without a prototype, a network called
+  // `__proto__` or `constructor` is a key like any other.
+  const networks = Object.create(null) as Record<string, ContainerNetworkFacts>;
   for (const [netName, net] of Object.entries(info.NetworkSettings?.Networks ?? {})) {
     networks[netName] = { ip: nonEmpty(net.IPAddress), mac: nonEmpty(net.MacAddress), gateway: nonEmpty(net.Gateway) };
   }
@@ -175,7 +177,7 @@ export interface NetworkFacts {
 
 export function fromNetworkInspect(info: Dockerode.NetworkInspectInfo): NetworkFacts {
   const labels = (info.Labels ?? {}) as Labels;
-  const containers: NetworkFacts['containers'] = {};
+  const containers = Object.create(null) as NetworkFacts['containers'];
   for (const [id, c] of Object.entries(info.Containers ?? {})) {
     containers[id] = { name: c.Name, mac: nonEmpty(c.MacAddress) };
   }
