@@ -162,6 +162,36 @@ describe.each(engines.map((e, i) => ({ ...e, index: i })))('on Docker $label (AP
       expect(await networkOf(`${name}_internal`)).toBeUndefined();
     }, 60_000);
 
+    it('refuses a network named like the MACVLAN network of a vNIC that goes somewhere else', async () => {
+      const subnet = `10.${octet}.4.0/24`;
+      await createNetwork({
+        Name: `macvlan_${parentB}_10.${octet}.4.0_24`,
+        Driver: 'bridge',
+        IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
+      });
+      const vplc: VplcSpec = {
+        name: `${tag}-mvname`,
+        vnics: [
+          {
+            name: 'eth0',
+            parent_interface: parentB,
+            network_mode: 'static',
+            ip: `10.${octet}.4.9`,
+            subnet,
+            gateway: `10.${octet}.4.1`,
+          },
+        ],
+        serials: [],
+      };
+      const ops = opsWith();
+      await expect(ops.createNetworks(vplc)).rejects.toThrow(
+        `Network macvlan_${parentB}_10.${octet}.4.0_24 already exists on this host but is not a MACVLAN network on ${parentB} with subnet ${subnet} (it is a bridge network with subnet ${subnet}); the agent will not attach vPLCs to it. Remove or rename that network.`,
+      );
+      await ops.removeNetworks(vplc);
+      expect(await networkOf(`macvlan_${parentB}_10.${octet}.4.0_24`)).toBeDefined();
+      await docker.getNetwork(`macvlan_${parentB}_10.${octet}.4.0_24`).remove();
+    }, 60_000);
+
     it('refuses our own network once a container that is not the runtime joined it', async () => {
       const name = `${tag}-joined`;
       await engine.ensureInternalNetwork(name);

@@ -456,7 +456,24 @@ export class DockerEngine {
   async ensureMacvlanNetwork(req: { parent: string; subnet: string; gateway: string | null }): Promise<NetworkFacts> {
     const name = macvlanNetworkName(req.parent, req.subnet);
     const existing = await this.findNetwork(name);
-    if (existing) return existing;
+    if (existing) {
+      // The name says where the vNIC goes; a network of that name that goes elsewhere (a bridge, another parent)
+      // would put the PLC there.
+      const wanted = parseIpv4Network(req.subnet);
+      const fits =
+        existing.driver === 'macvlan' &&
+        existing.parent === req.parent &&
+        existing.subnets.some((s) => {
+          const net = parseIpv4Network(s);
+          return net !== null && wanted !== null && net.base === wanted.base && net.prefix === wanted.prefix;
+        });
+      if (!fits) {
+        throw new Conflict(
+          `Network ${name} already exists on this host but is not a MACVLAN network on ${req.parent} with subnet ${req.subnet} (it is a ${existing.driver} network${existing.parent ? ` on ${existing.parent}` : ''}${existing.subnets.length ? ` with subnet ${existing.subnets.join(', ')}` : ''}); the agent will not attach vPLCs to it. Remove or rename that network.`,
+        );
+      }
+      return existing;
+    }
     const pool: { Subnet: string; Gateway?: string } = { Subnet: req.subnet };
     if (req.gateway) pool.Gateway = req.gateway;
     try {
