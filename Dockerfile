@@ -21,9 +21,9 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# Self-detection: the agent finds its own container by this label to join runtimes' internal networks.
-# Containers inherit image labels, so the installer needs no extra flag (the old agent looked for a label the
-# installer never set; docs/decisions.md#the-agent-finds-its-own-container-by-its-image-label).
+# Marks the agent's containers for people and tools (docker ps --filter label=edge.autonomy.role=orchestrator-agent).
+# The agent does not find itself by it: any container can carry a label, so it reads its own id from the kernel
+# (docs/decisions.md#the-agent-finds-its-own-container-by-what-the-kernel-says).
 LABEL edge.autonomy.role=orchestrator-agent
 VOLUME ["/var/orchestrator"]
 ENTRYPOINT ["node", "dist/src/main.js"]

@@ -40,8 +40,14 @@ import {
   showDockerHost,
   showMsAsSeconds,
   showPorts,
+  showInterfaceList,
+  InterfaceListSchema,
+  interfaceList,
   showRestartBudget,
+  showSubnetPool,
   showUlimits,
+  SubnetPoolSchema,
+  subnetPool,
   UlimitSchema,
   ulimits,
   wholeNumber,
@@ -50,6 +56,7 @@ import {
 import { DEFAULT_MAX_MESSAGE_BYTES } from './io/cloud/connection.js';
 import { DEFAULT_LOG_FILE_MAX_BYTES } from './io/log/dailyFile.js';
 import { displayUrl } from './model/urls.js';
+import { DEFAULT_INTERNAL_SUBNET_POOL, DEFAULT_MAX_VPLCS } from './model/vplc.js';
 
 export { ConfigError, ConfigInfoRequest } from './config/option.js';
 export type { DockerHost, LogLevel, Ulimit } from './config/parsers.js';
@@ -241,6 +248,42 @@ const OPTIONS = {
     default: { max: 5, windowMs: 600_000 },
     expected: '<crashes>/<seconds> with at least 1 crash (e.g. 5/600)',
   }),
+  parentInterfaces: option({
+    flag: 'parent-interfaces',
+    env: 'ORCH_PARENT_INTERFACES',
+    placeholder: '<list>',
+    help:
+      'Host interfaces a vNIC may use as parent_interface, comma separated (e.g. eth0,eth1; a VLAN or bond only when ' +
+      'listed); not set: the hardware network ports the network monitor sidecar reports.',
+    schema: InterfaceListSchema,
+    parse: interfaceList,
+    show: showInterfaceList,
+    default: null,
+    expected: 'a list of interface names (e.g. eth0,eth1)',
+  }),
+  maxVplcs: option({
+    flag: 'max-vplcs',
+    env: 'ORCH_MAX_VPLCS',
+    placeholder: '<count>',
+    help: 'Most vPLCs this agent supervises; create_new_runtime beyond it is refused with a sentence naming this flag.',
+    schema: Type.Integer({ minimum: 1, maximum: 4096 }),
+    parse: wholeNumber,
+    default: DEFAULT_MAX_VPLCS,
+    expected: 'a whole number of vPLCs (1 to 4096)',
+  }),
+  internalSubnetPool: option({
+    flag: 'internal-subnet-pool',
+    env: 'ORCH_INTERNAL_SUBNET_POOL',
+    placeholder: '<pool>',
+    help:
+      "Where each runtime's internal network takes its subnet: base=CIDR,size=PREFIX as dockerd writes address " +
+      'pools, or a CIDR split into /28; subnets used by any Docker network or by a route or address of the host are skipped.',
+    schema: SubnetPoolSchema,
+    parse: subnetPool,
+    show: showSubnetPool,
+    default: DEFAULT_INTERNAL_SUBNET_POOL,
+    expected: 'an address pool (e.g. base=172.31.0.0/16,size=28, or 10.203.0.0/20)',
+  }),
   runCommand: {
     ports: option({
       flag: 'run-command-ports',
@@ -309,7 +352,7 @@ const OPTIONS = {
   hostname: option({
     env: 'HOSTNAME',
     placeholder: '<name>',
-    help: "Set by Docker in a container (its short id): how the agent finds its own container when none carries the agent's label.",
+    help: 'Set by Docker in a container (its short id): how the agent finds its own container when its mount table and cgroup do not name it.',
     schema: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
     parse: (text) => text,
     default: null,
@@ -497,6 +540,9 @@ export function describeConfig(config: Config): Record<string, unknown> {
     logRetentionDays: config.logRetentionDays,
     logFileMaxBytes: config.logFileMaxBytes,
     restartBudget: `${config.restartBudget.max} restarts in ${config.restartBudget.windowMs / 1000} s`,
+    parentInterfaces: showInterfaceList(config.parentInterfaces),
+    maxVplcs: config.maxVplcs,
+    internalSubnetPool: showSubnetPool(config.internalSubnetPool),
     runCommand: {
       ports: [...config.runCommand.ports],
       timeoutSeconds: config.runCommand.timeoutMs / 1000,

@@ -2,10 +2,14 @@
  * Command dispatch: one reply per command line, always, echoing the command's `id` (docs/protocol.md#sidecar-commands).
  * Validation messages and their order are the old sidecar's, so an agent written for it reads them unchanged.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { DhcpManager, DhcpResult } from './dhcp.js';
 import { isMac, type NetnsTools, type SetMacResult, setMac } from './mac.js';
 import { COMMAND_TIMEOUT_MS, type SidecarCommandName, type SidecarReply } from './protocol.js';
+import { routeDestinations } from './kernel-view.js';
+import { notARuntimeContainer, refusedTarget } from './targets.js';
 import type { SerialMonitor } from './serial.js';
 import { errorText } from '../../src/model/errors.js';
 
@@ -16,7 +20,13 @@ export interface CommandContext {
   timeouts?: Partial<Record<SidecarCommandName, number>>;
   /** `nsenter`/`ip` commands for set_mac (tests); the defaults are the host's. */
   netnsTools?: NetnsTools;
+  /** iproute2 command for the host's routes (tests point it at a wrapper that adds `-n <netns>`). */
+  ipCommand?: string;
+  /** Where /proc is (tests). */
+  procRoot?: string;
 }
+
+const execFileAsync = promisify(execFile);
 
 type Fields = Record<string, unknown>;
 type Id = string | number;
@@ -37,7 +47,8 @@ export class CommandDispatcher {
       get_dhcp_status: async () => ({ success: true, status: dhcp.status() }),
       get_device_status: async () => ({ success: true, status: serial.status() }),
       discover_devices: async () => ({ success: true, devices: await serial.rescan() }),
-      set_mac: (fields) => setMacCommand(fields, context.netnsTools),
+      set_mac: (fields) => setMacCommand(fields, context.netnsTools, context.procRoot),
+      get_host_routes: () => hostRoutes(context.ipCommand ?? 'ip'),
     };
   }
 
@@ -111,7 +122,11 @@ async function startDhcp(dhcp: DhcpManager, fields: Fields): Promise<DhcpResult>
   });
 }
 
-async function setMacCommand(fields: Fields, tools: NetnsTools | undefined): Promise<SetMacResult> {
+async function setMacCommand(
+  fields: Fields,
+  tools: NetnsTools | undefined,
+  procRoot: string | undefined,
+): Promise<SetMacResult> {
   const { current_mac: currentMac, mac_address: macAddress } = fields;
   const rawPid = fields.container_pid;
   if (rawPid === undefined || rawPid === null) return { success: false, error: 'Missing container_pid' };
@@ -130,7 +145,18 @@ async function setMacCommand(fields: Fields, tools: NetnsTools | undefined): Pro
       };
     }
   }
+  // Changing a MAC in the host's namespace would change a host NIC's: only a runtime container's own namespace.
+  const why = await notARuntimeContainer(pid, procRoot);
+  if (why) return { success: false, error: refusedTarget('set_mac', pid, why) };
   return setMac(pid, String(currentMac), String(macAddress), tools);
+}
+
+async function hostRoutes(ip: string): Promise<SidecarReply> {
+  const { stdout } = await execFileAsync(ip, ['-json', '-4', 'route', 'show', 'table', 'all'], {
+    timeout: 4_000,
+    maxBuffer: 32 * 1024 * 1024,
+  });
+  return { success: true, routes: routeDestinations(JSON.parse(stdout === '' ? '[]' : stdout) as unknown) };
 }
 
 /** The old sidecar coerced with Python's int(): integers and integer strings pass, anything else does not. */

@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { type LeaseReport, parseLeaseLine } from './lease.js';
 import { linkByMac, sameMac } from './mac.js';
+import { notARuntimeContainer, refusedTarget } from './targets.js';
 import { type DhcpClientState, type DhcpClientStatus, type DhcpUpdateEvent, dhcpKey } from './protocol.js';
 import { backoffMs } from '../../src/model/backoff.js';
 
@@ -114,6 +115,15 @@ export class DhcpManager {
       ) {
         return { success: true, message: 'DHCP client already running' };
       }
+      // Checked before a running client is replaced: a bad request must not end a good client.
+      if (!Number.isInteger(request.containerPid) || request.containerPid <= 0) {
+        return fail(`Invalid container PID: ${request.containerPid}`);
+      }
+      // A DHCP client's hook replaces its interface's addresses and default route: never the host's.
+      const why = await notARuntimeContainer(request.containerPid, this.procRoot);
+      if (why) return fail(refusedTarget('start_dhcp', request.containerPid, why));
+      const netns = await this.readNetns(request.containerPid);
+      if (!netns.ok) return fail(netns.error);
       if (existing) {
         this.options.log.info(
           { step: 'dhcp.replacing', key, oldPid: existing.containerPid, newPid: request.containerPid },
@@ -122,11 +132,6 @@ export class DhcpManager {
         await this.terminate(existing);
         this.clients.delete(key);
       }
-      if (!Number.isInteger(request.containerPid) || request.containerPid <= 0) {
-        return fail(`Invalid container PID: ${request.containerPid}`);
-      }
-      const netns = await this.readNetns(request.containerPid);
-      if (!netns.ok) return fail(netns.error);
       const client: DhcpClient = {
         key,
         containerName: request.containerName,

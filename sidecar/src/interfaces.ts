@@ -8,6 +8,8 @@
  * re-read as JSON, so a parsing slip can delay an event but never report a wrong address.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
@@ -15,6 +17,7 @@ import {
   buildInterfaceViews,
   type InterfaceView,
   isIgnoredInterface,
+  linkNames,
   parseMonitorLine,
   removedView,
   sameView,
@@ -33,6 +36,8 @@ export interface InterfaceMonitorOptions {
   /** The iproute2 binary. */
   ipCommand?: string;
   debounceMs?: number;
+  /** Where sysfs is (`/sys`): `class/net/<if>/device` tells a hardware port from a virtual link. */
+  sysRoot?: string;
 }
 
 interface Snapshot {
@@ -110,7 +115,23 @@ export class InterfaceMonitor {
       run(['-json', 'addr', 'show']),
       run(['-json', '-4', 'route', 'show']),
     ]);
-    return buildInterfaceViews(addresses, routes);
+    const sysRoot = this.options.sysRoot ?? '/sys';
+    const physical = new Set<string>();
+    await Promise.all(
+      linkNames(addresses).map(async (name) => {
+        // A name from the kernel, but still never a path: `..` or `/` cannot name an interface.
+        if (name.includes('/') || name.startsWith('.')) return;
+        const device = join(sysRoot, 'class', 'net', name, 'device');
+        if (
+          await access(device).then(
+            () => true,
+            () => false,
+          )
+        )
+          physical.add(name);
+      }),
+    );
+    return buildInterfaceViews(addresses, routes, physical);
   }
 
   private startMonitor(): void {

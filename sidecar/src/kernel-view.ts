@@ -72,8 +72,21 @@ function linkIsUp(link: IpLink): boolean {
   return link.operstate === 'UNKNOWN' && flags.includes('UP') && flags.includes('LOWER_UP');
 }
 
-/** Builds the view of every reportable interface, keyed by name. */
-export function buildInterfaceViews(addrJson: unknown, routeJson: unknown): Map<string, InterfaceView> {
+/** Every interface name in `ip -json addr show` output (to look each one up in sysfs). */
+export function linkNames(addrJson: unknown): string[] {
+  const links = Array.isArray(addrJson) ? (addrJson as IpLink[]) : [];
+  return links.flatMap((l) => (l.ifname ? [l.ifname] : []));
+}
+
+/**
+ * Builds the view of every reportable interface, keyed by name. `physical`: the names the kernel has a hardware
+ * device for.
+ */
+export function buildInterfaceViews(
+  addrJson: unknown,
+  routeJson: unknown,
+  physical: ReadonlySet<string> = new Set(),
+): Map<string, InterfaceView> {
   const links = Array.isArray(addrJson) ? (addrJson as IpLink[]) : [];
   const routes = Array.isArray(routeJson) ? (routeJson as IpRoute[]) : [];
   const views = new Map<string, InterfaceView>();
@@ -99,6 +112,7 @@ export function buildInterfaceViews(addrJson: unknown, routeJson: unknown): Map<
       gateway: defaultRoute?.gateway ?? null,
       status,
       mac_address: link.address && link.link_type !== 'none' ? link.address.toLowerCase() : null,
+      physical: physical.has(name),
     });
   }
   return views;
@@ -114,11 +128,35 @@ export function removedView(last: InterfaceView): InterfaceView {
     gateway: null,
     status: 'removed',
     mac_address: last.mac_address,
+    physical: last.physical ?? false,
   };
 }
 
 export function sameView(a: InterfaceView | undefined, b: InterfaceView | undefined): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+interface IpTableRoute {
+  type?: string;
+  dst?: string;
+}
+
+/**
+ * The destinations of `ip -json -4 route show table all` as CIDRs (a host route `10.0.0.5` is `10.0.0.5/32`): the
+ * networks the host reaches through a route, its own addresses (the `local` table), and ranges it refuses
+ * (`unreachable`, `blackhole`). The default route and multicast are left out.
+ */
+export function routeDestinations(routeJson: unknown): string[] {
+  const routes = Array.isArray(routeJson) ? (routeJson as IpTableRoute[]) : [];
+  const found = new Set<string>();
+  for (const route of routes) {
+    const dst = route.dst;
+    if (!dst || dst === 'default' || route.type === 'multicast') continue;
+    const [address = '', prefix] = dst.split('/');
+    if (ipv4ToInt(address) === undefined) continue;
+    found.add(prefix === undefined ? `${address}/32` : `${address}/${prefix}`);
+  }
+  return [...found];
 }
 
 export interface MonitorLineTarget {

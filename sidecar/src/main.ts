@@ -2,7 +2,7 @@
  * Entry point of the network-monitor sidecar (container `autonomy_netmon`: host network, host PID).
  *
  *   node dist/sidecar/src/main.js [--socket /var/orchestrator/netmon.sock] [--data-dir /var/orchestrator]
- *                                 [--log-level info] [--dhcp-hook <path>] [--socket-mode 660]
+ *                                 [--log-level info] [--dhcp-hook <path>] [--socket-mode 660] [--allow-uids <uid,...>]
  */
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -12,7 +12,7 @@ import { errorText } from '../../src/model/errors.js';
 
 const USAGE =
   'usage: netmon [--socket PATH] [--data-dir DIR] [--log-level fatal|error|warn|info|debug|trace] ' +
-  '[--dhcp-hook PATH] [--socket-mode OCTAL] [--sys-root DIR] [--dev-root DIR]';
+  '[--dhcp-hook PATH] [--socket-mode OCTAL] [--allow-uids UID,...] [--sys-root DIR] [--dev-root DIR]';
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 async function main(): Promise<void> {
@@ -23,6 +23,8 @@ async function main(): Promise<void> {
       'log-level': { type: 'string', default: 'info' },
       'dhcp-hook': { type: 'string', default: DEFAULT_HOOK_PATH },
       'socket-mode': { type: 'string', default: '660' },
+      // Besides root and the sidecar's own uid: the agent's uid when the agent does not run as root.
+      'allow-uids': { type: 'string', default: '' },
       'sys-root': { type: 'string', default: '/sys' },
       'dev-root': { type: 'string', default: '/dev' },
       help: { type: 'boolean', default: false },
@@ -35,7 +37,8 @@ async function main(): Promise<void> {
   }
   const level = values['log-level'];
   const mode = Number.parseInt(values['socket-mode'], 8);
-  if (!LEVELS.includes(level) || !/^[0-7]{3}$/.test(values['socket-mode'])) {
+  const allowUids = values['allow-uids'].trim();
+  if (!LEVELS.includes(level) || !/^[0-7]{3}$/.test(values['socket-mode']) || !/^(\d+(,\d+)*)?$/.test(allowUids)) {
     process.stderr.write(`${USAGE}\n`);
     process.exitCode = 2;
     return;
@@ -46,6 +49,7 @@ async function main(): Promise<void> {
     dataDir: values['data-dir'],
     hookPath: values['dhcp-hook'],
     socketMode: mode,
+    allowedUids: allowUids === '' ? [] : allowUids.split(',').map(Number),
     sysRoot: values['sys-root'],
     devRoot: values['dev-root'],
     log,

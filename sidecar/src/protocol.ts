@@ -72,6 +72,11 @@ export const InterfaceInfo = Type.Object({
   status: InterfaceStatus,
   /** Added: the link-layer address, lower case; null for a removed interface or one without one. */
   mac_address: Nullable(Type.String()),
+  /**
+   * Added: a hardware port — the kernel has a device behind it (`/sys/class/net/<if>/device`: PCI, USB, virtio, SoC).
+   * Bridges, VLANs, bonds, veths, tunnels and VPNs are false. Old sidecars leave it out.
+   */
+  physical: Type.Optional(Type.Boolean()),
 });
 export type InterfaceInfo = Static<typeof InterfaceInfo>;
 
@@ -232,9 +237,20 @@ export const SetMacCommand = Type.Object({
 });
 export type SetMacCommand = Static<typeof SetMacCommand>;
 
+/**
+ * Added. The host's IPv4 routes, so the agent (in its own network namespace) can give a runtime's internal network a
+ * subnet the host does not use. Replies with a HostRoutesReply.
+ */
+export const GetHostRoutesCommand = Type.Object({
+  command: Type.Literal('get_host_routes'),
+  id: Type.Optional(CommandId),
+});
+export type GetHostRoutesCommand = Static<typeof GetHostRoutesCommand>;
+
 export const SidecarCommand = Type.Union([
   StartDhcpCommand,
   SetMacCommand,
+  GetHostRoutesCommand,
   StopDhcpCommand,
   GetDhcpStatusCommand,
   GetDeviceStatusCommand,
@@ -251,6 +267,7 @@ export const COMMAND_TIMEOUT_MS: Readonly<Record<SidecarCommandName, number>> = 
   get_device_status: 5_000,
   discover_devices: 5_000,
   set_mac: 8_000,
+  get_host_routes: 5_000,
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -328,9 +345,18 @@ export const DiscoverDevicesReply = Type.Object({
 });
 export type DiscoverDevicesReply = Static<typeof DiscoverDevicesReply>;
 
+export const HostRoutesReply = Type.Object({
+  id: Type.Optional(CommandId),
+  success: Type.Literal(true),
+  /** Every destination of the host's IPv4 routing tables as a CIDR, default route and multicast left out. */
+  routes: Type.Array(Type.String()),
+});
+export type HostRoutesReply = Static<typeof HostRoutesReply>;
+
 export const SidecarReply = Type.Union([
   FailureReply,
   MessageReply,
+  HostRoutesReply,
   DhcpStatusReply,
   DeviceStatusReply,
   DiscoverDevicesReply,

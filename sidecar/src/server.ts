@@ -23,6 +23,11 @@ export interface SidecarServerOptions {
   /** File mode of the socket; 0660 by default (the old sidecar used 0666, open to every local user). */
   mode?: number;
   maxLineBytes?: number;
+  /**
+   * Why a new connection may not be served (null when it may), decided before anything is sent to it or read from
+   * it (peer.ts: the connecting process's uid). Absent: every connection the socket's file mode lets in is served.
+   */
+  authorize?: (socket: Socket) => Promise<string | null>;
 }
 
 export class SidecarClient {
@@ -132,6 +137,28 @@ export class SidecarServer {
   }
 
   private accept(socket: Socket): void {
+    const { log } = this.options;
+    const authorize = this.options.authorize ?? (async () => null);
+    // Nothing is read or sent until the peer is known; lines that arrive meanwhile wait in the socket.
+    socket.pause();
+    socket.on('error', (err) => log.debug({ step: 'client.error', err }, 'client socket error'));
+    authorize(socket)
+      .catch((err: unknown) => `the connecting process could not be checked (${String(err)})`)
+      .then((problem) => {
+        if (socket.destroyed) return;
+        if (problem !== null) {
+          log.warn({ step: 'client.refused', reason: problem }, 'refused a connection to the sidecar socket');
+          const error: ErrorEvent = { type: 'error', error: `connection refused: ${problem}` };
+          socket.end(`${JSON.stringify(error)}\n`);
+          setTimeout(() => socket.destroy(), 1000).unref();
+          return;
+        }
+        this.serve(socket);
+        socket.resume();
+      });
+  }
+
+  private serve(socket: Socket): void {
     const { log, hooks } = this.options;
     const client = new SidecarClient(this.nextId++, socket, this.maxLineBytes, log);
     this.clients.add(client);
@@ -152,7 +179,6 @@ export class SidecarServer {
         }
       }
     });
-    socket.on('error', (err) => log.debug({ step: 'client.error', client: client.id, err }, 'client socket error'));
     socket.on('close', () => {
       this.clients.delete(client);
       log.debug({ step: 'client.closed', client: client.id, clients: this.clients.size }, 'agent disconnected');

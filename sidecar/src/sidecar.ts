@@ -3,7 +3,9 @@ import { access, constants, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import type { Socket } from 'node:net';
 import { endOrphanDhcpClients } from './orphans.js';
+import { peerProblem } from './peer.js';
 import { CommandDispatcher } from './commands.js';
 import { DhcpManager } from './dhcp.js';
 import { InterfaceMonitor } from './interfaces.js';
@@ -28,7 +30,13 @@ export interface SidecarOptions {
   dataDir: string;
   log: Logger;
   socketMode?: number;
+  /**
+   * Besides root and the sidecar's own uid, the uids whose processes may use the socket (the agent's, when it does
+   * not run as root). `false` turns the check of the connecting process off (tests of the socket's file mode).
+   */
+  allowedUids?: readonly number[] | false;
   hookPath?: string;
+  /** sysfs (`/sys`): serial devices, and which interfaces are hardware ports. */
   sysRoot?: string;
   devRoot?: string;
   serialPollMs?: number;
@@ -50,6 +58,13 @@ export interface RunningSidecar {
   readonly server: SidecarServer;
   readonly dhcp: DhcpManager;
   close(): Promise<void>;
+}
+
+/** Only root, the sidecar's own uid and `extra` may talk to the sidecar (docs/decisions.md#the-sidecar-checks-who-connects-and-acts-only-inside-runtime-containers). */
+function peerCheck(extra: SidecarOptions['allowedUids']): ((socket: Socket) => Promise<string | null>) | undefined {
+  if (extra === false) return undefined;
+  const allowed = new Set([0, process.getuid?.() ?? 0, ...(extra ?? [])]);
+  return (socket) => peerProblem(socket, allowed);
 }
 
 export async function startSidecar(options: SidecarOptions): Promise<RunningSidecar> {
@@ -74,6 +89,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     log: log.child({ part: 'interfaces' }),
     debounceMs: options.networkDebounceMs,
     ipCommand: options.interfacesIpCommand,
+    sysRoot: options.sysRoot,
     onChange: (info) => broadcast({ type: 'network_change', data: info } satisfies NetworkChangeEvent),
   });
   const serial = new SerialMonitor({
@@ -96,12 +112,14 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     dhcp,
     serial,
     timeouts: options.commandTimeouts,
+    ipCommand: options.interfacesIpCommand,
   });
 
   server = new SidecarServer({
     socketPath: options.socketPath,
     log: log.child({ part: 'server' }),
     mode: options.socketMode,
+    authorize: peerCheck(options.allowedUids),
     hooks: {
       // Every new client first gets one network_discovery, then one device_discovery
       // (docs/protocol.md#sidecar-transport).

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DhcpUpdateEvent } from '../src/protocol.js';
 import { DEFAULT_HOOK_PATH, type RunningSidecar, startSidecar } from '../src/sidecar.js';
 import { eventually, type Message, TestClient } from './client.js';
-import { deleteNetns, ip, isRoot, sh } from './netns.js';
+import { deleteNetns, ip, isRoot, sh, startRuntimeProcess } from './netns.js';
 
 const SRV = 't7-srv';
 const CLI = 't7-cli';
@@ -35,17 +35,15 @@ describe.skipIf(!isRoot)('DHCP clients in a runtime network namespace', () => {
   const processes: ChildProcess[] = [];
   let containerPid = 0;
 
-  /** A process inside t7-cli, like a runtime's init: its PID is what the agent sends as container_pid. */
+  /** A runtime's init inside t7-cli (its own PID namespace too): its PID is what the agent sends as container_pid. */
   async function startContainerProcess(): Promise<number> {
-    const child = spawn('ip', ['netns', 'exec', CLI, 'sleep', '600'], { stdio: 'ignore' });
+    const { child, pid } = await startRuntimeProcess(CLI);
     processes.push(child);
-    const pid = child.pid!;
-    const target = await readlink(`/var/run/netns/${CLI}`).catch(() => undefined);
     const cliNetns = (await sh('stat', ['-L', '-c', '%i', `/var/run/netns/${CLI}`])).trim();
     await eventually(
       async () => (await readlink(`/proc/${pid}/ns/net`)) === `net:[${cliNetns}]`,
       10_000,
-      `sleep ${pid} to enter ${CLI} (${target ?? ''})`,
+      `sleep ${pid} to be in ${CLI}`,
     );
     return pid;
   }

@@ -2,7 +2,7 @@
  * `set_mac` through a real sidecar on a real namespace: `t11-mac` plays a runtime container whose "PID" is a `sleep`
  * inside it, with a macvlan on one end of a veth pair (`t11p0`) like a Docker MACVLAN endpoint.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningSidecar, startSidecar } from '../src/sidecar.js';
 import { eventually, TestClient } from './client.js';
-import { deleteLink, deleteNetns, ip, isRoot, sh } from './netns.js';
+import { deleteLink, deleteNetns, ip, isRoot, sh, startRuntimeProcess } from './netns.js';
 
 const NS = 't11-mac';
 const DOCKER_MAC = '02:42:0a:4f:00:07';
@@ -61,8 +61,7 @@ describe.skipIf(!isRoot)('set_mac in a runtime network namespace', () => {
     );
     await ip('link', 'set', 't11mv', 'netns', NS);
     await ip('-n', NS, 'link', 'set', 't11mv', 'up');
-    sleeper = spawn('ip', ['netns', 'exec', NS, 'sleep', '600'], { stdio: 'ignore' });
-    pid = sleeper.pid ?? 0;
+    ({ child: sleeper, pid } = await startRuntimeProcess(NS));
     const inode = (await sh('stat', ['-L', '-c', '%i', `/var/run/netns/${NS}`])).trim();
     await eventually(
       async () => (await readlink(`/proc/${pid}/ns/net`).catch(() => '')) === `net:[${inode}]`,

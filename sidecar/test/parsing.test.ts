@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LineFramer } from '../src/framing.js';
 import { buildInterfaceViews, describeIpv4, parseMonitorLine } from '../src/kernel-view.js';
+import { parseUnixSockets } from '../src/peer.js';
 import { parseLeaseLine, prefixFromMask } from '../src/lease.js';
 
 describe('LineFramer', () => {
@@ -139,7 +140,7 @@ describe('kernel view', () => {
   ];
 
   it('reports up, no-IPv4 and down interfaces explicitly and filters Docker and our own links', () => {
-    const views = buildInterfaceViews(addr, routes);
+    const views = buildInterfaceViews(addr, routes, new Set(['eth0', 'eth1', 'eth2']));
     expect([...views.keys()]).toEqual(['eth0', 'eth1', 'eth2', 'wg0']);
     expect(views.get('eth0')).toEqual({
       interface: 'eth0',
@@ -151,10 +152,11 @@ describe('kernel view', () => {
       gateway: '192.168.10.1',
       status: 'up',
       mac_address: '02:fc:00:00:00:01',
+      physical: true,
     });
     expect(views.get('eth1')).toMatchObject({ status: 'no_ipv4', ipv4_addresses: [], gateway: null });
     expect(views.get('eth2')).toMatchObject({ status: 'down', operstate: 'DOWN', ipv4_addresses: [], gateway: null });
-    expect(views.get('wg0')).toMatchObject({ status: 'up', mac_address: null });
+    expect(views.get('wg0')).toMatchObject({ status: 'up', mac_address: null, physical: false });
   });
 
   it('computes subnets for every prefix length', () => {
@@ -178,5 +180,21 @@ describe('kernel view', () => {
     expect(parseMonitorLine('Deleted 10.77.0.0/24 dev t7a0 proto kernel scope link')).toEqual({ name: 't7a0' });
     expect(parseMonitorLine('[LINK]3: eth1: <UP> mtu 1500')).toEqual({ index: 3, name: 'eth1' });
     expect(parseMonitorLine('unreachable 10.0.0.0/8')).toEqual({});
+  });
+});
+
+describe('the kernel socket table as ss -xpnH prints it', () => {
+  it('gives each connected Unix stream socket its inode, its peer and the processes holding it', () => {
+    const table = [
+      'u_str ESTAB 0      0      /var/orchestrator/netmon.sock 554894 * 554893 users:(("node",pid=31748,fd=21))',
+      'u_str ESTAB 0      0                                  * 554893 * 554894 users:(("node",pid=4012,fd=20),("node",pid=4013,fd=20))',
+      'u_dgr UNCONN 0     0      /run/systemd/notify 1234 * 0',
+      'u_str LISTEN 0     511    /var/orchestrator/netmon.sock 554880 * 0 users:(("node",pid=31748,fd=19))',
+    ].join('\n');
+    expect(parseUnixSockets(table)).toEqual([
+      { inode: 554894, peer: 554893, pids: [31748] },
+      { inode: 554893, peer: 554894, pids: [4012, 4013] },
+      { inode: 554880, peer: 0, pids: [31748] },
+    ]);
   });
 });

@@ -16,7 +16,7 @@ import {
 } from '../src/protocol.js';
 import { type RunningSidecar, startSidecar } from '../src/sidecar.js';
 import { eventually, type Message, TestClient } from './client.js';
-import { isRoot } from './netns.js';
+import { isRoot, startRuntimeProcess } from './netns.js';
 
 const log = pino({ level: 'silent' });
 
@@ -228,20 +228,22 @@ describe('sidecar socket protocol', () => {
 
   it.skipIf(!isRoot)('answers a command that overruns its timeout once, with a failure, and never again', async () => {
     const client = await TestClient.connect(socketPath);
-    // This test process stands in for a runtime: its namespace has no such MAC, so the lookup retries past 200 ms.
+    // A runtime whose (empty) namespace has no such MAC, so the lookup retries past 200 ms.
+    const runtime = await startRuntimeProcess();
     const command = {
       command: 'start_dhcp',
       container_name: 'slow',
       vnic_name: 'eth0',
       mac_address: '02:00:00:00:77:77',
     };
-    const reply = await client.request({ ...command, container_pid: process.pid });
+    const reply = await client.request({ ...command, container_pid: runtime.pid });
     expect(reply).toMatchObject({ success: false });
     expect(String(reply.error)).toMatch(/^start_dhcp did not finish within 0.2 s/);
     const dhcpStatus = async () => (await client.request({ command: 'get_dhcp_status' })).status as Message;
     await eventually(async () => !('slow:eth0' in (await dhcpStatus())), 10_000, 'the lookup to give up');
     await client.request({ command: 'get_dhcp_status' });
     expect(client.messages.filter((m) => m.id === reply.id)).toHaveLength(1);
+    runtime.child.kill('SIGTERM');
     await client.close();
   });
 

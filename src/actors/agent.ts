@@ -7,6 +7,7 @@ import { IdempotencyCache } from '../io/cloud/idempotency.js';
 import { loadClientIdentity } from '../io/cloud/identity.js';
 import { TopicRouter } from '../io/cloud/router.js';
 import { DockerEngine } from '../io/docker/engine.js';
+import { isManagedRuntime } from '../io/docker/labels.js';
 import { HostMetrics } from '../io/metrics/hostMetrics.js';
 import { OrchestratorUsageSampler } from '../io/metrics/orchestratorUsage.js';
 import { UsageBuffer } from '../io/metrics/usageBuffer.js';
@@ -17,6 +18,7 @@ import type { VplcFact } from '../model/facts.js';
 import { displayUrl } from '../model/urls.js';
 import { AdoptedRuntimes, networkInUseBy } from './boot/adoptedRuntimes.js';
 import { FactGate } from './boot/factGate.js';
+import { OldAgentFootprint } from './boot/oldAgentFootprint.js';
 import { reconcile } from './boot/reconcile.js';
 import { gatedDispatch, ReconcileGate } from './boot/reconcileGate.js';
 import { CloudLink, type Dispatch } from './cloud/link.js';
@@ -26,7 +28,9 @@ import { type AgentModule, startModules } from './modules.js';
 import { DhcpCoordinator } from './network/dhcp.js';
 import { LeaseBook } from './network/leases.js';
 import { KeptMacs } from './network/macs.js';
+import { hostSubnets } from './network/hostSubnets.js';
 import { networkChangeFacts } from './network/networkChanges.js';
+import { ParentInterfaces } from './network/parents.js';
 import { SelfDestruct } from './orchestrator/selfDestruct.js';
 import { SerialPassthrough } from './serial/passthrough.js';
 import { SidecarLink } from './sidecar/link.js';
@@ -102,14 +106,23 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     'socketPath' in config.dockerHost
       ? { socketPath: config.dockerHost.socketPath }
       : { host: config.dockerHost.host, port: config.dockerHost.port };
-  const engine = new DockerEngine({ address, hostname: config.hostname, log: child('docker') });
+  // Internal networks avoid the host's routes and addresses, which the sidecar (built below) reports.
+  const engine = new DockerEngine({
+    address,
+    hostname: config.hostname,
+    internalSubnetPool: config.internalSubnetPool,
+    hostSubnets: () => avoidSubnets(),
+    log: child('docker'),
+  });
   // A moved vNIC's MAC, set back by the sidecar: Docker's inspect still shows its own, so everything that reports
   // or uses a MAC reads it through KeptMacs.
   const keptMacs = new KeptMacs();
+  const adopted = new AdoptedRuntimes();
   const watch = new ContainerWatch({
     engine,
     log: child('watch'),
     presentNetworks: (name, networks) => keptMacs.apply(name, networks),
+    owns: (facts) => isManagedRuntime(facts.labels) || adopted.ownsContainer(facts.name, facts.id),
   });
   const inspectWithKeptMacs = async (name: string) => {
     const facts = await engine.inspectContainer(name);
@@ -122,6 +135,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     random: opts.random,
     onFatal: opts.onFatal,
   });
+  const avoidSubnets = hostSubnets({ sidecar, log: child('docker') });
   const leases = new LeaseBook();
   const dhcp = new DhcpCoordinator({
     sidecar,
@@ -148,7 +162,8 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     inspect: inspectWithKeptMacs,
     faultKillAt: parseFaultPoint(config.faultKillAt ?? undefined),
   });
-  const adopted = new AdoptedRuntimes();
+  // The old agent labelled nothing: what its files prove it made is all of its that the agent may touch.
+  const footprint = OldAgentFootprint.fromFiles(loaded);
 
   const ops = createVplcOps({
     engine,
@@ -162,7 +177,10 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     },
     log: child('vplc-ops'),
     onInternalAddress: (name, ip) => records.onInternalAddress(name, ip),
+    parentInterfaces: new ParentInterfaces({ allowList: config.parentInterfaces, sidecar }),
     isAdopted: (name) => adopted.has(name),
+    ownsAdoptedContainer: (name, id) => adopted.ownsContainer(name, id),
+    isOldAgentNetwork: (net) => footprint.ownsNetwork(net),
     keptMacs,
     setMac: async (pid, currentMac, mac) => {
       const reply = await sidecar.request(
@@ -182,6 +200,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     ops: journaledOps(ops, records, child('journal')),
     log: child('supervisor'),
     restartBudget: config.restartBudget,
+    maxVplcs: config.maxVplcs,
     random: opts.random,
     onFatal: opts.onFatal,
   });
@@ -226,6 +245,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     supervisor,
     engine,
     clearRecords: () => records.clear(),
+    isOldAgentNetwork: (net) => footprint.ownsNetwork(net),
     log: child('self-destruct'),
   });
   const router = new TopicRouter({
@@ -281,6 +301,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       records,
       loaded,
       adopted,
+      footprint,
       log: child('reconcile'),
       signal: boot.signal,
       onEngineUnavailable: (err) => {

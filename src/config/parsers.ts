@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import Type, { type Static } from 'typebox';
 import { displayUrl } from '../model/urls.js';
+import { networkText, parseIpv4Network } from '../model/ipv4.js';
 import { ValueProblem } from './option.js';
 
 /**
@@ -210,6 +211,65 @@ export function restartBudget(text: string): RestartBudget {
 }
 
 export const showRestartBudget = (budget: RestartBudget): string => `${budget.max}/${budget.windowMs / 1000}`;
+
+export const SubnetPoolSchema = Type.Object(
+  { base: Type.String({ minLength: 9 }), size: Type.Integer({ minimum: 16, maximum: 29 }) },
+  { additionalProperties: false },
+);
+export type SubnetPool = Static<typeof SubnetPoolSchema>;
+
+/**
+ * `<cidr>` (subnets of /28) or, as dockerd's --default-address-pool writes it, `base=<cidr>,size=<prefix>`. The base
+ * is normalised to its network address; each subnet must fit in it and hold a gateway, the runtime and the agent.
+ */
+export function subnetPool(text: string): SubnetPool {
+  let baseText = text;
+  let size = 28;
+  if (text.includes('=')) {
+    const fields = new Map<string, string>();
+    for (const part of text.split(',')) {
+      const [key = '', value = ''] = part.split('=').map((s) => s.trim());
+      if (fields.has(key) || (key !== 'base' && key !== 'size'))
+        reject(`${JSON.stringify(part.trim())} is neither base=<cidr> nor size=<prefix>`);
+      fields.set(key, value);
+    }
+    baseText = fields.get('base') ?? reject('base=<cidr> is missing');
+    const sizeText = fields.get('size') ?? '28';
+    size = /^\d{1,2}$/.test(sizeText) ? Number(sizeText) : reject(`size=${sizeText} is not a prefix length`);
+  }
+  const base = /\//.test(baseText) ? parseIpv4Network(baseText) : null;
+  if (base === null) reject(`${JSON.stringify(baseText)} is not an IPv4 network like 172.31.0.0/16`);
+  if (size < 16 || size > 29)
+    reject(`size ${size} must be 16 to 29 (a /29 still holds a gateway, the runtime and the agent)`);
+  if (base.prefix > size) reject(`${networkText(base)} is smaller than one /${size} subnet`);
+  return { base: networkText(base), size };
+}
+
+export const showSubnetPool = (pool: SubnetPool): string => `base=${pool.base},size=${pool.size}`;
+
+/** The kernel's rule for interface names (IFNAMSIZ): 1–15 characters, no `/`, `:` or white space. */
+const INTERFACE_NAME = /^[^\s/:]{1,15}$/;
+export const InterfaceListSchema = Type.Union([
+  Type.Array(Type.String({ pattern: INTERFACE_NAME.source }), { minItems: 1 }),
+  Type.Null(),
+]);
+
+/** Comma separated interface names; a repeated name counts once. */
+export function interfaceList(text: string): string[] {
+  const result: string[] = [];
+  for (const part of text.split(',')) {
+    const name = part.trim();
+    if (!INTERFACE_NAME.test(name) || name === '.' || name === '..') {
+      reject(
+        `${JSON.stringify(name)} is not an interface name (1-15 characters without /, : or spaces; list them comma separated)`,
+      );
+    }
+    if (!result.includes(name)) result.push(name);
+  }
+  return result;
+}
+
+export const showInterfaceList = (list: readonly string[] | null): string => (list === null ? 'none' : list.join(','));
 
 export const PortsSchema = Type.Array(PortSchema, { minItems: 1 });
 

@@ -39,6 +39,8 @@ export interface ContainerFacts {
   networkMode: string | null;
   /** Container-level `Config.MacAddress` (the primary network's MAC before API 1.44). */
   configuredMac: string | null;
+  /** `HostConfig.CapAdd` as the engine reports it (`SYS_NICE` on API 1.41, `CAP_SYS_NICE` on newer engines). */
+  capAdd: string[];
   /** Limits for `get_consumption_device` (0 = no limit). */
   memoryLimitBytes: number;
   nanoCpus: number;

@@ -6,6 +6,27 @@
  * labels and the files without a lossy translation in between.
  */
 
+/**
+ * How many vPLCs one agent supervises unless `--max-vplcs` says otherwise: sized for the edge PCs the agent runs on
+ * (2–8 cores, 4–16 GB), where an OpenPLC runtime takes 50–150 MB and a share of a core for its scan cycle; see
+ * docs/decisions.md#the-number-of-vplcs-is-capped.
+ */
+export const DEFAULT_MAX_VPLCS = 64;
+
+/** Where `<name>_internal` networks take their subnets: `size`-bit subnets of `base`. */
+export interface InternalSubnetPool {
+  /** CIDR, e.g. `172.31.0.0/16`. */
+  base: string;
+  /** Prefix length of each internal network, e.g. 28 (14 addresses: gateway, runtime, agent and room to spare). */
+  size: number;
+}
+
+/**
+ * The default pool: the top of Docker's own default range (172.17–172.31), which Docker hands out last, split into
+ * /28s: 4096 networks, far more than DEFAULT_MAX_VPLCS. See docs/decisions.md#internal-networks-are-small-and-come-from-a-pool-of-our-own.
+ */
+export const DEFAULT_INTERNAL_SUBNET_POOL: InternalSubnetPool = { base: '172.31.0.0/16', size: 28 };
+
 /** One virtual NIC of a runtime: a MACVLAN endpoint on a host parent interface. */
 export interface VnicConfig {
   name: string;

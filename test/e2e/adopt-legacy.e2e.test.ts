@@ -149,7 +149,7 @@ describe.skipIf(!docker)('adopting the runtimes of the old agent', () => {
     await writeFile(join(dataDir, 'runtime_vnics.json'), JSON.stringify(vnics, null, 2));
     await writeFile(join(dataDir, 'data', 'serial_configs.json'), JSON.stringify(serials, null, 2));
 
-    const args = agentArgs({ cloudUrl: cloud.url, pki, image });
+    const args = agentArgs({ cloudUrl: cloud.url, pki, image, parentInterfaces: [PARENT] });
     agent = await startAgentProcess(args, { ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock' }, { dataDir });
     await waitFor(() => cloud.connectionCount() === 1, {
       timeoutMs: 60_000,

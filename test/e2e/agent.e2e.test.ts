@@ -127,7 +127,7 @@ describe.skipIf(!docker)('the built agent running a vPLC on a real engine', () =
     await sh('ip', ['link', 'add', parent, 'type', 'veth', 'peer', 'name', 'e2eq0']);
     await sh('ip', ['link', 'set', parent, 'up']);
     await sh('ip', ['link', 'set', 'e2eq0', 'up']);
-    agent = await startAgentProcess(agentArgs({ cloudUrl: cloud.url, pki, image }), {
+    agent = await startAgentProcess(agentArgs({ cloudUrl: cloud.url, pki, image, parentInterfaces: [parent] }), {
       ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock',
     });
     await waitFor(() => cloud.connectionCount() === 1, { timeoutMs: 30_000, message: 'agent connection' });

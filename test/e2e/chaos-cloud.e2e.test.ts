@@ -46,7 +46,7 @@ describe.skipIf(!docker)('the cloud restarting again and again during a create a
     await sh('ip', ['link', 'del', parent]).catch(() => {});
     await sh('ip', ['link', 'add', parent, 'type', 'veth', 'peer', 'name', 'chq0']);
     await sh('ip', ['link', 'set', parent, 'up']);
-    agent = await startAgentProcess([...agentArgs({ cloudUrl: cloud.url, pki, image }), '--log-level', 'warn'], {
+    agent = await startAgentProcess([...agentArgs({ cloudUrl: cloud.url, pki, image, parentInterfaces: [parent] }), '--log-level', 'warn'], {
       ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock',
     });
     await connected();

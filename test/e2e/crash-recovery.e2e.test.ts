@@ -62,7 +62,7 @@ describe.skipIf(!docker)('the agent killed at every step of create and delete', 
     if (cloud.connectionCount() > 0) await cloud.waitForDisconnect(15_000);
     const env: Record<string, string> = { ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock' };
     if (fault) env.ORCH_FAULT_KILL_AT = fault;
-    const args = agentArgs({ cloudUrl: cloud.url, pki, image });
+    const args = agentArgs({ cloudUrl: cloud.url, pki, image, parentInterfaces: [PARENT] });
     const started = await startAgentProcess(args, env, { dataDir });
     await waitFor(() => cloud.connectionCount() === 1, {
       timeoutMs: 60_000,

@@ -40,7 +40,7 @@ describe.skipIf(!docker)('a full data disk during a create', () => {
     await sh('ip', ['link', 'add', parent, 'type', 'veth', 'peer', 'name', 'dfq0']);
     await sh('ip', ['link', 'set', parent, 'up']);
     agent = await startAgentProcess(
-      [...agentArgs({ cloudUrl: cloud.url, pki, image }), '--log-level', 'error'],
+      [...agentArgs({ cloudUrl: cloud.url, pki, image, parentInterfaces: [parent] }), '--log-level', 'error'],
       { ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock' },
       { dataDir: mount },
     );

@@ -59,7 +59,7 @@ describe.skipIf(!engine26)('dockerd restarted under running vPLCs and during del
     const image = await ensureStandinImage(SOCKET);
     await removeTestObjects(SOCKET, 't9-', ['t9-', `macvlan_${PARENT}_`]);
     await ensureVeth(PARENT, 't9q2');
-    const args = agentArgs({ cloudUrl: cloud.url, pki, image });
+    const args = agentArgs({ cloudUrl: cloud.url, pki, image, parentInterfaces: [PARENT] });
     agent = await startAgentProcess(args, {
       ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock',
       DOCKER_HOST: `unix://${SOCKET}`,

@@ -131,6 +131,8 @@ describe.skipIf(!docker)('local mode from a fresh clone, driven by ctl on the re
       ORCH_RUNTIME_ULIMITS: 'none',
       ORCH_RUNTIME_IMAGE: image,
       ORCH_NETMON_SOCKET: join(work, 'no-sidecar.sock'),
+      // No sidecar here to say which interfaces are host NICs, and the parent is a veth: allow it by name.
+      ORCH_PARENT_INTERFACES: parent,
     });
     ctl = ctlIn({ HOME: env.HOME!, ORCH_DATA_DIR: dataDir });
     const command = await readmeCommand('start');

@@ -176,7 +176,11 @@ describe.skipIf(!docker)('DHCP vPLC on a real LAN: lease, subnet change, sidecar
     await startSidecar();
     pki = await makeTestPki();
     cloud = await startTestCloud({ pki });
-    agent = await startAgentProcess([...agentArgs({ cloudUrl: cloud.url, pki, image }), '--netmon-socket', socket()]);
+    agent = await startAgentProcess([
+      ...agentArgs({ cloudUrl: cloud.url, pki, image, parentInterfaces: [PARENT] }),
+      '--netmon-socket',
+      socket(),
+    ]);
     await waitFor(() => cloud.connectionCount() === 1, {
       timeoutMs: 30_000,
       message: `agent connection; output:\n${agent?.output()}`,

@@ -171,7 +171,10 @@ describe.skipIf(!docker)('boot reconciliation on a real engine', () => {
       interruptions: 3,
       updatedAt: new Date().toISOString(),
     };
-    await writeFileAtomic(paths.journal, formatJournal({ ...emptyJournal(), vplcs: journal.vplcs }));
+    await writeFileAtomic(
+      paths.journal,
+      formatJournal({ ...emptyJournal(), vplcs: new Map(Object.entries(journal.vplcs)) }),
+    );
 
     agent = await boot(dataDir, image);
     expect(agent.summary.runtimes['t9-i-poison']).toMatchObject({ found: 'missing', action: 'create.rolled_back' });

@@ -19,13 +19,17 @@ export async function ensureBuilt(): Promise<string> {
 }
 
 /** The flags every end-to-end test gives the agent: the test cloud, its PKI, a runtime image, no ulimits
- *  (this machine's dockerd cannot grant rtprio/memlock). */
+ *  (this machine's dockerd cannot grant rtprio/memlock), and the veth ends its vPLCs use as parents (veths are no
+ *  hardware ports, so the agent takes them only when --parent-interfaces lists them). */
 export function agentArgs(opts: {
   cloudUrl: string;
   pki: { mtlsDir: string; caFile: string };
   image: string;
+  parentInterfaces?: string[];
 }): string[] {
+  const parents = opts.parentInterfaces?.length ? ['--parent-interfaces', opts.parentInterfaces.join(',')] : [];
   return [
+    ...parents,
     '--cloud-url',
     opts.cloudUrl,
     '--mtls-dir',

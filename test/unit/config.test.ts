@@ -71,6 +71,9 @@ describe('defaults', () => {
       logRetentionDays: 14,
       logFileMaxBytes: 33_554_432,
       restartBudget: { max: 5, windowMs: 600_000 },
+      parentInterfaces: null,
+      maxVplcs: 64,
+      internalSubnetPool: { base: '172.31.0.0/16', size: 28 },
       runCommand: { ports: [8443], timeoutMs: 30_000, maxBytes: 10_485_760, maxPerVplc: 4, maxConcurrent: 16 },
       faultKillAt: null,
       hostname: null,
@@ -264,6 +267,30 @@ describe('each flag and its environment variable', () => {
       want: { max: 3, windowMs: 60_000 },
     },
     {
+      flag: '--parent-interfaces',
+      env: 'ORCH_PARENT_INTERFACES',
+      value: 'eth0, eth1.100,eth0',
+      other: 'bond0',
+      expect: (c) => c.parentInterfaces,
+      want: ['eth0', 'eth1.100'],
+    },
+    {
+      flag: '--max-vplcs',
+      env: 'ORCH_MAX_VPLCS',
+      value: '12',
+      other: '3',
+      expect: (c) => c.maxVplcs,
+      want: 12,
+    },
+    {
+      flag: '--internal-subnet-pool',
+      env: 'ORCH_INTERNAL_SUBNET_POOL',
+      value: 'base=10.203.0.5/20,size=29',
+      other: '10.204.0.0/24',
+      expect: (c) => c.internalSubnetPool,
+      want: { base: '10.203.0.0/20', size: 29 },
+    },
+    {
       flag: '--run-command-ports',
       env: 'ORCH_RUN_COMMAND_PORTS',
       value: '8443, 8080,8443',
@@ -383,6 +410,9 @@ describe('each flag and its environment variable', () => {
       'ORCH_LOG_RETENTION_DAYS',
       'ORCH_LOG_FILE_MAX_BYTES',
       'ORCH_RESTART_BUDGET',
+      'ORCH_PARENT_INTERFACES',
+      'ORCH_MAX_VPLCS',
+      'ORCH_INTERNAL_SUBNET_POOL',
       'ORCH_RUN_COMMAND_PORTS',
       'ORCH_RUN_COMMAND_TIMEOUT',
       'ORCH_RUN_COMMAND_MAX_BYTES',
@@ -391,6 +421,35 @@ describe('each flag and its environment variable', () => {
       'ORCH_FAULT_KILL_AT',
       'HOSTNAME',
     ]);
+  });
+
+  it('reads a pool of internal subnets as a CIDR of /28s or as dockerd writes pools, and refuses one that cannot work', async () => {
+    expect((await parse(['--internal-subnet-pool', '10.203.0.0/22'])).internalSubnetPool).toEqual({
+      base: '10.203.0.0/22',
+      size: 28,
+    });
+    expect(await errorOf(parse(['--internal-subnet-pool', '10.203.0.0']))).toMatch(
+      /^--internal-subnet-pool: .*is not an IPv4 network like 172\.31\.0\.0\/16/,
+    );
+    expect(await errorOf(parse(['--internal-subnet-pool', 'base=10.203.0.0/16,size=30']))).toMatch(
+      /size 30 must be 16 to 29/,
+    );
+    expect(await errorOf(parse(['--internal-subnet-pool', '10.203.0.0/30']))).toMatch(/smaller than one \/28 subnet/);
+    expect(await errorOf(parse(['--internal-subnet-pool', 'base=10.0.0.0/16,bits=28']))).toMatch(
+      /"bits=28" is neither base=<cidr> nor size=<prefix>/,
+    );
+  });
+
+  it('refuses a parent interface list with a name the kernel would not take', async () => {
+    expect(await errorOf(parse(['--parent-interfaces', 'eth0,eth/1']))).toMatch(
+      /^--parent-interfaces: "eth\/1" is not an interface name/,
+    );
+    expect(await errorOf(parse(['--parent-interfaces', 'a-very-long-interface']))).toMatch(/is not an interface name/);
+  });
+
+  it('refuses a cap on vPLCs that is not a count of at least one', async () => {
+    expect(await errorOf(parse(['--max-vplcs', '0']))).toMatch(/^--max-vplcs: /);
+    expect(await errorOf(parse(['--max-vplcs', 'lots']))).toMatch(/^--max-vplcs: .*a whole number of vPLCs/);
   });
 
   it('reads the fault hook and the host name from the environment only, as written', async () => {

@@ -38,15 +38,15 @@ describe('boot reconciliation and the supervisor', () => {
     const fake = new FakeOps();
     const sup = new Supervisor({ ops: fake.ops, log, restartBudget: { max: 5, windowMs: 600_000 } });
     const loaded: LoadedState = {
-      clients: {},
-      runtimeVnics: {},
-      serialConfigs: {},
+      clients: new Map(),
+      runtimeVnics: new Map(),
+      serialConfigs: new Map(),
       journal: {
         version: 1,
-        vplcs: {
-          'plc-1': entry('plc-1', 'create', 'creating.networks'),
-          'plc-2': entry('plc-2', 'delete', 'deleting'),
-        },
+        vplcs: new Map([
+          ['plc-1', entry('plc-1', 'create', 'creating.networks')],
+          ['plc-2', entry('plc-2', 'delete', 'deleting')],
+        ]),
       },
       corrupt: [],
       missing: [],
@@ -68,7 +68,7 @@ describe('boot reconciliation and the supervisor', () => {
       },
       ops: { removeContainer: async () => {}, removeNetworks: async () => {} },
       watch: { track: () => {}, refresh: async () => undefined },
-      records: { journalEntry: (name) => loaded.journal.vplcs[name], noteInterrupted: () => 1, forget: () => {} },
+      records: { journalEntry: (name) => loaded.journal.vplcs.get(name), noteInterrupted: () => 1, forget: () => {} },
       loaded,
       adopted: new AdoptedRuntimes(),
       log,

@@ -92,17 +92,29 @@ describe('the single writer of a file', () => {
 
 describe("the old agent's file formats", () => {
   it('writes clients.json like Python json.dump(indent=4)', () => {
-    expect(formatClients({ '3f1c': { ip: '172.19.0.2', name: '3f1c' } })).toBe(
+    expect(formatClients(new Map([['3f1c', { ip: '172.19.0.2', name: '3f1c' }]]))).toBe(
       '{\n    "3f1c": {\n        "ip": "172.19.0.2",\n        "name": "3f1c"\n    }\n}',
     );
   });
 
   it('writes runtime_vnics.json with 2 spaces, unknown keys kept, non-ASCII escaped as Python does', () => {
-    const text = formatRuntimeVnics({
-      a: [
-        { name: 'eth0', parent_interface: 'eth0', network_mode: 'dhcp', dns: ['8.8.8.8'], extra: { x: [] }, u: 'é☃' },
-      ],
-    });
+    const text = formatRuntimeVnics(
+      new Map([
+        [
+          'a',
+          [
+            {
+              name: 'eth0',
+              parent_interface: 'eth0',
+              network_mode: 'dhcp',
+              dns: ['8.8.8.8'],
+              extra: { x: [] },
+              u: 'é☃',
+            },
+          ],
+        ],
+      ]),
+    );
     expect(text).toBe(
       '{\n  "a": [\n    {\n      "name": "eth0",\n      "parent_interface": "eth0",\n      "network_mode": "dhcp",\n      "dns": [\n        "8.8.8.8"\n      ],\n      "extra": {\n        "x": []\n      },\n      "u": "\\u00e9\\u2603"\n    }\n  ]\n}',
     );
@@ -119,15 +131,14 @@ describe("the old agent's file formats", () => {
       major: null,
       minor: null,
     };
-    expect(formatSerialConfigs({ a: { serial_ports: [port] } })).toBe(pythonJson({ a: { serial_ports: [port] } }, 2));
-    expect(parseSerialConfigs(JSON.parse(formatSerialConfigs({ a: { serial_ports: [port] } }))).value).toEqual({
-      a: { serial_ports: [port] },
-    });
+    const file = new Map([['a', { serial_ports: [port] }]]);
+    expect(formatSerialConfigs(file)).toBe(pythonJson({ a: { serial_ports: [port] } }, 2));
+    expect(parseSerialConfigs(JSON.parse(formatSerialConfigs(file))).value).toEqual(file);
   });
 
   it('keeps good entries and skips malformed ones', () => {
     expect(parseClients({ a: { ip: '1.2.3.4', name: 'a' }, b: 'nonsense' })).toEqual({
-      value: { a: { ip: '1.2.3.4', name: 'a' } },
+      value: new Map([['a', { ip: '1.2.3.4', name: 'a' }]]),
       skipped: ['b'],
     });
     expect(parseRuntimeVnics({ a: [{ name: 'x' }] }).skipped).toEqual(['a']);
@@ -146,7 +157,7 @@ describe("the old agent's file formats", () => {
 describe('the intent journal', () => {
   it('round-trips and refuses another version', () => {
     const journal = emptyJournal();
-    journal.vplcs.a = {
+    journal.vplcs.set('a', {
       spec: {
         name: 'a',
         vnics: [{ name: 'eth0', parent_interface: 'p', network_mode: 'static', odd: 1 }],
@@ -158,7 +169,7 @@ describe('the intent journal', () => {
       failure: null,
       interruptions: 1,
       updatedAt: '2026-01-20T10:00:00.000Z',
-    };
+    });
     expect(parseJournal(JSON.parse(formatJournal(journal)))).toEqual({ value: journal, skipped: [] });
     expect(() => parseJournal({ version: 2, vplcs: {} })).toThrow(/version 2/);
   });
@@ -168,11 +179,11 @@ describe('StateStore', () => {
   it('loads what is there, sets corrupt files aside and names them', async () => {
     const paths = storePaths(dir);
     await mkdir(join(dir, 'data'), { recursive: true });
-    await writeFile(paths.clients, formatClients({ a: { ip: '10.0.0.2', name: 'a' } }));
+    await writeFile(paths.clients, formatClients(new Map([['a', { ip: '10.0.0.2', name: 'a' }]])));
     await writeFile(paths.runtimeVnics, '{"a": [');
     const { store, loaded } = await StateStore.open(dir, log);
-    expect(loaded.clients).toEqual({ a: { ip: '10.0.0.2', name: 'a' } });
-    expect(loaded.runtimeVnics).toEqual({});
+    expect(loaded.clients).toEqual(new Map([['a', { ip: '10.0.0.2', name: 'a' }]]));
+    expect(loaded.runtimeVnics).toEqual(new Map());
     expect(loaded.corrupt).toEqual([paths.runtimeVnics]);
     expect(loaded.journal).toEqual(emptyJournal());
     expect((await readdir(dir)).some((f) => f.startsWith('runtime_vnics.json.corrupt-'))).toBe(true);

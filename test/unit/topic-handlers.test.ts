@@ -151,6 +151,7 @@ const observed = (over: Partial<ObservedContainer> = {}): ObservedContainer => (
   labels: {},
   networkMode: 'macvlan_eth0_192.168.1.0_24',
   configuredMac: null,
+  capAdd: [],
   memoryLimitBytes: 0,
   nanoCpus: 0,
   cpuQuota: 0,

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { ContainerFacts, NetworkFacts } from '../../io/docker/convert.js';
-import type { ContainerListing, RemoveNetworkOutcome } from '../../io/docker/engine.js';
-import { isManaged, isManagedRuntime, LABEL_NETWORK_KIND, LABEL_VPLC, specFromLabels } from '../../io/docker/labels.js';
+import type { ContainerListing, NetworkOwnership, RemoveNetworkOutcome } from '../../io/docker/engine.js';
+import { isManagedRuntime, LABEL_NETWORK_KIND, LABEL_VPLC, specFromLabels } from '../../io/docker/labels.js';
 import { internalNetworkName } from '../../model/names.js';
 import type { JournalEntry } from '../../io/store/journal.js';
 import type { LoadedState } from '../../io/store/stateStore.js';
@@ -11,6 +11,7 @@ import type { SerialConfig, VnicConfig, VplcSpec } from '../../model/vplc.js';
 import { receivedVnic } from '../state/records.js';
 import type { Admission, CommandName, Requester } from '../vplc/supervisor.js';
 import type { AdoptedRuntimes } from './adoptedRuntimes.js';
+import { OldAgentFootprint } from './oldAgentFootprint.js';
 import { macvlanParentOf, runtimeOfInternalNetwork } from '../../model/names.js';
 import { backoffMs } from '../../model/backoff.js';
 import { errorText } from '../../model/errors.js';
@@ -22,10 +23,11 @@ import { errorText } from '../../model/errors.js';
  * as after our own start. The supervisor is told when this is done, and only then takes the cloud's requests.
  *
  * Runtimes are found in three places: containers carrying our labels, the intent journal, and the files
- * the old agent also kept (`clients.json`, `runtime_vnics.json`, `serial_configs.json`) — it set no labels, so its
- * runtimes are known by the files and by their `<name>_internal` networks. Those are adopted as they run: the restart
- * policy `always` is switched to `no` with a container update (the PLC keeps running), and our labels arrive with
- * the next recreate.
+ * the old agent also kept (`clients.json`, `runtime_vnics.json`, `serial_configs.json`) — it set no labels, so an
+ * unlabelled container is its runtime only when those files name it and it has the shape the old agent gave its
+ * runtimes (OldAgentFootprint). Those are adopted as they run: the restart policy `always` is switched to `no` with
+ * a container update (the PLC keeps running), and our labels arrive with the next recreate. Any other container is
+ * left exactly as it is, whatever its name or its networks.
  */
 
 /** What reconciliation asks of the engine (a subset of DockerEngine). */
@@ -34,7 +36,7 @@ export interface ReconcileEngine {
   listContainers(opts: { names?: string[] }): Promise<ContainerListing[]>;
   inspectContainer(name: string): Promise<ContainerFacts | undefined>;
   networksByDriver(driver: string): Promise<NetworkFacts[]>;
-  removeNetworkIfUnused(name: string, opts: { requireOwned: boolean }): Promise<RemoveNetworkOutcome>;
+  removeNetworkIfUnused(name: string, ownership: NetworkOwnership): Promise<RemoveNetworkOutcome>;
   ensureRestartPolicy(name: string, policy?: 'no'): Promise<'updated' | 'unchanged' | 'absent'>;
   ensureInternalNetwork(runtimeName: string): Promise<unknown>;
   connect(network: string, container: string): Promise<void>;
@@ -62,6 +64,11 @@ export interface ReconcileDeps {
   records: ReconcileRecords;
   /** The files as read at start (before anything was adopted). */
   loaded: LoadedState;
+  /**
+   * What the old agent's files prove it made: only such unlabelled runtimes are adopted. Default: read from
+   * `loaded`; the agent passes its own, which self-destruct reads later.
+   */
+  footprint?: OldAgentFootprint;
   adopted: AdoptedRuntimes;
   log: Logger;
   /** A create found in flight this many times is rolled back instead of finished again (default 3). */
@@ -93,7 +100,7 @@ const NOT_RUNTIMES = new Set(['orchestrator_agent', 'autonomy_netmon']);
 
 interface Candidate {
   spec: VplcSpec;
-  source: 'labels' | 'journal' | 'files' | 'network';
+  source: 'labels' | 'journal' | 'files';
   facts: ContainerFacts | undefined;
   legacy: boolean;
 }
@@ -105,9 +112,9 @@ interface DockerView {
 }
 
 function specFromFiles(name: string, loaded: LoadedState): VplcSpec | undefined {
-  const vnics = loaded.runtimeVnics[name];
-  const serials = loaded.serialConfigs[name]?.serial_ports;
-  if (!vnics && !serials && !loaded.clients[name]) return undefined;
+  const vnics = loaded.runtimeVnics.get(name);
+  const serials = loaded.serialConfigs.get(name)?.serial_ports;
+  if (!vnics && !serials && !loaded.clients.has(name)) return undefined;
   return {
     name,
     vnics: (vnics ?? []).map((v) => receivedVnic(v)),
@@ -134,6 +141,7 @@ function observedOf(facts: ContainerFacts | undefined): ObservedRuntime {
 
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> {
   const { engine, log, loaded } = deps;
+  const footprint = deps.footprint ?? OldAgentFootprint.fromFiles(loaded);
   const maxInterruptions = deps.maxInterruptions ?? 3;
   const view = await readDocker(deps);
 
@@ -150,33 +158,51 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
     if (!fromLabels) log.warn({ vplc: c.name }, 'runtime labels are damaged; its spec comes from the journal or files');
     add(c.name, fromLabels, 'labels');
   }
-  for (const name of Object.keys(loaded.journal.vplcs))
-    add(name, specFromJournal(loaded.journal.vplcs[name]), 'journal');
+  for (const [name, entry] of loaded.journal.vplcs) add(name, specFromJournal(entry), 'journal');
   for (const name of new Set([
-    ...Object.keys(loaded.clients),
-    ...Object.keys(loaded.runtimeVnics),
-    ...Object.keys(loaded.serialConfigs),
+    ...loaded.clients.keys(),
+    ...loaded.runtimeVnics.keys(),
+    ...loaded.serialConfigs.keys(),
   ])) {
     add(name, specFromFiles(name, loaded), 'files');
   }
-  // The old agent's runtimes whose files are gone: an unlabelled `<name>_internal` bridge with `<name>` on it.
+  // An unlabelled container on an unlabelled `<name>_internal` bridge that no file names is not taken: it may be
+  // anybody's (a compose project's `web` on `web_internal`). It is only reported, so an engineer can tell.
   for (const net of view.bridges) {
     const name = runtimeOfInternalNetwork(net.name);
-    if (net.managed || !net.internal || name === null || candidates.has(name)) continue;
+    if (net.managed || name === null || candidates.has(name)) continue;
     if (Object.values(net.containers).some((c) => c.name === name)) {
       log.warn(
-        { vplc: name },
-        'runtime of the old agent found by its internal network only; its vNIC details are unknown',
+        { step: 'reconcile.not_adopted', vplc: name, network: net.name },
+        "container on a network named like a runtime's internal network, but neither our labels nor the old agent's files name it; left alone",
       );
-      add(name, undefined, 'network');
     }
   }
 
   await Promise.all(
     [...candidates.entries()].map(async ([name, c]) => {
-      c.facts = await engine.inspectContainer(name);
-      // The old agent's runtimes: an unlabelled container, or only the files (or its network) know the name.
-      c.legacy = c.facts ? !isManaged(c.facts.labels) : c.source === 'files' || c.source === 'network';
+      const facts = await engine.inspectContainer(name);
+      if (!facts) {
+        // Only the files (or the journal) know it: the old agent's files make it the old agent's.
+        c.legacy = c.source === 'files';
+        return;
+      }
+      if (isManagedRuntime(facts.labels)) {
+        c.facts = facts;
+        return;
+      }
+      if (footprint.isOldAgentRuntime(facts)) {
+        c.facts = facts;
+        c.legacy = true;
+        return;
+      }
+      // A container holds the name but is neither ours nor the old agent's: the vPLC is supervised without a
+      // container, and that container is never touched (its restart policy, its networks) nor reported.
+      c.legacy = c.source === 'files';
+      log.warn(
+        { step: 'reconcile.foreign_container', vplc: name, container: facts.id, source: c.source },
+        'a container with the name of a known vPLC is not a runtime of this agent or of the old agent; left alone',
+      );
     }),
   );
 
@@ -184,10 +210,11 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
   const removedNetworks = await removeOrphanNetworks(deps, view, new Set(candidates.keys()));
 
   // 3. One actor per runtime, and the interrupted operations finished.
-  const summary: ReconcileSummary = { runtimes: {}, removedNetworks };
+  // Keyed by runtime names from outside: without a prototype, `__proto__` or `constructor` are keys like any other.
+  const summary: ReconcileSummary = { runtimes: Object.create(null) as ReconcileSummary['runtimes'], removedNetworks };
   for (const [name, c] of candidates) {
     try {
-      const action = await settle(deps, name, c, maxInterruptions);
+      const action = await settle(deps, footprint, name, c, maxInterruptions);
       summary.runtimes[name] = { found: observedOf(c.facts).state, action, legacy: c.legacy };
     } catch (err) {
       log.error({ step: 'reconcile.failed', vplc: name, err: errorText(err) }, 'could not reconcile runtime');
@@ -261,6 +288,7 @@ async function removeOrphanNetworks(deps: ReconcileDeps, view: DockerView, known
 /** Adopt one runtime and finish what the journal says was in flight. */
 async function settle(
   deps: ReconcileDeps,
+  footprint: OldAgentFootprint,
   name: string,
   c: Candidate,
   maxInterruptions: number,
@@ -271,11 +299,14 @@ async function settle(
   const vlog = log.child({ vplc: name });
 
   if (c.legacy) {
-    deps.adopted.add(name, legacyNetworks(name, c, deps.loaded));
+    const networks = legacyNetworks(name, c, deps.loaded);
+    deps.adopted.add(name, networks, c.facts?.id ?? null);
+    footprint.noteNetworks(networks);
     deps.watch.track(name);
   }
   if (c.facts) {
-    const policy = await engine.ensureRestartPolicy(name, 'no');
+    // By id: the container just proven ours, not whatever holds the name a moment later.
+    const policy = await engine.ensureRestartPolicy(c.facts.id, 'no');
     if (policy === 'updated')
       vlog.info({ step: 'reconcile.restart_policy' }, 'restart policy set to no (watchdog owns restarts)');
     await deps.watch.refresh(name);
@@ -348,7 +379,7 @@ async function settle(
 function legacyNetworks(name: string, c: Candidate, loaded: LoadedState): string[] {
   const names = new Set<string>();
   for (const network of Object.keys(c.facts?.networks ?? {})) if (macvlanParentOf(network) !== null) names.add(network);
-  for (const record of loaded.runtimeVnics[name] ?? []) {
+  for (const record of loaded.runtimeVnics.get(name) ?? []) {
     const network = record.docker_network_name;
     if (typeof network === 'string' && macvlanParentOf(network) !== null) names.add(network);
   }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { ContainerFacts } from '../../io/docker/convert.js';
+import type { ContainerFacts, NetworkFacts } from '../../io/docker/convert.js';
+import { isOurMacvlanNetwork } from '../../io/docker/ownership.js';
 import type { DockerEngine } from '../../io/docker/engine.js';
 import { Conflict } from '../../io/docker/errors.js';
 import { isManagedRuntime, macsFromLabels, specFromLabels } from '../../io/docker/labels.js';
@@ -9,7 +10,7 @@ import { macvlanNetworkName } from '../../model/names.js';
 import { explicitSubnet, type InterfaceLookup, type ResolvedSubnet } from '../../io/docker/subnet.js';
 import type { VnicConfig, VplcSpec } from '../../model/vplc.js';
 import { stripPrefix } from '../../machines/vplc/validate.js';
-import { macvlanParentOf, vnicNetwork } from '../../model/names.js';
+import { vnicNetwork } from '../../model/names.js';
 import { errorText } from '../../model/errors.js';
 
 /**
@@ -47,6 +48,11 @@ export interface NetworkMoveDeps {
   interfaces: InterfaceLookup;
   /** Runtimes adopted from the old agent (no labels) may be moved too. */
   isAdopted: (name: string) => boolean;
+  /**
+   * MACVLAN networks the old agent made (no labels), proven by its files and their shape; they may be emptied and
+   * removed like ours. Absent: only labelled networks are.
+   */
+  isOldAgentNetwork?: (net: NetworkFacts) => boolean;
   /** A moved DHCP vNIC's lease belongs to the old subnet. */
   forgetLease: (vplc: string, vnic: string) => void;
   /** A runtime's networks changed (status caches re-read it). */
@@ -136,6 +142,10 @@ export class NetworkMover {
   constructor(private readonly deps: NetworkMoveDeps) {
     this.kept = deps.keptMacs ?? new KeptMacs();
   }
+
+  /** A MACVLAN network this agent, or the old agent it took over from, made: the only ones a move removes. */
+  private readonly ours = (net: NetworkFacts): boolean =>
+    isOurMacvlanNetwork(net) || (this.deps.isOldAgentNetwork?.(net) ?? false);
 
   /** Forget what is remembered about a runtime (it was deleted). */
   forget(vplc: string): void {
@@ -281,7 +291,7 @@ export class NetworkMover {
     const olds = (await engine.networksByDriver('macvlan')).filter((n) => n.parent === parent && n.name !== network);
     const members: Member[] = [];
     for (const old of olds) {
-      if (!old.managed && macvlanParentOf(old.name) !== parent) {
+      if (!this.ours(old)) {
         throw new Conflict(
           `parent interface ${parent} carries the MACVLAN network ${old.name}, which this agent did not create, and Docker allows one MACVLAN network per parent interface; remove that network by hand so ${network} can be created`,
         );
@@ -306,8 +316,8 @@ export class NetworkMover {
     }
     for (const m of members) await engine.disconnect(m.from, m.name);
     for (const old of olds) {
-      const outcome = await engine.removeNetworkIfUnused(old.name, { requireOwned: false });
-      if (outcome === 'in_use') {
+      const outcome = await engine.removeNetworkIfUnused(old.name, { ours: this.ours });
+      if (outcome === 'in_use' || outcome === 'not_ours') {
         throw new Conflict(
           `network ${old.name} is still in use after every runtime was disconnected from it; retry the change of ${parent}`,
         );
@@ -382,13 +392,12 @@ export class NetworkMover {
     if (mac && !this.macsBeforeMove.has(key)) this.macsBeforeMove.set(key, normalizeMac(mac));
   }
 
-  /** MACVLAN networks left on the parent that nobody uses any more (ours by label or by the old agent's name). */
+  /** MACVLAN networks left on the parent that nobody uses any more (ours by label, or the old agent's, proven). */
   private async removeStale(parent: string, keep: string): Promise<void> {
     const { engine, log } = this.deps;
     for (const net of await engine.networksByDriver('macvlan')) {
-      if (net.parent !== parent || net.name === keep) continue;
-      if (!net.managed && macvlanParentOf(net.name) !== parent) continue;
-      const outcome = await engine.removeNetworkIfUnused(net.name, { requireOwned: false });
+      if (net.parent !== parent || net.name === keep || !this.ours(net)) continue;
+      const outcome = await engine.removeNetworkIfUnused(net.name, { ours: this.ours });
       log.debug({ step: 'network.cleanup', network: net.name, outcome }, 'old macvlan network cleanup');
     }
   }

@@ -1,16 +1,16 @@
 import type { Logger } from 'pino';
 import { isoLocal } from '../../model/time.js';
 import type { Supervisor } from '../vplc/supervisor.js';
-import { parseMacvlanNetworkName, runtimeOfInternalNetwork } from '../../model/names.js';
 import type { DeleteOrchestratorResult, DeviceOperationStatus } from '../../io/cloud/topics/index.js';
+import type { NetworkFacts } from '../../io/docker/convert.js';
+import type { NetworkOwnership } from '../../io/docker/engine.js';
+import { isOurNetwork } from '../../io/docker/ownership.js';
 import { errorText } from '../../model/errors.js';
 
 /** What self-destruct needs from the engine (a subset of DockerEngine). */
 export interface SelfDestructEngine {
-  networksByDriver(
-    driver: string,
-  ): Promise<Array<{ name: string; managed: boolean; containers: Record<string, unknown> }>>;
-  removeNetworkIfUnused(name: string, opts: { requireOwned: boolean }): Promise<string>;
+  networksByDriver(driver: string): Promise<NetworkFacts[]>;
+  removeNetworkIfUnused(name: string, ownership: NetworkOwnership): Promise<string>;
   stopContainer(name: string): Promise<string>;
   removeContainer(name: string): Promise<string>;
   removeVolume(name: string): Promise<'removed' | 'absent'>;
@@ -19,10 +19,6 @@ export interface SelfDestructEngine {
 
 export const NETMON_CONTAINER = 'autonomy_netmon';
 export const SHARED_VOLUME = 'orchestrator-shared';
-
-/** Networks the old agent created carry no labels: they are known by their names alone. */
-const isLegacyNetworkName = (name: string) =>
-  runtimeOfInternalNetwork(name) !== null || parseMacvlanNetworkName(name) !== null;
 
 type Step =
   | 'starting'
@@ -55,6 +51,11 @@ export class SelfDestruct {
       engine: SelfDestructEngine;
       /** Forget every record on disk (files, journal) once the runtimes are gone. */
       clearRecords: () => Promise<void>;
+      /**
+       * Networks the old agent made, which carry no labels: proven by its files and their exact shape
+       * (OldAgentFootprint), never by a name that merely looks like one of them.
+       */
+      isOldAgentNetwork?: (net: NetworkFacts) => boolean;
       log: Logger;
       now?: () => Date;
     },
@@ -118,11 +119,12 @@ export class SelfDestruct {
       }
 
       this.step('cleaning_networks');
+      const isOldAgentNetwork = this.deps.isOldAgentNetwork ?? (() => false);
+      const ours = (net: NetworkFacts) => isOurNetwork(net) || isOldAgentNetwork(net);
       for (const driver of ['bridge', 'macvlan']) {
         for (const net of await engine.networksByDriver(driver)) {
-          const ours = net.managed || isLegacyNetworkName(net.name);
-          if (!ours || Object.keys(net.containers).length > 0) continue;
-          await engine.removeNetworkIfUnused(net.name, { requireOwned: false }).catch((error: unknown) => {
+          if (!ours(net) || Object.keys(net.containers).length > 0) continue;
+          await engine.removeNetworkIfUnused(net.name, { ours }).catch((error: unknown) => {
             log.warn({ err: error, network: net.name }, 'could not remove network during self-destruct');
           });
         }

@@ -48,7 +48,11 @@ export class SerialPassthrough {
   /** The latest status of every vPLC with serial ports, as `observe` saw it. */
   private readonly vplcs = new Map<string, VplcStatus>();
   private readonly changeListeners = new Set<() => void>();
-  private queue: Promise<void> = Promise.resolve();
+  /**
+   * One queue per vPLC: the commands for one runtime run one at a time, and a runtime whose commands hang or flood
+   * (until `exec` stops them) delays nobody else's serial ports.
+   */
+  private readonly queues = new Map<string, Promise<void>>();
 
   constructor(
     private readonly deps: {
@@ -87,18 +91,27 @@ export class SerialPassthrough {
     }
   }
 
-  /** Bring nodes in line with the devices present, for one vPLC or all. Serialised: one exec at a time. */
+  /** Bring nodes in line with the devices present, for one vPLC or all; each vPLC in its own queue. */
   sync(only?: string): Promise<void> {
-    const next = this.queue.then(() => this.syncNow(only));
-    this.queue = next.catch(() => undefined);
+    const names = only === undefined ? [...this.vplcs.keys()] : [only];
+    return Promise.all(names.map((name) => this.enqueue(name))).then(() => undefined);
+  }
+
+  private enqueue(name: string): Promise<void> {
+    const next = (this.queues.get(name) ?? Promise.resolve()).then(() => this.syncNow(name));
+    const tail = next.catch(() => undefined);
+    this.queues.set(name, tail);
+    void tail.then(() => {
+      if (this.queues.get(name) === tail) this.queues.delete(name);
+    });
     return next;
   }
 
-  private async syncNow(only?: string): Promise<void> {
+  private async syncNow(name: string): Promise<void> {
     const devices = this.deps.devices();
     let changed = false;
-    for (const vplc of this.vplcs.values()) {
-      if ((only && vplc.name !== only) || vplc.spec.serials.length === 0) continue;
+    const vplc = this.vplcs.get(name);
+    if (vplc && vplc.spec.serials.length > 0) {
       const running = vplc.phase === 'running';
       let ports = this.states.get(vplc.name);
       if (!ports) {

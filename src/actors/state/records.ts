@@ -101,12 +101,17 @@ export class Records {
     this.store = opts.store;
     this.log = opts.log;
     this.now = opts.now ?? (() => new Date());
-    const loaded = structuredClone(opts.loaded);
-    this.clients = loaded.clients;
-    this.vnics = loaded.runtimeVnics;
-    this.serials = loaded.serialConfigs;
-    this.journal = loaded.journal;
-    for (const [name, e] of Object.entries(this.journal.vplcs)) this.interruptions.set(name, e.interruptions);
+    // Copies, so that what was read at start stays as it was read (reconciliation reads it). Maps throughout: the
+    // names are the cloud's, and as object keys `constructor` or `__proto__` would hit Object's built-ins.
+    const loaded = opts.loaded;
+    this.clients = new Map(loaded.clients);
+    this.vnics = new Map([...loaded.runtimeVnics].map(([name, list]) => [name, structuredClone(list)]));
+    this.serials = new Map([...loaded.serialConfigs].map(([name, entry]) => [name, structuredClone(entry)]));
+    this.journal = {
+      version: loaded.journal.version,
+      vplcs: new Map([...loaded.journal.vplcs].map(([name, entry]) => [name, structuredClone(entry)])),
+    };
+    for (const [name, e] of this.journal.vplcs) this.interruptions.set(name, e.interruptions);
     // Files set aside as corrupt are rewritten from what the agent rebuilds, even if nothing changes later; missing
     // ones are written at once, so the files always exist and say what the agent knows.
     const corrupt = new Set([...opts.loaded.corrupt, ...opts.loaded.missing]);
@@ -125,7 +130,7 @@ export class Records {
 
   /** The journal entry of a vPLC as the agent last recorded it. */
   journalEntry(name: string): JournalEntry | undefined {
-    return this.journal.vplcs[name];
+    return this.journal.vplcs.get(name);
   }
 
   /**
@@ -135,7 +140,7 @@ export class Records {
   noteInterrupted(name: string): number {
     const n = (this.interruptions.get(name) ?? 0) + 1;
     this.interruptions.set(name, n);
-    const entry = this.journal.vplcs[name];
+    const entry = this.journal.vplcs.get(name);
     if (entry) {
       entry.interruptions = n;
       this.dirty.journal = true;
@@ -153,22 +158,22 @@ export class Records {
       return;
     }
     const journaled = this.recordIntent(status);
-    if (status.containerId !== null || this.vnics[name] !== undefined) this.recordRuntime(status);
+    if (status.containerId !== null || this.vnics.has(name)) this.recordRuntime(status);
     this.persist();
     if (journaled) void this.maybeKill(status);
   }
 
   /** The agent joined a runtime's internal network: clients.json keeps its address there (refreshed every run). */
   onInternalAddress(name: string, ip: string | null): void {
-    if (!ip || this.clients[name]?.ip === ip || this.journal.vplcs[name] === undefined) return;
-    this.clients[name] = { ip, name };
+    if (!ip || this.clients.get(name)?.ip === ip || !this.journal.vplcs.has(name)) return;
+    this.clients.set(name, { ip, name });
     this.dirty.clients = true;
     this.persist();
   }
 
   /** The sidecar reported a lease for one vNIC: mirror it into runtime_vnics.json. */
   onLease(name: string, vnicName: string): void {
-    const list = this.vnics[name];
+    const list = this.vnics.get(name);
     const lease = this.opts.leases.get(name, vnicName);
     if (!list || !lease) return;
     const index = list.findIndex((v) => v.name === vnicName);
@@ -181,7 +186,10 @@ export class Records {
       dhcp_dns: lease.dns.join(' '),
     };
     if (sameJson(next, current)) return;
-    list[index] = next;
+    this.vnics.set(
+      name,
+      list.map((v, i) => (i === index ? next : v)),
+    );
     this.dirty.vnics = true;
     this.persist();
   }
@@ -193,8 +201,8 @@ export class Records {
 
   /** Serial passthrough changed a port's state: refresh every port's record. */
   onSerialDevices(): void {
-    for (const name of Object.keys(this.serials)) {
-      const spec = this.journal.vplcs[name]?.spec;
+    for (const name of this.serials.keys()) {
+      const spec = this.journal.vplcs.get(name)?.spec;
       if (spec) this.recordSerials(name, spec.serials);
     }
     this.persist();
@@ -202,22 +210,10 @@ export class Records {
 
   /** Drop everything about a vPLC (deleted, or a create rolled back). */
   forget(name: string): void {
-    if (name in this.clients) {
-      delete this.clients[name];
-      this.dirty.clients = true;
-    }
-    if (name in this.vnics) {
-      delete this.vnics[name];
-      this.dirty.vnics = true;
-    }
-    if (name in this.serials) {
-      delete this.serials[name];
-      this.dirty.serials = true;
-    }
-    if (name in this.journal.vplcs) {
-      delete this.journal.vplcs[name];
-      this.dirty.journal = true;
-    }
+    if (this.clients.delete(name)) this.dirty.clients = true;
+    if (this.vnics.delete(name)) this.dirty.vnics = true;
+    if (this.serials.delete(name)) this.dirty.serials = true;
+    if (this.journal.vplcs.delete(name)) this.dirty.journal = true;
     this.interruptions.delete(name);
     this.macsReadFor.delete(name);
     this.persist();
@@ -226,10 +222,10 @@ export class Records {
   /** Self-destruct: forget every record on disk (the old agent left them, and they came back on the next install). */
   async clear(): Promise<void> {
     for (const name of new Set([
-      ...Object.keys(this.clients),
-      ...Object.keys(this.vnics),
-      ...Object.keys(this.serials),
-      ...Object.keys(this.journal.vplcs),
+      ...this.clients.keys(),
+      ...this.vnics.keys(),
+      ...this.serials.keys(),
+      ...this.journal.vplcs.keys(),
     ])) {
       this.forget(name);
     }
@@ -272,33 +268,30 @@ export class Records {
       failure: status.failure?.reason ?? null,
       interruptions: operation === null ? 0 : (this.interruptions.get(name) ?? 0),
     };
-    const previous = this.journal.vplcs[name];
+    const previous = this.journal.vplcs.get(name);
     if (previous) {
       const { updatedAt: _ignored, ...before } = previous;
       if (sameJson(before, core)) return false;
     }
-    this.journal.vplcs[name] = { ...core, updatedAt: this.now().toISOString() };
+    this.journal.vplcs.set(name, { ...core, updatedAt: this.now().toISOString() });
     this.dirty.journal = true;
     return true;
   }
 
   private recordRuntime(status: VplcStatus): void {
     const name = status.name;
-    const existing = this.vnics[name];
+    const existing = this.vnics.get(name);
     const byName = new Map((existing ?? []).map((r) => [r.name, r]));
     const wanted: VnicRecord[] = status.spec.vnics.map((v) => ({
       ...(v as VnicRecord),
       ...enrichment(byName.get(v.name)),
     }));
     if (!existing || !sameJson(existing.map(receivedVnic), status.spec.vnics)) {
-      this.vnics[name] = wanted;
+      this.vnics.set(name, wanted);
       this.dirty.vnics = true;
     }
     if (status.spec.serials.length > 0) this.recordSerials(name, status.spec.serials);
-    else if (name in this.serials) {
-      delete this.serials[name];
-      this.dirty.serials = true;
-    }
+    else if (this.serials.delete(name)) this.dirty.serials = true;
     const run = `${status.containerId}|${status.startedAt}`;
     if (status.containerId !== null && this.macsReadFor.get(name) !== run) {
       this.macsReadFor.set(name, run);
@@ -321,8 +314,8 @@ export class Records {
         minor: device?.minor ?? null,
       };
     });
-    if (!sameJson(this.serials[name]?.serial_ports, wanted)) {
-      this.serials[name] = { serial_ports: wanted };
+    if (!sameJson(this.serials.get(name)?.serial_ports, wanted)) {
+      this.serials.set(name, { serial_ports: wanted });
       this.dirty.serials = true;
     }
   }
@@ -337,7 +330,7 @@ export class Records {
       this.macsReadFor.delete(name);
       return;
     }
-    const list = this.vnics[name];
+    const list = this.vnics.get(name);
     if (!facts || !list) return;
     let changed = false;
     const next = list.map((record) => {
@@ -351,19 +344,23 @@ export class Records {
       return ordered;
     });
     if (!changed) return;
-    this.vnics[name] = next;
+    this.vnics.set(name, next);
     this.dirty.vnics = true;
     this.persist();
   }
 
   private persist(): void {
     const { store } = this;
-    if (this.dirty.clients) void store.clients.write({ ...this.clients });
-    if (this.dirty.vnics) void store.runtimeVnics.write(structuredClone(this.vnics));
-    if (this.dirty.serials) void store.serialConfigs.write(structuredClone(this.serials));
+    // Snapshots: a write is formatted later, and the records go on changing meanwhile. Entries are replaced, never
+    // changed in place (except a journal entry's interruption count), so copying the Maps is enough for all but
+    // the journal.
+    if (this.dirty.clients) void store.clients.write(new Map(this.clients));
+    if (this.dirty.vnics) void store.runtimeVnics.write(new Map(this.vnics));
+    if (this.dirty.serials) void store.serialConfigs.write(new Map(this.serials));
     this.dirty.clients = this.dirty.vnics = this.dirty.serials = false;
     if (this.dirty.journal) {
-      this.journalWrite = store.journal.write(structuredClone(this.journal));
+      const vplcs = new Map([...this.journal.vplcs].map(([name, entry]) => [name, { ...entry }]));
+      this.journalWrite = store.journal.write({ version: this.journal.version, vplcs });
       this.dirty.journal = false;
     }
   }

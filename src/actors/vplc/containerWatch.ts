@@ -6,6 +6,7 @@ import type { ContainerListing, DockerEngine } from '../../io/docker/engine.js';
 import { ContainerEventStream, type EngineContainerEvent } from '../../io/docker/events.js';
 import { StatsSampler } from '../../io/docker/stats.js';
 import { UsageBuffer } from '../../io/metrics/usageBuffer.js';
+import { isManagedRuntime } from '../../io/docker/labels.js';
 
 export type FactListener = (name: string, fact: ContainerFact) => void;
 
@@ -24,6 +25,12 @@ export interface ContainerWatchOptions {
    * MAC the agent set inside the container after a network move, so the agent substitutes the real one.
    */
   presentNetworks?: (name: string, networks: ObservedContainer['networks']) => ObservedContainer['networks'];
+  /**
+   * Whether a container found under a runtime's name is that runtime: ours by its labels, or the very container
+   * adopted from the old agent (AdoptedRuntimes.ownsContainer). Any other container of that name is treated as
+   * absent, so its state never reaches a vPLC or a status reply. Default: our labels, or a tracked name.
+   */
+  owns?: (facts: ContainerFacts) => boolean;
 }
 
 /** Per name: the last lifecycle fact told, so events and periodic diffs never tell the same thing twice. */
@@ -47,6 +54,7 @@ export class ContainerWatch {
   private readonly engine: DockerEngine;
   private readonly log: Logger;
   private readonly presentNetworks: ContainerWatchOptions['presentNetworks'];
+  private readonly owns: (facts: ContainerFacts) => boolean;
   private readonly intervalMs: number;
   private readonly retentionMs: number | undefined;
   private readonly fullRefreshEvery: number;
@@ -69,6 +77,7 @@ export class ContainerWatch {
 
   constructor(options: ContainerWatchOptions) {
     this.presentNetworks = options.presentNetworks;
+    this.owns = options.owns ?? ((facts) => isManagedRuntime(facts.labels) || this.tracked.has(facts.name));
     this.engine = options.engine;
     this.log = options.log;
     this.intervalMs = options.sampleIntervalMs ?? 5_000;
@@ -179,7 +188,8 @@ export class ContainerWatch {
   }
 
   private async inspectInto(name: string): Promise<ContainerFacts | undefined> {
-    const facts = await this.engine.inspectContainer(name);
+    const found = await this.engine.inspectContainer(name);
+    const facts = found && this.owns(found) ? found : undefined;
     if (facts) {
       this.cache.set(name, toObserved(facts));
       this.bufferFor(name);

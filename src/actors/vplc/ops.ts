@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
-import type { ContainerPlan, MacvlanEndpointPlan } from '../../io/docker/convert.js';
+import type { ContainerFacts, ContainerPlan, MacvlanEndpointPlan, NetworkFacts } from '../../io/docker/convert.js';
+import { isOldAgentInternalNetwork, isOurInternalNetwork } from '../../io/docker/ownership.js';
 import type { DockerEngine } from '../../io/docker/engine.js';
 import { Conflict, EngineError } from '../../io/docker/errors.js';
-import { LABEL_VNICS, isManaged, isManagedRuntime, runtimeLabels } from '../../io/docker/labels.js';
+import { LABEL_VNICS, isManagedRuntime, runtimeLabels } from '../../io/docker/labels.js';
 import { internalNetworkName, macvlanNetworkName, unknownMacvlanKey } from '../../model/names.js';
 import {
   type InterfaceLookup,
@@ -41,6 +42,18 @@ export interface VplcOpsDeps {
    * adopted containers are ever stopped or removed, so a mistyped id cannot delete a foreign container.
    */
   isAdopted?: (name: string) => boolean;
+  /**
+   * The container adopted from the old agent under this name, by id (AdoptedRuntimes.ownsContainer). When given,
+   * an unlabelled container is touched only when it is that very container; absent, `isAdopted` decides by name.
+   */
+  ownsAdoptedContainer?: (name: string, containerId: string) => boolean;
+  /** Networks the old agent made (OldAgentFootprint.ownsNetwork); absent, only labelled networks are ours. */
+  isOldAgentNetwork?: (net: NetworkFacts) => boolean;
+  /**
+   * Which host interfaces vNICs may sit on (ParentInterfaces): checked before anything is made. Absent (tests that
+   * name their veth parents directly): any interface Docker accepts.
+   */
+  parentInterfaces?: { check(spec: VplcSpec): Promise<void> };
   /** Auto-detection wait per vNIC (3 s by default, docs/protocol.md#macvlan-networks). */
   subnetWaitMs?: number;
   /** A network move changed this runtime's networks (another runtime's too, when they share the parent). */
@@ -110,10 +123,14 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
   const lock = new KeyedLock();
   const waitMs = deps.subnetWaitMs ?? SUBNET_WAIT_MS;
   const isAdopted = deps.isAdopted ?? (() => false);
+  /** An unlabelled container may be touched only when it is the one adopted from the old agent under that name. */
+  const isAdoptedContainer = (facts: ContainerFacts): boolean =>
+    deps.ownsAdoptedContainer ? deps.ownsAdoptedContainer(facts.name, facts.id) : isAdopted(facts.name);
   const mover = new NetworkMover({
     engine,
     interfaces: deps.interfaces,
     isAdopted,
+    isOldAgentNetwork: deps.isOldAgentNetwork,
     forgetLease: (vplc, vnic) => deps.dhcp.forgetLease?.(vplc, vnic),
     onMoved: (vplc) => deps.onNetworksMoved?.(vplc),
     setMac: deps.setMac,
@@ -156,7 +173,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
   async function assertNameFree(spec: VplcSpec): Promise<void> {
     const existing = await engine.inspectContainer(spec.name);
     if (!existing) return;
-    if (!isManagedRuntime(existing.labels) && !isAdopted(spec.name)) {
+    if (!isManagedRuntime(existing.labels) && !isAdoptedContainer(existing)) {
       throw new Conflict(
         `A container named ${spec.name} already exists on this host and is not a runtime managed by this agent; choose another container_name or remove that container by hand.`,
       );
@@ -167,7 +184,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
   async function ownedContainer(name: string, verb: string): Promise<'present' | 'absent'> {
     const facts = await engine.inspectContainer(name);
     if (!facts) return 'absent';
-    if (!isManaged(facts.labels) && !isAdopted(name)) {
+    if (!isManagedRuntime(facts.labels) && !isAdoptedContainer(facts)) {
       throw new Conflict(`Container ${name} is not managed by this agent; refusing to ${verb} it.`);
     }
     return 'present';
@@ -175,7 +192,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
 
   async function ensureNetworks(spec: VplcSpec): Promise<string[]> {
     const networks = await networksOf(spec);
-    await engine.ensureInternalNetwork(spec.name);
+    await engine.ensureInternalNetwork(spec.name, { oldAgentRuntime: isAdopted(spec.name) });
     const names: string[] = [];
     for (const [i, vnic] of spec.vnics.entries()) {
       const net = networks[i] as ResolvedSubnet;
@@ -201,7 +218,11 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
     async prepare(spec) {
       const problem = validateVplcSpec(spec);
       if (problem) throw new Error(problem);
+      await deps.parentInterfaces?.check(spec);
       await assertNameFree(spec);
+      // A `<name>_internal` that is not ours (a compose project's, say) fails the create before anything is made.
+      const internal = await engine.internalNetworkProblem(spec.name, { oldAgentRuntime: isAdopted(spec.name) });
+      if (internal.problem) throw new Conflict(internal.problem);
       await networksOf(spec);
       await assertMacsFree(engine, spec);
       await engine.ensureImage(deps.image);
@@ -288,7 +309,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
 
     async attachAgent(name) {
       try {
-        await engine.joinInternal(name);
+        await engine.joinInternal(name, { oldAgentRuntime: isAdopted(name) });
       } catch (err) {
         // Like the old agent, a failed join does not undo a running PLC; run_command cannot reach it until the
         // next reconciliation re-joins, and the warning says so.
@@ -336,13 +357,24 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
         if (await engine.inspectContainer(spec.name)) {
           throw new Conflict(`Container ${spec.name} still exists; remove it before its networks.`);
         }
-        await engine.leaveInternal(spec.name);
-        // `<name>_internal` belongs to this runtime alone, also when the old agent made it (no label).
-        const outcome = await engine.removeNetworkIfUnused(internal, { requireOwned: false });
-        if (outcome === 'in_use') {
-          throw new Conflict(
-            `Network ${internal} is still used by another container; disconnect it and delete vPLC ${spec.name} again.`,
+        // `<name>_internal` is removed when it is this runtime's own: ours by its labels, or the old agent's
+        // unlabelled bridge of a runtime adopted from it. Someone else's network of that name is left as it is.
+        const ownInternal = (net: NetworkFacts) =>
+          isOurInternalNetwork(net, spec.name) || (isAdopted(spec.name) && isOldAgentInternalNetwork(net, spec.name));
+        const internalNet = await engine.findNetwork(internal);
+        if (internalNet && !ownInternal(internalNet)) {
+          log.warn(
+            { step: 'network.not_ours', vplc: spec.name, network: internal },
+            'a network with the name of the runtime internal network is not ours; left alone',
           );
+        } else if (internalNet) {
+          await engine.leaveInternal(spec.name);
+          const outcome = await engine.removeNetworkIfUnused(internal, { ours: ownInternal });
+          if (outcome === 'in_use') {
+            throw new Conflict(
+              `Network ${internal} is still used by another container; disconnect it and delete vPLC ${spec.name} again.`,
+            );
+          }
         }
         for (const name of candidates) {
           const result = await engine.removeNetworkIfUnused(name, { requireOwned: true });

@@ -34,6 +34,8 @@ export interface SupervisorOptions {
   ops: VplcOps;
   log: Logger;
   restartBudget: { max: number; windowMs: number };
+  /** `--max-vplcs`: creates from the cloud beyond this many supervised vPLCs are refused. Default 64. */
+  maxVplcs?: number;
   random?: () => number;
   inspect?: (event: InspectionEvent) => void;
   /** Timer source for every actor (backoff delays); tests pass XState's SimulatedClock. Default: real timers. */
@@ -116,6 +118,7 @@ export class Supervisor {
       vplc: provideVplcOps(opts.ops),
       budget: opts.restartBudget,
       now: this.now,
+      ...(opts.maxVplcs !== undefined ? { maxVplcs: opts.maxVplcs } : {}),
       ...(opts.random ? { random: opts.random } : {}),
     };
     this.root = createActor(supervisorMachine, {
@@ -146,7 +149,9 @@ export class Supervisor {
   /** Create a new runtime. `done` settles when it runs (or when creating it failed). */
   create(spec: VplcSpec, by: Requester = 'cloud'): Admission {
     const asking = { mode: this.mode, by };
-    return this.request(spec.name, admitCreate(asking, spec.name, this.snapshotOf(spec.name)), {
+    const { context } = this.root.getSnapshot();
+    const capacity = { supervised: context.vplcs.size, max: context.maxVplcs };
+    return this.request(spec.name, admitCreate(asking, spec.name, this.snapshotOf(spec.name), capacity), {
       type: 'vplc.create',
       spec,
       by,

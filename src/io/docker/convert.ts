@@ -125,7 +125,9 @@ export function fromInspect(info: Dockerode.ContainerInspectInfo, internalNetwor
   const name = info.Name.replace(/^\//, '');
   const labels = info.Config?.Labels ?? {};
   const running = info.State?.Running === true;
-  const networks: Record<string, ContainerNetworkFacts> = {};
+  // Keyed by network names Docker reports, which need not be ours: without a prototype, a network called
+  // `__proto__` or `constructor` is a key like any other.
+  const networks = Object.create(null) as Record<string, ContainerNetworkFacts>;
   for (const [netName, net] of Object.entries(info.NetworkSettings?.Networks ?? {})) {
     networks[netName] = { ip: nonEmpty(net.IPAddress), mac: nonEmpty(net.MacAddress), gateway: nonEmpty(net.Gateway) };
   }
@@ -151,6 +153,7 @@ export function fromInspect(info: Dockerode.ContainerInspectInfo, internalNetwor
     internalIp: networks[internalName]?.ip ?? null,
     networkMode: nonEmpty(hostConfig.NetworkMode),
     configuredMac: nonEmpty((info.Config as { MacAddress?: string } | undefined)?.MacAddress),
+    capAdd: [...(hostConfig.CapAdd ?? [])],
     memoryLimitBytes: hostConfig.Memory ?? 0,
     nanoCpus: hostConfig.NanoCpus ?? 0,
     cpuQuota: hostConfig.CpuQuota ?? 0,
@@ -174,7 +177,7 @@ export interface NetworkFacts {
 
 export function fromNetworkInspect(info: Dockerode.NetworkInspectInfo): NetworkFacts {
   const labels = (info.Labels ?? {}) as Labels;
-  const containers: NetworkFacts['containers'] = {};
+  const containers = Object.create(null) as NetworkFacts['containers'];
   for (const [id, c] of Object.entries(info.Containers ?? {})) {
     containers[id] = { name: c.Name, mac: nonEmpty(c.MacAddress) };
   }

@@ -20,8 +20,13 @@ import {
   toEngineError,
 } from './errors.js';
 import { onJsonLines } from './jsonLines.js';
-import { AGENT_FILTER, MANAGED_FILTER, type Labels, internalNetworkLabels, macvlanNetworkLabels } from './labels.js';
+import { MANAGED_FILTER, type Labels, internalNetworkLabels, macvlanNetworkLabels } from './labels.js';
+import { looksLikeShortId, ownContainerIds } from './selfContainer.js';
 import { macsInUseOnParent } from './macs.js';
+import { internalNetworkProblem } from './ownership.js';
+import { readRouteTable } from '../host/routes.js';
+import { type Ipv4Network, networkText, overlaps, parseIpv4Network, subnetsOf } from '../../model/ipv4.js';
+import { DEFAULT_INTERNAL_SUBNET_POOL, type InternalSubnetPool } from '../../model/vplc.js';
 import { internalNetworkName, macvlanNetworkName } from '../../model/names.js';
 
 export type EngineAddress = { socketPath: string } | { host: string; port: number };
@@ -42,6 +47,15 @@ export interface DockerEngineOptions {
   selfContainer?: string | null;
   /** The agent's HOSTNAME, which Docker sets to the container's short id: self-detection's fallback. */
   hostname?: string | null;
+  /** Where this process's own `/proc` entries are read for self-detection (tests point it at captured files). */
+  procRoot?: string;
+  /** `--internal-subnet-pool`: where `<name>_internal` networks take their subnets (default 172.31.0.0/16 in /28). */
+  internalSubnetPool?: InternalSubnetPool;
+  /**
+   * Subnets the host routes or has addresses in, which an internal network must not take (Docker would create a
+   * bridge that captures the host's traffic to them). Default: this process's own route table.
+   */
+  hostSubnets?: () => Promise<string[]>;
 }
 
 /** A container as `docker ps` lists it. */
@@ -54,6 +68,12 @@ export interface ContainerListing {
 
 export type RemoveNetworkOutcome = 'removed' | 'absent' | 'in_use' | 'not_ours';
 
+/**
+ * Why a network may be removed: it carries our labels, or the caller proves it is ours another way (the exact shape
+ * the old agent gave it, see ownership.ts). There is deliberately no "whatever it is".
+ */
+export type NetworkOwnership = { requireOwned: true } | { ours: (net: NetworkFacts) => boolean };
+
 /** dockerode accepts `abortSignal` on these calls; its typings do not say so. */
 interface WithOptions {
   version(opts: object): Promise<Dockerode.DockerVersion>;
@@ -64,6 +84,73 @@ interface InspectWithOptions {
 }
 
 const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+/** Output kept from one command run inside a runtime: serial commands print nothing, or a line of error. */
+export const EXEC_MAX_OUTPUT_BYTES = 64 * 1024;
+
+/** A command inside a runtime wrote more than `exec` reads. */
+export class ExecOverflow extends EngineError {}
+
+/**
+ * Read a multiplexed exec stream to its end, keeping at most `max` bytes of output after the first line of stdout
+ * (the PID the wrapper shell prints, handed to `onPid`; stderr may arrive before it). Stops reading, and ends, as
+ * soon as `max` is passed or `signal` aborts.
+ */
+function readBounded(
+  docker: Dockerode,
+  stream: NodeJS.ReadWriteStream,
+  max: number,
+  signal: AbortSignal,
+  onPid: (pid: string) => void,
+): Promise<{ text: string; overflow: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let head = '';
+    let pidSeen = false;
+    let settled = false;
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const finish = (overflow: boolean) => {
+      if (settled) return;
+      settled = true;
+      resolve({ text: Buffer.concat(chunks).toString('utf8').trim(), overflow });
+    };
+    const keep = (chunk: Buffer) => {
+      if (settled) return;
+      size += chunk.length;
+      if (size > max) {
+        chunks.push(chunk.subarray(0, Math.max(0, chunk.length - (size - max))));
+        finish(true);
+        (stream as { destroy?: () => void }).destroy?.();
+        return;
+      }
+      chunks.push(chunk);
+    };
+    stdout.on('data', (chunk: Buffer) => {
+      if (pidSeen) return keep(chunk);
+      head += chunk.toString('latin1');
+      const newline = head.indexOf('\n');
+      if (newline === -1 && head.length <= 32) return;
+      pidSeen = true;
+      const pid = (newline === -1 ? '' : head.slice(0, newline)).trim();
+      if (/^\d+$/.test(pid)) onPid(pid);
+      keep(Buffer.from(newline === -1 ? head : head.slice(newline + 1), 'latin1'));
+    });
+    stderr.on('data', keep);
+    docker.modem.demuxStream(stream, stdout, stderr);
+    // The demultiplexer writes synchronously; its last chunk is in `chunks` before the stream's end is seen.
+    stream.once('end', () => setImmediate(() => finish(false)));
+    stream.once('close', () => setImmediate(() => finish(false)));
+    stream.once('error', (err) => {
+      if (!settled) {
+        settled = true;
+        reject(err);
+      }
+    });
+    signal.addEventListener('abort', () => (stream as { destroy?: () => void }).destroy?.(), { once: true });
+  });
+}
+
 /** The old agent's stop timeout (docs/protocol.md#runtime-container); the engine kills after it. */
 export const STOP_TIMEOUT_SEC = 10;
 
@@ -85,6 +172,11 @@ export class DockerEngine {
   private readonly pullTimeoutMs: number;
   private readonly selfOverride: string | null | undefined;
   private readonly hostname: string | null;
+  private readonly procRoot: string;
+  private readonly pool: InternalSubnetPool;
+  private readonly hostSubnets: () => Promise<string[]>;
+  /** Internal networks are made one at a time in this process, so two creates never pick the same free subnet. */
+  private allocating: Promise<unknown> = Promise.resolve();
   private version: Promise<string> | undefined;
   private self: Promise<{ id: string; name: string } | null> | undefined;
 
@@ -100,6 +192,9 @@ export class DockerEngine {
     this.pullTimeoutMs = options.pullTimeoutMs ?? 600_000;
     this.selfOverride = options.selfContainer;
     this.hostname = options.hostname ?? null;
+    this.procRoot = options.procRoot ?? '/proc';
+    this.pool = options.internalSubnetPool ?? DEFAULT_INTERNAL_SUBNET_POOL;
+    this.hostSubnets = options.hostSubnets ?? (() => readRouteTable());
   }
 
   /**
@@ -256,29 +351,102 @@ export class DockerEngine {
     return inspected.filter((n): n is NetworkFacts => n !== undefined);
   }
 
-  /** `<runtime>_internal`: internal bridge, no external routing. Reused when it exists. */
-  async ensureInternalNetwork(runtimeName: string): Promise<NetworkFacts> {
+  /**
+   * Why the existing `<runtime>_internal` must not carry the runtime (docs/decisions.md#an-existing-network-is-reused-only-when-it-is-ours),
+   * or null when it may or does not exist. `oldAgentRuntime`: the runtime was adopted from the old agent, whose
+   * unlabelled internal bridge is then accepted.
+   */
+  async internalNetworkProblem(
+    runtimeName: string,
+    opts: { oldAgentRuntime?: boolean } = {},
+  ): Promise<{ network: NetworkFacts | undefined; problem: string | null }> {
+    const network = await this.findNetwork(internalNetworkName(runtimeName));
+    if (!network) return { network, problem: null };
+    const self = await this.findSelf();
+    const problem = internalNetworkProblem(network, runtimeName, {
+      oldAgentRuntime: opts.oldAgentRuntime ?? false,
+      selfId: self?.id ?? null,
+    });
+    return { network, problem };
+  }
+
+  /**
+   * `<runtime>_internal`: internal bridge, no external routing. An existing one is reused only when it is ours (or,
+   * for a runtime adopted from the old agent, the old agent's) and nothing else is attached to it; otherwise
+   * `Conflict` with a sentence naming it.
+   */
+  async ensureInternalNetwork(runtimeName: string, opts: { oldAgentRuntime?: boolean } = {}): Promise<NetworkFacts> {
     const name = internalNetworkName(runtimeName);
-    const existing = await this.findNetwork(name);
+    const { network: existing, problem } = await this.internalNetworkProblem(runtimeName, opts);
+    if (problem) throw new Conflict(problem);
     if (existing) return existing;
     try {
-      await this.call(`create network ${name}`, (signal) =>
-        this.docker.createNetwork({
-          Name: name,
-          Driver: 'bridge',
-          Internal: true,
-          CheckDuplicate: true,
-          Labels: internalNetworkLabels(runtimeName),
-          abortSignal: signal,
-        } as Dockerode.NetworkCreateOptions),
-      );
-      this.log.info({ step: 'network.created', network: name }, 'created internal network');
+      const made = this.allocating.then(() => this.createInternalNetwork(name, runtimeName));
+      this.allocating = made.catch(() => undefined);
+      await made;
     } catch (err) {
       if (!(err instanceof Conflict)) throw err;
     }
-    const created = await this.findNetwork(name);
+    // Made by us just now, or by a create racing ours: either way it must pass the same check.
+    const { network: created, problem: after } = await this.internalNetworkProblem(runtimeName, opts);
+    if (after) throw new Conflict(after);
     if (!created) throw new NotFound(`Docker created network ${name} but it disappeared right after; retry.`);
     return created;
+  }
+
+  /** Every IPv4 subnet an internal network must not overlap: every Docker network's, and the host's routes. */
+  private async subnetsTaken(): Promise<Ipv4Network[]> {
+    const listed = await this.call('list networks', (signal) =>
+      this.docker.listNetworks({ abortSignal: signal } as object),
+    );
+    const docker = listed.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => c.Subnet ?? ''));
+    const host = await this.hostSubnets().catch((err: unknown) => {
+      this.log.warn({ step: 'network.host_routes_unknown', err: engineText(err) }, 'could not read the host routes');
+      return [] as string[];
+    });
+    return [...docker, ...host].flatMap((cidr) => {
+      const net = parseIpv4Network(cidr);
+      return net ? [net] : [];
+    });
+  }
+
+  /**
+   * Create `<runtime>_internal` on the first subnet of the pool that no Docker network and no host route or address
+   * uses (docs/decisions.md#internal-networks-are-small-and-come-from-a-pool-of-our-own). Docker's default pools
+   * hold about 30 networks and would be exhausted long before the cap on vPLCs. A subnet Docker still calls
+   * overlapping (another engine's bridge, a network made meanwhile) is skipped and the next one tried.
+   */
+  private async createInternalNetwork(name: string, runtimeName: string): Promise<void> {
+    const pool = parseIpv4Network(this.pool.base);
+    if (pool === null) throw new EngineError(`the internal subnet pool ${this.pool.base} is not an IPv4 network`);
+    const taken = await this.subnetsTaken();
+    let refusals = 0;
+    for (const candidate of subnetsOf(pool, this.pool.size)) {
+      if (taken.some((t) => overlaps(t, candidate))) continue;
+      const subnet = networkText(candidate);
+      try {
+        await this.call(`create network ${name}`, (signal) =>
+          this.docker.createNetwork({
+            Name: name,
+            Driver: 'bridge',
+            Internal: true,
+            CheckDuplicate: true,
+            IPAM: { Driver: 'default', Config: [{ Subnet: subnet }] },
+            Labels: internalNetworkLabels(runtimeName),
+            abortSignal: signal,
+          } as Dockerode.NetworkCreateOptions),
+        );
+        this.log.info({ step: 'network.created', network: name, subnet }, 'created internal network');
+        return;
+      } catch (err) {
+        const text = err instanceof EngineError ? (err.engineMessage ?? '') : '';
+        if (err instanceof Conflict || !/overlap/i.test(text) || ++refusals > 16) throw err;
+        taken.push(candidate);
+      }
+    }
+    throw new EngineError(
+      `Cannot create network ${name}: no /${this.pool.size} subnet of the internal subnet pool ${this.pool.base} is free (every one is used by a Docker network or a route or address of this host). Start the agent with a larger --internal-subnet-pool, or one in a range this host does not use.`,
+    );
   }
 
   /**
@@ -288,7 +456,24 @@ export class DockerEngine {
   async ensureMacvlanNetwork(req: { parent: string; subnet: string; gateway: string | null }): Promise<NetworkFacts> {
     const name = macvlanNetworkName(req.parent, req.subnet);
     const existing = await this.findNetwork(name);
-    if (existing) return existing;
+    if (existing) {
+      // The name says where the vNIC goes; a network of that name that goes elsewhere (a bridge, another parent)
+      // would put the PLC there.
+      const wanted = parseIpv4Network(req.subnet);
+      const fits =
+        existing.driver === 'macvlan' &&
+        existing.parent === req.parent &&
+        existing.subnets.some((s) => {
+          const net = parseIpv4Network(s);
+          return net !== null && wanted !== null && net.base === wanted.base && net.prefix === wanted.prefix;
+        });
+      if (!fits) {
+        throw new Conflict(
+          `Network ${name} already exists on this host but is not a MACVLAN network on ${req.parent} with subnet ${req.subnet} (it is a ${existing.driver} network${existing.parent ? ` on ${existing.parent}` : ''}${existing.subnets.length ? ` with subnet ${existing.subnets.join(', ')}` : ''}); the agent will not attach vPLCs to it. Remove or rename that network.`,
+        );
+      }
+      return existing;
+    }
     const pool: { Subnet: string; Gateway?: string } = { Subnet: req.subnet };
     if (req.gateway) pool.Gateway = req.gateway;
     try {
@@ -336,13 +521,14 @@ export class DockerEngine {
   }
 
   /**
-   * Remove the network named exactly `name` if no container uses it. With `requireOwned`, a network without our
-   * label is left alone (`not_ours`): we never remove what we did not create.
+   * Remove the network named exactly `name` if no container uses it and it is ours by `ownership`; any other
+   * network is left alone (`not_ours`): we never remove what we cannot prove we created.
    */
-  async removeNetworkIfUnused(name: string, opts: { requireOwned: boolean }): Promise<RemoveNetworkOutcome> {
+  async removeNetworkIfUnused(name: string, ownership: NetworkOwnership): Promise<RemoveNetworkOutcome> {
     const net = await this.findNetwork(name);
     if (!net) return 'absent';
-    if (opts.requireOwned && !net.managed) return 'not_ours';
+    const ours = 'ours' in ownership ? ownership.ours(net) : net.managed;
+    if (!ours) return 'not_ours';
     if (Object.keys(net.containers).length > 0) return 'in_use';
     // A created, not yet started container has no endpoint, so the network's inspect does not show it; removing
     // the network would make its start fail. The container list's `network` filter does include it.
@@ -484,30 +670,83 @@ export class DockerEngine {
   /**
    * Run a command inside a running container as root and wait for it (serial device nodes: the agent image has no
    * docker CLI, which is why the old agent's nodes were never made). Arguments are passed as argv, never through a
-   * shell string.
+   * shell string. Bounded (docs/decisions.md#commands-inside-a-runtime-are-bounded-and-stopped): at most
+   * `maxOutputBytes` of output is read, and a command that writes more or outlives `timeoutMs` is killed.
+   *
+   * Docker has no call to stop an exec, and closing its stream leaves the process running (measured on both
+   * engines: `yes` and `sleep` go on). So the command starts under `sh`, which prints its PID (the command's own,
+   * after `exec`) before it runs, and that PID is killed from a second exec. A runtime can lie about it, but only
+   * about processes of its own container.
    */
-  async exec(name: string, cmd: string[], timeoutMs = 10_000): Promise<{ exitCode: number; output: string }> {
-    return this.call(
-      `run ${cmd[0] ?? 'a command'} in container ${name}`,
-      async () => {
-        const exec = await this.docker
-          .getContainer(name)
-          .exec({ Cmd: cmd, User: 'root', AttachStdout: true, AttachStderr: true, Tty: false });
-        const stream = await exec.start({ hijack: true, stdin: false });
-        const chunks: Buffer[] = [];
-        const sink = new PassThrough();
-        sink.on('data', (chunk: Buffer) => chunks.push(chunk));
-        this.docker.modem.demuxStream(stream, sink, sink);
-        await new Promise<void>((resolve, reject) => {
-          stream.once('end', () => resolve());
-          stream.once('close', () => resolve());
-          stream.once('error', reject);
-        });
-        const info = await exec.inspect();
-        return { exitCode: info.ExitCode ?? -1, output: Buffer.concat(chunks).toString('utf8').trim() };
-      },
-      timeoutMs,
-    );
+  async exec(
+    name: string,
+    cmd: string[],
+    timeoutMs = 10_000,
+    maxOutputBytes = EXEC_MAX_OUTPUT_BYTES,
+  ): Promise<{ exitCode: number; output: string }> {
+    const program = cmd[0] ?? 'a command';
+    const running: { pid: string | null; stream: NodeJS.ReadWriteStream | null } = { pid: null, stream: null };
+    try {
+      return await this.call(
+        `run ${program} in container ${name}`,
+        async (signal) => {
+          const exec = await this.docker.getContainer(name).exec({
+            Cmd: ['sh', '-c', 'echo "$$"; exec "$@"', 'sh', ...cmd],
+            User: 'root',
+            AttachStdout: true,
+            AttachStderr: true,
+            Tty: false,
+            abortSignal: signal,
+          } as Dockerode.ExecCreateOptions);
+          const stream = await exec.start({ hijack: true, stdin: false });
+          running.stream = stream;
+          const output = await readBounded(this.docker, stream, maxOutputBytes, signal, (pid) => {
+            running.pid = pid;
+          });
+          if (output.overflow) {
+            throw new ExecOverflow(
+              `${program} in container ${name} wrote more than ${Math.round(maxOutputBytes / 1024)} KiB of output and was stopped.`,
+            );
+          }
+          const info = await exec.inspect({ abortSignal: signal } as object);
+          return { exitCode: info.ExitCode ?? -1, output: output.text };
+        },
+        timeoutMs,
+      );
+    } catch (err) {
+      if (err instanceof Timeout || err instanceof ExecOverflow) await this.killExec(name, running);
+      throw err;
+    } finally {
+      running.stream?.end();
+      (running.stream as { destroy?: () => void } | null)?.destroy?.();
+    }
+  }
+
+  /** Kill a command that `exec` started and gave up on, by the PID its shell printed (best effort, logged). */
+  private async killExec(name: string, running: { pid: string | null }): Promise<void> {
+    if (running.pid === null) return;
+    try {
+      await this.call(
+        `stop a command in container ${name}`,
+        async (signal) => {
+          const kill = await this.docker.getContainer(name).exec({
+            Cmd: ['sh', '-c', 'kill -KILL "$1"', 'sh', running.pid],
+            User: 'root',
+            AttachStdout: false,
+            AttachStderr: false,
+            abortSignal: signal,
+          } as Dockerode.ExecCreateOptions);
+          await kill.start({ Detach: true } as Dockerode.ExecStartOptions);
+        },
+        5_000,
+      );
+      this.log.info({ step: 'exec.killed', container: name, pid: running.pid }, 'stopped a command that overran');
+    } catch (err) {
+      this.log.warn(
+        { step: 'exec.kill_failed', container: name, pid: running.pid, err: engineText(err) },
+        'could not stop a command that overran',
+      );
+    }
   }
 
   /** Force-remove. Resolves when absent; waits out a removal already in progress. */
@@ -651,9 +890,10 @@ export class DockerEngine {
   // ---------------------------------------------------------------- the agent's own container
 
   /**
-   * The agent's own container (docs/decisions.md#the-agent-finds-its-own-container-by-its-image-label): label
-   * `edge.autonomy.role=orchestrator-agent` first, then `HOSTNAME` as container id/name. `null` when the agent runs on
-   * the host. Detected once.
+   * The agent's own container (docs/decisions.md#the-agent-finds-its-own-container-by-what-the-kernel-says): the
+   * container whose id this process's mount table or cgroup names (selfContainer.ts), else the one whose id starts
+   * with `HOSTNAME` (Docker's short id). Never "a container with the agent's label": any container can carry it, and
+   * self-destruct removes the container found here. `null` when the agent runs on the host. Detected once.
    */
   findSelf(): Promise<{ id: string; name: string } | null> {
     if (!this.self) {
@@ -672,27 +912,32 @@ export class DockerEngine {
       const facts = await this.inspectContainer(this.selfOverride);
       return facts ? { id: facts.id, name: facts.name } : null;
     }
-    const labelled = await this.listContainers({ labels: [AGENT_FILTER], runningOnly: true });
-    const first = labelled[0];
-    if (first) return { id: first.id, name: first.name };
+    for (const id of await ownContainerIds(this.procRoot)) {
+      const facts = await this.inspectContainer(id);
+      if (facts?.id === id && facts.running) return { id: facts.id, name: facts.name };
+    }
     const hostname = this.hostname;
-    if (hostname) {
+    if (hostname && looksLikeShortId(hostname)) {
       const facts = await this.inspectContainer(hostname);
-      // Docker sets HOSTNAME to the short id; on the host a same-named container would be a coincidence.
-      if (facts && (facts.id.startsWith(hostname) || facts.name === hostname))
-        return { id: facts.id, name: facts.name };
+      // By id only: on the host (or with --hostname), a container that happens to be named like it is not us.
+      if (facts?.id.startsWith(hostname) && facts.running) return { id: facts.id, name: facts.name };
     }
     return null;
   }
 
   /**
    * Join the agent's container to `<runtime>_internal` so `run_command` reaches the runtime. On the host there is
-   * nothing to join: the bridge's addresses are routable from the host itself.
+   * nothing to join: the bridge's addresses are routable from the host itself. A network that is not the runtime's
+   * own (see `internalNetworkProblem`) is never joined: the agent would put itself on someone else's network.
    */
-  async joinInternal(runtimeName: string): Promise<'joined' | 'host'> {
+  async joinInternal(runtimeName: string, opts: { oldAgentRuntime?: boolean } = {}): Promise<'joined' | 'host'> {
     const self = await this.findSelf();
     if (!self) return 'host';
-    await this.connect(internalNetworkName(runtimeName), self.id);
+    const { network, problem } = await this.internalNetworkProblem(runtimeName, opts);
+    if (problem) throw new Conflict(problem);
+    if (!network)
+      throw new NotFound(`Network ${internalNetworkName(runtimeName)} does not exist; create ${runtimeName} again.`);
+    await this.connect(network.id, self.id);
     return 'joined';
   }
 

@@ -19,7 +19,6 @@ export const LABEL_VPLC = 'edge.autonomy.vplc';
 export const ROLE_VPLC = 'vplc';
 export const ROLE_AGENT = 'orchestrator-agent';
 export const MANAGED_FILTER = `${LABEL_MANAGED}=true`;
-export const AGENT_FILTER = `${LABEL_ROLE}=${ROLE_AGENT}`;
 
 const SPEC_VERSION = '1';
 
@@ -41,15 +40,20 @@ export function runtimeLabels(spec: VplcSpec, macs?: Record<string, string>): La
   return labels;
 }
 
-/** The MACs chosen at create, by vNIC name (empty when the label is absent or damaged). */
+/**
+ * The MACs chosen at create, by vNIC name (empty when the label is absent or damaged). Without a prototype: vNIC
+ * names are the cloud's, and `constructor` must find nothing but a vNIC of that name.
+ */
 export function macsFromLabels(labels: Labels | null | undefined): Record<string, string> {
+  const macs = Object.create(null) as Record<string, string>;
   try {
     const parsed: unknown = JSON.parse(labels?.[LABEL_MACS] ?? '{}');
-    if (!isRecord(parsed)) return {};
-    return Object.fromEntries(Object.entries(parsed).filter((e): e is [string, string] => typeof e[1] === 'string'));
+    if (!isRecord(parsed)) return macs;
+    for (const [vnic, mac] of Object.entries(parsed)) if (typeof mac === 'string') macs[vnic] = mac;
   } catch {
-    return {};
+    // damaged label: no MACs
   }
+  return macs;
 }
 
 export function internalNetworkLabels(runtimeName: string): Labels {

@@ -1,5 +1,5 @@
 import { CorruptFile } from './atomicFile.js';
-import { isVnicRecord, type VnicRecord } from './referenceFiles.js';
+import { isVnicRecord, objectOf, type VnicRecord } from './referenceFiles.js';
 
 /**
  * The agent's intent journal (`<data>/data/journal.json`): for every vPLC, what it should be (its spec and desired
@@ -33,12 +33,14 @@ export interface JournalEntry {
 
 export interface JournalFile {
   version: number;
-  vplcs: Record<string, JournalEntry>;
+  /** By vPLC name: a Map, since a name from outside may be `constructor` or `__proto__` (see referenceFiles.ts). */
+  vplcs: Map<string, JournalEntry>;
 }
 
-export const emptyJournal = (): JournalFile => ({ version: JOURNAL_VERSION, vplcs: {} });
+export const emptyJournal = (): JournalFile => ({ version: JOURNAL_VERSION, vplcs: new Map() });
 
-export const formatJournal = (value: JournalFile): string => `${JSON.stringify(value, null, 2)}\n`;
+export const formatJournal = (value: JournalFile): string =>
+  `${JSON.stringify({ version: value.version, vplcs: objectOf(value.vplcs) }, null, 2)}\n`;
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -78,7 +80,7 @@ export function parseJournal(raw: unknown): { value: JournalFile; skipped: strin
   const skipped: string[] = [];
   for (const [name, v] of Object.entries(raw.vplcs)) {
     const parsed = entry(name, v);
-    if (parsed) value.vplcs[name] = parsed;
+    if (parsed) value.vplcs.set(name, parsed);
     else skipped.push(name);
   }
   return { value, skipped };

@@ -27,16 +27,22 @@ export function storePaths(dataDir: string): StorePaths {
   };
 }
 
+/*
+ * Every file is keyed by runtime names that came from outside (the cloud, an old agent, a hand edit), so each is read
+ * into a Map: as keys of a plain object, `constructor` or `toString` would find Object's built-ins and `__proto__`
+ * would replace the object's prototype instead of being stored.
+ */
+
 /** clients.json: runtime name → its address on `<name>_internal`. */
 export interface ClientEntry {
   ip: string;
   name: string;
 }
-export type ClientsFile = Record<string, ClientEntry>;
+export type ClientsFile = Map<string, ClientEntry>;
 
 /** runtime_vnics.json: a vNIC object exactly as the cloud sent it, plus the agent's enrichment keys. */
 export type VnicRecord = Record<string, unknown> & { name: string; parent_interface: string; network_mode: string };
-export type RuntimeVnicsFile = Record<string, VnicRecord[]>;
+export type RuntimeVnicsFile = Map<string, VnicRecord[]>;
 
 /** Keys the agent adds to a received vNIC object in runtime_vnics.json. */
 export const VNIC_ENRICHMENT_KEYS = [
@@ -59,7 +65,7 @@ export interface SerialPortRecord {
   major: number | null;
   minor: number | null;
 }
-export type SerialConfigsFile = Record<string, { serial_ports: SerialPortRecord[] }>;
+export type SerialConfigsFile = Map<string, { serial_ports: SerialPortRecord[] }>;
 
 /**
  * Python's `json.dump(value, f, indent=n)`: the same layout as `JSON.stringify(value, null, n)`, no trailing
@@ -72,9 +78,17 @@ export function pythonJson(value: unknown, indent: number): string {
   );
 }
 
-export const formatClients = (value: ClientsFile): string => pythonJson(value, 4);
-export const formatRuntimeVnics = (value: RuntimeVnicsFile): string => pythonJson(value, 2);
-export const formatSerialConfigs = (value: SerialConfigsFile): string => pythonJson(value, 2);
+/**
+ * A Map as the JSON object of its entries, in insertion order. `Object.fromEntries` defines each key as an own
+ * property, so `__proto__` is written as the key it is.
+ */
+export function objectOf<T>(map: ReadonlyMap<string, T>): Record<string, T> {
+  return Object.fromEntries(map);
+}
+
+export const formatClients = (value: ClientsFile): string => pythonJson(objectOf(value), 4);
+export const formatRuntimeVnics = (value: RuntimeVnicsFile): string => pythonJson(objectOf(value), 2);
+export const formatSerialConfigs = (value: SerialConfigsFile): string => pythonJson(objectOf(value), 2);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -92,11 +106,11 @@ export interface Parsed<T> {
 }
 
 export function parseClients(raw: unknown): Parsed<ClientsFile> {
-  const value: ClientsFile = {};
+  const value: ClientsFile = new Map();
   const skipped: string[] = [];
   for (const [name, entry] of Object.entries(topLevelObject(raw, 'clients.json'))) {
     if (isRecord(entry) && typeof entry.ip === 'string') {
-      value[name] = { ip: entry.ip, name: typeof entry.name === 'string' ? entry.name : name };
+      value.set(name, { ip: entry.ip, name: typeof entry.name === 'string' ? entry.name : name });
     } else skipped.push(name);
   }
   return { value, skipped };
@@ -112,10 +126,10 @@ export function isVnicRecord(v: unknown): v is VnicRecord {
 }
 
 export function parseRuntimeVnics(raw: unknown): Parsed<RuntimeVnicsFile> {
-  const value: RuntimeVnicsFile = {};
+  const value: RuntimeVnicsFile = new Map();
   const skipped: string[] = [];
   for (const [name, list] of Object.entries(topLevelObject(raw, 'runtime_vnics.json'))) {
-    if (Array.isArray(list) && list.every(isVnicRecord)) value[name] = list;
+    if (Array.isArray(list) && list.every(isVnicRecord)) value.set(name, list);
     else skipped.push(name);
   }
   return { value, skipped };
@@ -147,11 +161,11 @@ function serialPort(v: unknown): SerialPortRecord | undefined {
 }
 
 export function parseSerialConfigs(raw: unknown): Parsed<SerialConfigsFile> {
-  const value: SerialConfigsFile = {};
+  const value: SerialConfigsFile = new Map();
   const skipped: string[] = [];
   for (const [name, entry] of Object.entries(topLevelObject(raw, 'serial_configs.json'))) {
     const ports = isRecord(entry) && Array.isArray(entry.serial_ports) ? entry.serial_ports.map(serialPort) : null;
-    if (ports?.every((p): p is SerialPortRecord => p !== undefined)) value[name] = { serial_ports: ports };
+    if (ports?.every((p): p is SerialPortRecord => p !== undefined)) value.set(name, { serial_ports: ports });
     else skipped.push(name);
   }
   return { value, skipped };

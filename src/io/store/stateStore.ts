@@ -74,9 +74,9 @@ export class StateStore {
       return outcome.value.value;
     }
     const [clients, runtimeVnics, serialConfigs, journal] = await Promise.all([
-      load(paths.clients, parseClients, () => ({})),
-      load(paths.runtimeVnics, parseRuntimeVnics, () => ({})),
-      load(paths.serialConfigs, parseSerialConfigs, () => ({})),
+      load(paths.clients, parseClients, () => new Map()),
+      load(paths.runtimeVnics, parseRuntimeVnics, () => new Map()),
+      load(paths.serialConfigs, parseSerialConfigs, () => new Map()),
       load(paths.journal, parseJournal, emptyJournal),
     ]);
     return {

@@ -23,6 +23,12 @@ export interface Asking {
   by: Requester;
 }
 
+/** How many vPLCs are supervised now (in any state, deleting included: they hold their resources until gone). */
+export interface Capacity {
+  supervised: number;
+  max: number;
+}
+
 export type Decision =
   /** `joined`: the same operation is already in progress; the request waits for it instead of starting another. */
   { accepted: true; operation: VplcOperation; joined: boolean } | { accepted: false; reason: string };
@@ -67,11 +73,23 @@ function refusedByMode(asking: Asking, name: string, operation: VplcOperation): 
   }
 }
 
-/** A create: only for a name no vPLC has, whatever state that vPLC is in. */
-export function admitCreate(asking: Asking, name: string, existing: VplcSnapshot | undefined): Decision {
+/**
+ * A create: only for a name no vPLC has, whatever state that vPLC is in, and, for the cloud, only below the cap.
+ * Reconciliation's creates are not counted against it: they resume a create that was admitted before the agent
+ * restarted, and a lowered cap must not lose it.
+ */
+export function admitCreate(
+  asking: Asking,
+  name: string,
+  existing: VplcSnapshot | undefined,
+  capacity?: Capacity,
+): Decision {
   const refused = refusedByMode(asking, name, 'create');
   if (refused) return refused;
   if (existing) return refuse(msg.alreadyExists(name, phaseOf(existing.value)));
+  if (capacity && asking.by === 'cloud' && capacity.supervised >= capacity.max) {
+    return refuse(agentMsg.atCapacity(name, capacity.supervised, capacity.max));
+  }
   return { accepted: true, operation: 'create', joined: false };
 }
 

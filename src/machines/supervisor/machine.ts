@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_VPLCS } from '../../model/vplc.js';
 import type { SupervisorMode } from './admission.js';
 import { supervisorSetup } from './setup.js';
 
@@ -33,6 +34,7 @@ export const supervisorMachine = supervisorSetup.createMachine({
     vplcs: new Map(),
     vplcLogic: input.vplc,
     budget: input.budget,
+    maxVplcs: input.maxVplcs ?? DEFAULT_MAX_VPLCS,
     random: input.random,
     now: input.now,
   }),

@@ -25,6 +25,11 @@ export function selfDestructing(name: string, operation: VplcOperation): string 
     : `${DOING[operation]} ${name} is not possible: delete_orchestrator is removing this agent and every runtime it manages, ${name} included`;
 }
 
+/** The cap on supervised vPLCs (`--max-vplcs`) is reached. */
+export function atCapacity(name: string, supervised: number, max: number): string {
+  return `Creating ${name} is not possible: this agent already supervises ${supervised} vPLCs and is configured for at most ${max} (--max-vplcs ${max}); delete a vPLC first, or start the agent with a larger --max-vplcs (or ORCH_MAX_VPLCS) if the host has the memory and CPU for more`;
+}
+
 export function shuttingDown(name: string): string {
   return `the agent is shutting down; ${name} cannot take commands now`;
 }

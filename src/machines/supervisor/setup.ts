@@ -20,7 +20,10 @@ export const supervisorSetup = setup({
     admitsCreate: ({ context, event }, { mode }: { mode: SupervisorMode }) => {
       assertEvent(event, 'vplc.create');
       const asking = { mode, by: event.by };
-      return startsWork(admitCreate(asking, event.spec.name, vplcOf(context, event.spec.name)?.getSnapshot()));
+      const capacity = { supervised: context.vplcs.size, max: context.maxVplcs };
+      return startsWork(
+        admitCreate(asking, event.spec.name, vplcOf(context, event.spec.name)?.getSnapshot(), capacity),
+      );
     },
     admitsCommand: ({ context, event }, { mode }: { mode: SupervisorMode }) => {
       assertEvent(event, 'vplc.command');

@@ -12,6 +12,8 @@ export type VplcRef = ActorRefFrom<VplcLogic>;
 export interface SupervisorInput {
   vplc: VplcLogic;
   budget: RestartBudget;
+  /** The most vPLCs the cloud may have created (`--max-vplcs`); default DEFAULT_MAX_VPLCS. */
+  maxVplcs?: number;
   random?: () => number;
   now?: () => number;
 }
@@ -58,6 +60,7 @@ export interface SupervisorContext {
   vplcs: Map<string, VplcRef>;
   vplcLogic: VplcLogic;
   budget: RestartBudget;
+  maxVplcs: number;
   random: (() => number) | undefined;
   now: (() => number) | undefined;
 }
