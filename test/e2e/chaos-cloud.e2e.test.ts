@@ -46,9 +46,12 @@ describe.skipIf(!docker)('the cloud restarting again and again during a create a
     await sh('ip', ['link', 'del', parent]).catch(() => {});
     await sh('ip', ['link', 'add', parent, 'type', 'veth', 'peer', 'name', 'chq0']);
     await sh('ip', ['link', 'set', parent, 'up']);
-    agent = await startAgentProcess([...agentArgs({ cloudUrl: cloud.url, pki, image, parentInterfaces: [parent] }), '--log-level', 'warn'], {
-      ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock',
-    });
+    agent = await startAgentProcess(
+      [...agentArgs({ cloudUrl: cloud.url, pki, image, parentInterfaces: [parent] }), '--log-level', 'warn'],
+      {
+        ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock',
+      },
+    );
     await connected();
   }, 120_000);
 

@@ -1,10 +1,21 @@
+import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentProcess, agentArgs, startAgentProcess } from '../support/agentProcess.js';
 import { makeTestPki, type TestPki } from '../support/certs.js';
 import { startTestCloud, type TestCloud } from '../support/cloudServer.js';
+import { dockerOrSkip } from '../support/docker.js';
+import { fuzzedRequest } from '../support/fuzzRequests.js';
+import { ensureStandinImage } from '../support/runtimeImage.js';
 import { waitFor } from '../support/wait.js';
+
+const sh = promisify(execFile);
+const docker = await dockerOrSkip();
+/** The one interface vPLCs may use here (a veth, allowed by name): the scratch vPLC's parent. */
+const PARENT = 'secp0';
 
 /**
  * The security table: probes an attacker or a careless cloud would send, each with the safe outcome it must meet,
@@ -152,17 +163,21 @@ function probes(): Probe[] {
   return list;
 }
 
-describe('the security table, against the built agent', () => {
+describe.skipIf(!docker)('the security table, against the built agent on a real engine', () => {
   let pki: TestPki;
   let cloud: TestCloud;
   let agent: AgentProcess;
   const ask = (topic: string, payload: unknown) => cloud.request(topic, payload, 15_000) as Promise<Reply>;
 
   beforeAll(async () => {
+    const image = await ensureStandinImage();
     pki = await makeTestPki();
     cloud = await startTestCloud({ pki });
+    await sh('ip', ['link', 'del', PARENT]).catch(() => {});
+    await sh('ip', ['link', 'add', PARENT, 'type', 'veth', 'peer', 'name', 'secq0']);
+    await sh('ip', ['link', 'set', PARENT, 'up']);
     agent = await startAgentProcess(
-      [...agentArgs({ cloudUrl: cloud.url, pki, image: 'orchestrator-test/missing:never' }), '--log-level', 'debug'],
+      [...agentArgs({ cloudUrl: cloud.url, pki, image, parentInterfaces: [PARENT] }), '--log-level', 'debug'],
       { ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock' },
     );
     await waitFor(() => cloud.connectionCount() === 1, { timeoutMs: 30_000, message: 'agent connection' });
@@ -178,6 +193,11 @@ describe('the security table, against the built agent', () => {
 
   afterAll(async () => {
     await agent?.stop();
+    await sh('/usr/bin/docker', ['rm', '-f', 'sec-scratch']).catch(() => {});
+    await sh('/usr/bin/docker', ['network', 'rm', 'sec-scratch_internal', 'macvlan_secp0_10.236.0.0_24']).catch(
+      () => {},
+    );
+    await sh('ip', ['link', 'del', PARENT]).catch(() => {});
     await cloud?.close();
     await pki?.cleanup();
   });
@@ -243,4 +263,43 @@ describe('the security table, against the built agent', () => {
     const texts = [agent.output(), ...(await Promise.all(files.map((f) => readFile(f, 'utf8'))))];
     for (const secret of SECRETS) for (const text of texts) expect(text).not.toContain(secret);
   });
+
+  it('answers 300 fuzzed requests with one ack each, and afterwards a scratch vPLC is created, becomes ready and is deleted', async () => {
+    // delete_orchestrator is left out: on this shared engine it would remove the agent's own objects for real.
+    const sample = fc
+      .sample(fuzzedRequest(8443, TARGET, { maxString: 64 * 1024, maxDepth: 1_500 }), { numRuns: 340, seed: 11 })
+      .filter((r) => r.topic !== 'delete_orchestrator')
+      .slice(0, 300);
+    for (const { topic, args } of sample) {
+      const acks = await cloud.requestArgs(topic as string, args, 15_000);
+      expect(acks, String(topic)).toHaveLength(1);
+    }
+    expect(agent.child.exitCode).toBeNull();
+    expect(agent.output()).not.toMatch(/unhandled promise rejection|uncaught exception/);
+
+    const scratch = 'sec-scratch';
+    const created = await ask('create_new_runtime', {
+      correlation_id: 30,
+      container_name: scratch,
+      vnic_configs: [{ ...vnic(PARENT), ip: '10.236.0.5', subnet: '10.236.0.0/24', gateway: '10.236.0.1' }],
+    });
+    expect(created).toMatchObject({ status: 'creating' });
+    await waitFor(
+      async () => (await ask('get_device_status', { correlation_id: 31, device_id: scratch })).ready === true,
+      {
+        timeoutMs: 90_000,
+        message: 'the scratch vPLC ready',
+      },
+    );
+    expect(await ask('delete_device', { correlation_id: 32, device_id: scratch })).toMatchObject({
+      status: 'deleting',
+    });
+    await waitFor(
+      async () => (await ask('get_device_status', { correlation_id: 33, device_id: scratch })).status === 'not_found',
+      {
+        timeoutMs: 60_000,
+        message: 'the scratch vPLC deleted',
+      },
+    );
+  }, 300_000);
 });
