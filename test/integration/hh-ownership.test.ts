@@ -77,7 +77,14 @@ describe.each(engines.map((e, i) => ({ ...e, index: i })))('on Docker $label (AP
     await ensureVeth(parentA, `${tag}qa`);
     await ensureVeth(parentB, `${tag}qb`);
     image = await ensureStandinImage(target.socketPath);
-    engine = new DockerEngine({ address: { socketPath: target.socketPath }, log, selfContainer: null });
+    // Its own pool range: on a busy engine Docker's default pools reach 172.31.0.0/16 (the agent's default pool), and
+    // a network there would leave no /28 free for this test.
+    engine = new DockerEngine({
+      address: { socketPath: target.socketPath },
+      log,
+      selfContainer: null,
+      internalSubnetPool: { base: `10.${octet + 2}.0.0/22`, size: 28 },
+    });
   }, 300_000);
 
   afterAll(async () => {
@@ -115,7 +122,12 @@ describe.each(engines.map((e, i) => ({ ...e, index: i })))('on Docker $label (AP
       // The agent's own container, so that joining is exercised.
       await createNetwork({ Name: `${tag}-agentnet`, Driver: 'bridge', Internal: true });
       await runContainer(agentName, `${tag}-agentnet`);
-      joiningEngine = new DockerEngine({ address: { socketPath: target.socketPath }, log, selfContainer: agentName });
+      joiningEngine = new DockerEngine({
+        address: { socketPath: target.socketPath },
+        log,
+        selfContainer: agentName,
+        internalSubnetPool: { base: `10.${octet + 2}.0.0/22`, size: 28 },
+      });
     }, 120_000);
 
     const opsWith = (over: { adopted?: string[] } = {}) =>
