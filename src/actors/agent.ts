@@ -260,6 +260,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       selfDestruct,
       serial,
       runCommandPorts: config.runCommand.ports,
+      runtimeImage: config.runtimeImage,
       engineAddress: showDockerHost(config.dockerHost),
       runCommandLimits: { perVplc: config.runCommand.maxPerVplc, total: config.runCommand.maxConcurrent },
       readiness,

@@ -62,6 +62,11 @@ export interface VplcSpec {
   name: string;
   vnics: VnicConfig[];
   serials: SerialConfig[];
+  /**
+   * `runtime_version`: the tag of the runtime image, on the repository of `--runtime-image`. Absent: the tag of
+   * `--runtime-image` itself (latest by default). Kept as a label of the container (docs/protocol.md#labels).
+   */
+  runtimeVersion?: string;
 }
 
 /** Why a container stopped, as the engine reported it. */

@@ -226,8 +226,11 @@ describe('TopicRouter', () => {
       error: 'Invalid field type: correlation_id: Value must be a number.',
       correlation_id: 'abc',
     });
-    const absent = await request(router, 'delete_device', { device_id: 'plc1' });
-    expect(absent.reply).toMatchObject({ error: 'Missing required field: correlation_id', correlation_id: null });
+    const absent = await request(router, 'delete_device', { device_id: ' ' });
+    expect(absent.reply).toMatchObject({
+      error: 'Invalid field type: device_id: Value must be a non-empty string.',
+      correlation_id: null,
+    });
     const nested = await request(router, 'create_new_runtime', {
       correlation_id: 3,
       container_name: 'plc1',
@@ -266,7 +269,7 @@ describe('TopicRouter', () => {
     await expect(
       router.dispatch('delete_device', [{ correlation_id: 1, device_id: 'plc1' }], () => {}),
     ).resolves.toBeUndefined();
-    await expect(router.dispatch('delete_device', [{ device_id: 'plc1' }], () => {})).resolves.toBeUndefined();
+    await expect(router.dispatch('delete_device', [{ correlation_id: 2 }], () => {})).resolves.toBeUndefined();
     await expect(router.dispatch('nope', [], () => {})).resolves.toBeUndefined();
     await expect(router.dispatch('get_serial_devices', [], () => {})).resolves.toBeUndefined();
     expect(calls).toHaveLength(1);

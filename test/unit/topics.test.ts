@@ -12,7 +12,7 @@ import {
 import { NOT_AN_OBJECT_ERROR, validateRequest } from '../../src/io/cloud/validation.js';
 import type { SerialConfig, VnicConfig } from '../../src/model/vplc.js';
 
-type Kind = 'number' | 'string' | 'boolean' | 'list' | 'date' | 'any';
+type Kind = 'number' | 'string' | 'nonempty' | 'boolean' | 'list' | 'date' | 'any';
 
 /** The old agent's contracts (docs/protocol.md#topics), field by field in declaration order. */
 const CONTRACTS: Record<
@@ -24,7 +24,7 @@ const CONTRACTS: Record<
     ['action', 'string', 'optional'],
     ['requested_at', 'date', 'optional'],
   ];
-  const device: Array<[string, Kind, 'required' | 'optional']> = [...base, ['device_id', 'string', 'required']];
+  const device: Array<[string, Kind, 'required' | 'optional']> = [...base, ['device_id', 'nonempty', 'required']];
   const periods: Array<[string, Kind, 'required' | 'optional']> = [
     ['cpuPeriod', 'string', 'required'],
     ['memoryPeriod', 'string', 'required'],
@@ -38,30 +38,20 @@ const CONTRACTS: Record<
       },
       fields: [
         ...base,
-        ['container_name', 'string', 'required'],
+        ['container_name', 'nonempty', 'required'],
         ['vnic_configs', 'list', 'required'],
         ['serial_configs', 'list', 'optional'],
+        ['runtime_version', 'string', 'optional'],
       ],
     },
-    delete_device: {
-      valid: { correlation_id: 7, device_id: 'plc1' },
-      fields: [
-        ['correlation_id', 'number', 'required'],
-        ['device_id', 'string', 'required'],
-        ['action', 'string', 'optional'],
-        ['requested_at', 'date', 'optional'],
-      ],
-    },
+    delete_device: { valid: { correlation_id: 7, device_id: 'plc1' }, fields: device },
     delete_orchestrator: { valid: { correlation_id: 9 }, fields: base },
     run_command: {
       valid: { correlation_id: 12345, device_id: 'plc1', method: 'GET', api: '/api/status' },
       fields: [
-        ['correlation_id', 'number', 'required'],
-        ['device_id', 'string', 'required'],
+        ...device,
         ['method', 'string', 'required'],
         ['api', 'string', 'required'],
-        ['action', 'string', 'optional'],
-        ['requested_at', 'date', 'optional'],
         ['port', 'number', 'optional'],
         ['headers', 'any', 'optional'],
         ['data', 'any', 'optional'],
@@ -101,6 +91,15 @@ const WRONG: Record<Exclude<Kind, 'any'>, Array<[unknown, string]>> = {
     [5, 'Value must be a string.'],
     [false, 'Value must be a string.'],
     [{}, 'Value must be a string.'],
+  ],
+  // The newest old agent's NonEmptyStringType: a string, and not only white space.
+  nonempty: [
+    [5, 'Value must be a string.'],
+    [false, 'Value must be a string.'],
+    [{}, 'Value must be a string.'],
+    ['', 'Value must be a non-empty string.'],
+    ['   ', 'Value must be a non-empty string.'],
+    ['\t\n', 'Value must be a non-empty string.'],
   ],
   boolean: [
     [1, 'Value must be a boolean.'],
@@ -330,8 +329,8 @@ describe('create_new_runtime nested items', () => {
     expect(result.ok && result.value.vnic_configs[0]).toHaveProperty('parent_subnet', 'x');
   });
 
-  it('accepts an empty vNIC list and empty names: the handler words those refusals', () => {
-    expect(validateRequest('create_new_runtime', { ...valid, container_name: '', vnic_configs: [] }).ok).toBe(true);
+  it('accepts an empty vNIC list and bad vNIC values: the handler words those refusals', () => {
+    expect(validateRequest('create_new_runtime', { ...valid, vnic_configs: [] }).ok).toBe(true);
     expect(
       validateRequest('create_new_runtime', { ...valid, vnic_configs: [{ ...vnic, network_mode: 'DHCP', mac: 'zz' }] })
         .ok,

@@ -387,5 +387,6 @@ function toJournalSpec(spec: VplcSpec): JournalSpec {
     name: spec.name,
     vnics: spec.vnics.map((v) => ({ ...v }) as VnicRecord),
     serials: spec.serials.map((s) => ({ ...s })),
+    ...(spec.runtimeVersion !== undefined ? { runtimeVersion: spec.runtimeVersion } : {}),
   };
 }

@@ -2,9 +2,9 @@ import type { Logger } from 'pino';
 import type { ContainerFacts, ContainerPlan, MacvlanEndpointPlan, NetworkFacts } from '../../io/docker/convert.js';
 import { isOldAgentInternalNetwork, isOurInternalNetwork } from '../../io/docker/ownership.js';
 import type { DockerEngine } from '../../io/docker/engine.js';
-import { Conflict, EngineError } from '../../io/docker/errors.js';
-import { LABEL_VNICS, isManagedRuntime, runtimeLabels } from '../../io/docker/labels.js';
-import { internalNetworkName, macvlanNetworkName, unknownMacvlanKey } from '../../model/names.js';
+import { Conflict, EngineError, ImageMissing } from '../../io/docker/errors.js';
+import { LABEL_RUNTIME_VERSION, LABEL_VNICS, isManagedRuntime, runtimeLabels } from '../../io/docker/labels.js';
+import { internalNetworkName, macvlanNetworkName, runtimeImageOf, unknownMacvlanKey } from '../../model/names.js';
 import {
   type InterfaceLookup,
   type ResolvedSubnet,
@@ -30,7 +30,7 @@ export interface VplcOpsDeps {
   /** The runtime's address on its internal network after every join (clients.json keeps it, as the old agent did). */
   onInternalAddress?: (name: string, ip: string | null) => void;
   engine: DockerEngine;
-  /** `--runtime-image`. */
+  /** `--runtime-image`: the image of vPLCs created without `runtime_version`, and the repository of the others. */
   image: string;
   /** `--runtime-ulimits` (may be empty). */
   ulimits: readonly RuntimeUlimit[];
@@ -214,6 +214,24 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
     });
   }
 
+  /**
+   * The vPLC's image, pulled or found locally. A `runtime_version` that is neither fails with the old agent's sentence
+   * (docs/protocol.md#runtime-image), followed by why the pull failed and what to do.
+   */
+  async function ensureRuntimeImage(spec: VplcSpec): Promise<void> {
+    const image = runtimeImageOf(deps.image, spec.runtimeVersion);
+    log.info({ step: 'image.ensure', vplc: spec.name, image }, 'making sure the runtime image is on this host');
+    try {
+      await engine.ensureImage(image);
+    } catch (err) {
+      if (!(err instanceof ImageMissing) || spec.runtimeVersion === undefined) throw err;
+      throw new ImageMissing(
+        `Runtime version '${spec.runtimeVersion}' not found. The image ${image} does not exist in the registry or locally. Pulling it failed (${err.engineMessage ?? err.message}); send a runtime_version that exists, or load that image on the host (docker load / docker pull).`,
+        { engineMessage: err.engineMessage },
+      );
+    }
+  }
+
   return {
     async prepare(spec) {
       const problem = validateVplcSpec(spec);
@@ -225,7 +243,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
       if (internal.problem) throw new Conflict(internal.problem);
       await networksOf(spec);
       await assertMacsFree(engine, spec);
-      await engine.ensureImage(deps.image);
+      await ensureRuntimeImage(spec);
     },
 
     async createNetworks(spec) {
@@ -238,7 +256,10 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
       return lock.with(keys, async () => {
         const existing = await engine.inspectContainer(spec.name);
         if (existing) {
-          const sameSpec = existing.labels[LABEL_VNICS] === runtimeLabels(spec)[LABEL_VNICS];
+          const wanted = runtimeLabels(spec);
+          const sameSpec =
+            existing.labels[LABEL_VNICS] === wanted[LABEL_VNICS] &&
+            existing.labels[LABEL_RUNTIME_VERSION] === wanted[LABEL_RUNTIME_VERSION];
           if (!isManagedRuntime(existing.labels) || !sameSpec) {
             throw new Conflict(
               `A container named ${spec.name} already exists with a different configuration; delete it before creating it again.`,
@@ -271,7 +292,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
         }
         const plan: ContainerPlan = {
           name: spec.name,
-          image: deps.image,
+          image: runtimeImageOf(deps.image, spec.runtimeVersion),
           labels: runtimeLabels(
             spec,
             Object.fromEntries(spec.vnics.map((v, i) => [v.name, (macvlans[i] as MacvlanEndpointPlan).mac])),

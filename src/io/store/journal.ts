@@ -15,6 +15,8 @@ export interface JournalSpec {
   name: string;
   vnics: VnicRecord[];
   serials: Array<Record<string, unknown> & { name: string; device_id: string; container_path: string }>;
+  /** `runtime_version` of the create, when one was given. */
+  runtimeVersion?: string;
 }
 
 export interface JournalEntry {
@@ -58,8 +60,9 @@ function entry(name: string, v: unknown): JournalEntry | undefined {
   if (!Array.isArray(vnics) || !vnics.every(isVnicRecord)) return undefined;
   if (!Array.isArray(serials) || !serials.every(isSerial)) return undefined;
   if (v.desired !== 'running' && v.desired !== 'stopped') return undefined;
+  const { runtimeVersion } = v.spec;
   return {
-    spec: { name, vnics, serials },
+    spec: typeof runtimeVersion === 'string' ? { name, vnics, serials, runtimeVersion } : { name, vnics, serials },
     desired: v.desired,
     operation: typeof v.operation === 'string' ? v.operation : null,
     state: typeof v.state === 'string' ? v.state : 'unknown',

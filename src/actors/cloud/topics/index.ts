@@ -10,6 +10,7 @@ import type { SerialPassthrough } from '../../serial/passthrough.js';
 import type { SidecarLink } from '../../sidecar/link.js';
 import type { RuntimeReadiness } from '../../vplc/readiness.js';
 import type { Supervisor } from '../../vplc/supervisor.js';
+import { splitImageReference } from '../../../model/names.js';
 import { consumptionDevice, consumptionOrchestrator } from './consumption.js';
 import { createNewRuntime, deleteDevice, deviceCommand } from './deviceLifecycle.js';
 import { deviceStatus } from './deviceStatus.js';
@@ -36,6 +37,8 @@ export interface TopicDeps {
   engineAddress?: string;
   /** run_command requests in flight, per vPLC and in total (defaults 4 and 16). */
   runCommandLimits?: { perVplc: number; total: number };
+  /** `--runtime-image`: its tag is the runtime_version get_device_status shows for vPLCs created without one. */
+  runtimeImage?: string;
   /** Whether each running vPLC's API answers (get_device_status `ready`; run_command waits for it). */
   readiness?: Pick<RuntimeReadiness, 'isReady' | 'whenReady'>;
   log: Logger;
@@ -46,6 +49,8 @@ export interface TopicDeps {
 export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
   const now = deps.now ?? (() => new Date());
   const nowSec = () => Math.floor(now().getTime() / 1000);
+  const defaultRuntimeVersion =
+    deps.runtimeImage === undefined ? undefined : (splitImageReference(deps.runtimeImage).tag ?? undefined);
   const gate = new RunCommandGate(
     deps.runCommandLimits ?? { perVplc: DEFAULT_RUN_COMMAND_MAX_PER_VPLC, total: DEFAULT_RUN_COMMAND_MAX_CONCURRENT },
   );
@@ -58,7 +63,6 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
     delete_orchestrator: async () => deps.selfDestruct.begin(),
     get_device_status: async (req) => {
       const id = req.device_id;
-      if (!id.trim()) return { status: 'error', error: 'Device ID must be a non-empty string' };
       if (id === deps.selfDestruct.pseudoDeviceId)
         return deps.selfDestruct.status() ?? deviceStatus(id, { ...noDevice(deps), now: now() });
       return deviceStatus(id, {
@@ -69,6 +73,7 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
         leases: deps.leases,
         serialPort: (port) => deps.serial.state(id, port.name),
         ready: deps.readiness?.isReady(id) ?? false,
+        defaultRuntimeVersion,
         now: now(),
       });
     },

@@ -20,6 +20,11 @@ export type DeviceLifecycleFields = {
   step?: string;
   last_error?: string;
   failure?: { reason: string; exitCode: number | null; oomKilled: boolean; at: string };
+  /**
+   * The runtime image tag the vPLC was created with (`runtime_version`), or the tag of `--runtime-image` when the
+   * create named none; absent when that image is pinned by digest.
+   */
+  runtime_version?: string;
 };
 type WithLifecycle<T> = T & Partial<DeviceLifecycleFields>;
 

@@ -1,18 +1,18 @@
 /** `run_command`: an HTTP request proxied to a runtime's own API (docs/protocol.md#runtime-http-proxy). */
 import Type, { type Static } from 'typebox';
-import { defineTopic, type ErrorResult, IsoDateTime, Opt, type Reply } from './base.js';
+import { BASE_DEVICE_FIELDS, defineTopic, type ErrorResult, Opt, type Reply } from './base.js';
 
+/**
+ * BASE_DEVICE + the request, as in the old agent's newest releases: `correlation_id` optional, `requested_at`
+ * date-checked, `device_id` non-blank (docs/decisions.md#the-contract-follows-the-newest-release-where-both-clouds-are-served).
+ */
 export const RunCommandRequest = Type.Object(
   {
-    correlation_id: Type.Number({ description: 'Chosen by the cloud; echoed in the reply.' }),
-    device_id: Type.String({ description: 'The runtime container name.' }),
+    ...BASE_DEVICE_FIELDS,
     method: Type.String({ description: 'GET, POST, PUT, DELETE, PATCH or HEAD, in any case.' }),
     api: Type.String({
       description: 'Path on the runtime, with an optional query string, e.g. /api/runtime-logs?level=info.',
     }),
-    action: Opt(Type.String()),
-    // The old agent skipped the date check here; we check it as everywhere else (one rule for one field).
-    requested_at: Opt(IsoDateTime),
     port: Opt(Type.Number({ description: 'Runtime port; 8443 (https) by default.' })),
     // Free-form, as in the old agent: shapes are the proxy's business, and they may carry credentials,
     // so neither the router nor the logs look inside.
