@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import Type, { type Static } from 'typebox';
+import { buildVersion } from './version.js';
 import { Compile } from 'typebox/compile';
 import {
   ConfigError,
@@ -378,25 +378,9 @@ const ConfigCheck = Compile(ConfigSchema);
 
 let cachedVersion: string | null = null;
 
-/** The agent's version from package.json (src/ when run with tsx, dist/src/ when built). */
+/** The agent's version: `AGENT_VERSION` when the image stamps it, else package.json (src/version.ts). Read once. */
 export function agentVersion(): string {
-  if (cachedVersion !== null) return cachedVersion;
-  for (const relative of ['../package.json', '../../package.json']) {
-    try {
-      // Read once, only for --version and the start-up banner: not a hot path.
-      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as {
-        name?: unknown;
-        version?: unknown;
-      };
-      if (pkg.name === 'orchestrator-agent' && typeof pkg.version === 'string') {
-        cachedVersion = pkg.version;
-        return cachedVersion;
-      }
-    } catch {
-      // try the next candidate
-    }
-  }
-  cachedVersion = 'unknown';
+  cachedVersion ??= buildVersion(process.env);
   return cachedVersion;
 }
 

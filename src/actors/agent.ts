@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import { agentVersion, type Config } from '../config.js';
 import { showDockerHost } from '../config/parsers.js';
 import { CloudConnector } from '../io/cloud/connection.js';
 import { heartbeatPayload } from '../io/cloud/heartbeat.js';
@@ -284,7 +284,8 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       maxMessageBytes: config.cloudMaxMessageBytes,
     }),
     dispatch: local ? gatedDispatch(route, gate, showDockerHost(config.dockerHost), child('router')) : route,
-    heartbeat: async () => heartbeatPayload(identity.agentId, await hostMetrics.sample()),
+    heartbeat: async () =>
+      heartbeatPayload({ id: identity.agentId, version: agentVersion() }, await hostMetrics.sample()),
     log: child('cloud'),
     random: opts.random,
     heartbeatIntervalMs: opts.heartbeatIntervalMs,
