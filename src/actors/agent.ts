@@ -32,6 +32,7 @@ import { hostSubnets } from './network/hostSubnets.js';
 import { networkChangeFacts } from './network/networkChanges.js';
 import { ParentInterfaces } from './network/parents.js';
 import { SelfDestruct } from './orchestrator/selfDestruct.js';
+import { orchestratorVersions } from './orchestrator/versions.js';
 import { SerialPassthrough } from './serial/passthrough.js';
 import { SidecarLink } from './sidecar/link.js';
 import { journaledOps } from './state/journaledOps.js';
@@ -261,6 +262,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       serial,
       runCommandPorts: config.runCommand.ports,
       runtimeImage: config.runtimeImage,
+      versions: () => orchestratorVersions({ version: agentVersion(), sidecar, engine, log: child('versions') }),
       engineAddress: showDockerHost(config.dockerHost),
       runCommandLimits: { perVplc: config.runCommand.maxPerVplc, total: config.runCommand.maxConcurrent },
       readiness,

@@ -55,6 +55,10 @@ const CASES: Record<TopicName, { valid: Record<string, unknown>; missing?: strin
       valid: { correlation_id: 4 },
       wrong: ['correlation_id', 'x', 'Value must be a number.'],
     },
+    get_orchestrator_version: {
+      valid: { correlation_id: 21 },
+      wrong: ['requested_at', 'soon', 'Value must be a valid ISO datetime string.'],
+    },
     start_device: {
       valid: { correlation_id: 8, device_id: 'plc1' },
       missing: 'device_id',

@@ -74,6 +74,7 @@ const CONTRACTS: Record<
     },
     get_serial_devices: { valid: { correlation_id: 4 }, fields: base },
     list_devices: { valid: { correlation_id: 4 }, fields: base },
+    get_orchestrator_version: { valid: { correlation_id: 21 }, fields: base },
     start_device: { valid: { correlation_id: 8, device_id: 'plc1' }, fields: device },
     stop_device: { valid: { correlation_id: 8, device_id: 'plc1' }, fields: device },
     restart_device: { valid: { correlation_id: 8, device_id: 'plc1' }, fields: device },
@@ -121,7 +122,7 @@ function expectError(topic: TopicName, payload: unknown, error: string) {
 }
 
 describe('topic list', () => {
-  it('holds exactly the twelve topics of the old agent', () => {
+  it('holds the old agent topics, its newest get_orchestrator_version and list_devices', () => {
     expect(allTopics.map((topic) => topic.name).sort()).toEqual(Object.keys(CONTRACTS).sort());
     expect(isTopicName('create_new_runtime')).toBe(true);
     expect(isTopicName('heartbeat')).toBe(false);
@@ -142,6 +143,7 @@ describe('topic list', () => {
       'get_consumption_orchestrator',
       'get_device_status',
       'get_host_interfaces',
+      'get_orchestrator_version',
       'get_serial_devices',
       'list_devices',
     ]);

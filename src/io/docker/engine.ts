@@ -887,6 +887,22 @@ export class DockerEngine {
     }
   }
 
+  /**
+   * A container's image id and environment (`Config.Env`, `NAME=value` entries), for get_orchestrator_version;
+   * `undefined` when there is no such container.
+   */
+  async containerImage(name: string): Promise<{ imageId: string; env: string[] } | undefined> {
+    try {
+      const info = await this.call(`inspect container ${name}`, (signal) =>
+        this.docker.getContainer(name).inspect({ abortSignal: signal } as object),
+      );
+      return { imageId: info.Image, env: info.Config?.Env ?? [] };
+    } catch (err) {
+      if (isNotFound(err) || err instanceof NotFound) return undefined;
+      throw err;
+    }
+  }
+
   // ---------------------------------------------------------------- the agent's own container
 
   /**

@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import type { TopicHandlers } from '../../../io/cloud/router.js';
+import type { GetOrchestratorVersionResult } from '../../../io/cloud/topics/index.js';
+import { UNKNOWN } from '../../orchestrator/versions.js';
 import type { HostMetrics } from '../../../io/metrics/hostMetrics.js';
 import type { UsageBuffer } from '../../../io/metrics/usageBuffer.js';
 import type { RuntimeHttpProxy } from '../../../io/runtime-http/proxy.js';
@@ -37,6 +39,8 @@ export interface TopicDeps {
   engineAddress?: string;
   /** run_command requests in flight, per vPLC and in total (defaults 4 and 16). */
   runCommandLimits?: { perVplc: number; total: number };
+  /** get_orchestrator_version (actors/orchestrator/versions.ts); absent: every value is `unknown`. */
+  versions?: () => Promise<GetOrchestratorVersionResult>;
   /** `--runtime-image`: its tag is the runtime_version get_device_status shows for vPLCs created without one. */
   runtimeImage?: string;
   /** Whether each running vPLC's API answers (get_device_status `ready`; run_command waits for it). */
@@ -94,6 +98,10 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
         nowSec(),
       ),
     get_host_interfaces: async (req) => hostInterfaces(req, deps.sidecar.interfaceList()),
+    get_orchestrator_version: async () =>
+      deps.versions
+        ? deps.versions()
+        : { status: 'success', orchestrator_version: UNKNOWN, netmon_version: UNKNOWN, orchestrator_image_id: UNKNOWN },
     get_serial_devices: async () => serialDevices(deps.sidecar.serialDevices()),
     list_devices: async () => {
       const devices = deps.supervisor

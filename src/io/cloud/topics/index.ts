@@ -8,6 +8,7 @@ import { getConsumptionDevice } from './get_consumption_device.js';
 import { getConsumptionOrchestrator } from './get_consumption_orchestrator.js';
 import { getDeviceStatus } from './get_device_status.js';
 import { getHostInterfaces } from './get_host_interfaces.js';
+import { getOrchestratorVersion } from './get_orchestrator_version.js';
 import { getSerialDevices } from './get_serial_devices.js';
 import { listDevices } from './list_devices.js';
 import { restartDevice } from './restart_device.js';
@@ -23,6 +24,7 @@ export * from './get_consumption_device.js';
 export * from './get_consumption_orchestrator.js';
 export * from './get_device_status.js';
 export * from './get_host_interfaces.js';
+export * from './get_orchestrator_version.js';
 export * from './get_serial_devices.js';
 export { isPythonIsoDateTime } from './iso-datetime.js';
 export * from './list_devices.js';
@@ -40,6 +42,7 @@ export const allTopics = [
   getConsumptionOrchestrator,
   getDeviceStatus,
   getHostInterfaces,
+  getOrchestratorVersion,
   getSerialDevices,
   listDevices,
   startDevice,
