@@ -14,6 +14,9 @@ import { restartDevice } from './restart_device.js';
 import { runCommand } from './run_command.js';
 import { startDevice } from './start_device.js';
 import { stopDevice } from './stop_device.js';
+import { webrtcDisconnect } from './webrtc_disconnect.js';
+import { webrtcIce } from './webrtc_ice.js';
+import { webrtcOffer } from './webrtc_offer.js';
 
 export * from './base.js';
 export * from './create_new_runtime.js';
@@ -30,6 +33,9 @@ export * from './restart_device.js';
 export * from './run_command.js';
 export * from './start_device.js';
 export * from './stop_device.js';
+export * from './webrtc_disconnect.js';
+export * from './webrtc_ice.js';
+export * from './webrtc_offer.js';
 
 export const allTopics = [
   createNewRuntime,
@@ -45,6 +51,9 @@ export const allTopics = [
   startDevice,
   stopDevice,
   restartDevice,
+  webrtcOffer,
+  webrtcIce,
+  webrtcDisconnect,
 ] as const;
 
 export type AnyTopic = (typeof allTopics)[number];
