@@ -26,6 +26,8 @@ export const MAX_FRAME_CHARS = 1 << 20;
 const DRAIN_THRESHOLD = 1 << 20;
 /** Frames waiting to be handed to the channel, in characters; beyond it a reply is dropped with an error. */
 export const MAX_QUEUED_CHARS = 64 << 20;
+/** How long closing a channel may wait for its last frames and the browser's acknowledgement. */
+const CLOSE_TIMEOUT_MS = 2_000;
 /** run_command requests a channel carries at once (the proxy's own limits apply as well). */
 const MAX_COMMANDS_IN_FLIGHT = 4;
 
@@ -209,7 +211,7 @@ export function dataChannel(
       if (reason && channel.isOpen) send({ type: 'session_closed', ...reason });
       await sender.flushed();
       if (ping) clearInterval(ping);
-      channel.close();
+      await channel.closeGracefully(CLOSE_TIMEOUT_MS);
     },
   };
 }
@@ -309,7 +311,7 @@ export function debugChannel(
       await sender.flushed();
       closed = true;
       stopRuntime();
-      channel.close();
+      await channel.closeGracefully(CLOSE_TIMEOUT_MS);
     },
   };
 }

@@ -29,6 +29,8 @@ import type { RuntimeLinks } from './runtimeLinks.js';
 export const MAX_SDP_CHARS = 65_536;
 export const MAX_CANDIDATE_CHARS = 2_048;
 export const MAX_SESSION_ID_CHARS = 128;
+/** How long the association stays up after the channels closed (see hangUp). */
+const CLOSE_LINGER_MS = 250;
 /** Sessions whose close is remembered, so ICE for them says why it is refused. */
 const REMEMBERED_CLOSED = 256;
 
@@ -168,8 +170,10 @@ export class WebrtcSessions {
         resolve({ status: 'error', error: negotiationError(e.error), session_id: sid }),
       );
       actor.on('closed', (e) => {
-        if (this.sessions.get(sid) === session) this.sessions.delete(sid);
-        this.remember(sid, e.reason);
+        if (this.sessions.get(sid) === session) {
+          this.sessions.delete(sid);
+          this.remember(sid, e.reason);
+        }
         log.info({ step: 'webrtc.closed', reason: e.reason }, 'WebRTC session closed');
         markClosed(e.reason);
         resolve({
@@ -229,7 +233,12 @@ export class WebrtcSessions {
   private async hangUp(session: Session, reason: CloseReason, log: Logger): Promise<void> {
     log.info({ step: 'webrtc.closing', reason }, 'closing WebRTC session');
     const goodbye = { reason, message: `The debug session of ${session.vplc} ended: ${REASON_TEXT[reason]}` };
-    await Promise.allSettled(session.channels.map((c) => c.close(goodbye)));
+    // One after the other: werift queues a second stream reset behind the first, and closing the peer connection
+    // drops what is queued, which would leave the browser's second channel in `closing`.
+    for (const channel of session.channels) await channel.close(goodbye).catch(() => {});
+    // The browser answers our stream reset with its own, which needs the association a moment longer; closing at
+    // once leaves its last channel in `closing` until ICE gives up.
+    if (session.channels.length > 0) await new Promise((resolve) => setTimeout(resolve, CLOSE_LINGER_MS));
     await session.peer?.close();
   }
 
@@ -247,7 +256,10 @@ export class WebrtcSessions {
   }
 
   private close(session: Session, reason: CloseReason): Promise<CloseReason> {
-    if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
+    if (this.sessions.get(session.id) === session) {
+      this.sessions.delete(session.id);
+      this.remember(session.id, reason);
+    }
     session.actor.send({ type: 'CLOSE', reason });
     return session.closed;
   }
@@ -310,7 +322,10 @@ export class WebrtcSessions {
     const reason = status.phase === 'deleting' || status.phase === 'deleted' ? 'vplc_deleted' : 'vplc_stopped';
     for (const s of [...this.sessions.values()]) {
       if (s.vplc !== status.name) continue;
-      if (this.sessions.get(s.id) === s) this.sessions.delete(s.id);
+      if (this.sessions.get(s.id) === s) {
+        this.sessions.delete(s.id);
+        this.remember(s.id, reason);
+      }
       s.actor.send({ type: 'vplc.gone', reason });
     }
   }

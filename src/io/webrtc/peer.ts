@@ -35,6 +35,11 @@ export interface Channel {
   onClose(listener: () => void): void;
   /** Resolves once the send queue is below `threshold` bytes (or the channel closed). */
   drained(threshold: number): Promise<void>;
+  /**
+   * Sends what is queued (within `timeoutMs`), then closes the channel with a stream reset, so the browser sees it
+   * closed, and resolves once it is (or the time is up): closing the peer connection at once would lose both.
+   */
+  closeGracefully(timeoutMs: number): Promise<void>;
 }
 
 export type PeerState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
@@ -195,6 +200,21 @@ function wrapChannel(dc: WeriftChannel, log: Logger): Channel {
     },
     send: (text) => dc.send(text),
     close: () => dc.close(),
+    closeGracefully: async (timeoutMs) => {
+      if (dc.readyState !== 'open') return;
+      const deadline = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref?.());
+      const empty = new Promise<void>((resolve) => {
+        const poll = () => (dc.bufferedAmount === 0 || dc.readyState !== 'open' ? resolve() : setTimeout(poll, 10));
+        poll();
+      });
+      await Promise.race([empty, deadline]);
+      const isClosed = new Promise<void>((resolve) => {
+        if (closed) return resolve();
+        closeListeners.add(() => resolve());
+      });
+      dc.close();
+      await Promise.race([isClosed, deadline]);
+    },
     // The channel may already be open when the peer hands it over (the stack opens it first): then at once.
     onOpen: (l) => {
       if (dc.readyState === 'open') queueMicrotask(l);
