@@ -121,6 +121,7 @@ export const sessionMachine = sessionSetup.createMachine({
       states: {
         answering: {
           invoke: {
+            id: 'answer',
             src: 'answer',
             onDone: { target: 'connecting', actions: 'announceAnswer' },
             onError: { target: '#debugSession.closing', actions: ['recordError', 'announceFailure'] },
@@ -148,6 +149,7 @@ export const sessionMachine = sessionSetup.createMachine({
     },
     closing: {
       invoke: {
+        id: 'hangUp',
         src: 'hangUp',
         input: ({ context }) => ({ reason: context.reason ?? 'error' }),
         onDone: { target: 'closed' },
