@@ -115,7 +115,6 @@ describe.skipIf(!hasDocker)('WebRTC remote debugging with a browser peer', () =>
   }, 240_000);
 
   afterAll(async () => {
-    if (process.env.I13_DUMP) (await import('node:fs')).writeFileSync(process.env.I13_DUMP, agent?.output() ?? '');
     await browser?.close();
     await agent?.stop();
     for (const name of [PLC, OTHER]) {
