@@ -13,10 +13,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import type { AnyStateMachine } from 'xstate';
+import { sessionMachine } from '../src/machines/debug/session.machine.js';
 import { vplcMachine } from '../src/machines/vplc/machine.js';
 
 export const DOT_PATH = fileURLToPath(new URL('../docs/vplc-machine.dot', import.meta.url));
 export const SVG_PATH = fileURLToPath(new URL('../docs/vplc-machine.svg', import.meta.url));
+export const DEBUG_DOT_PATH = fileURLToPath(new URL('../docs/debug-session-machine.dot', import.meta.url));
+export const DEBUG_SVG_PATH = fileURLToPath(new URL('../docs/debug-session-machine.svg', import.meta.url));
 
 // Just the parts of XState's StateNode this drawer reads.
 interface Guard {
@@ -150,6 +153,19 @@ export function vplcDot(): string {
   );
 }
 
+export function debugSessionDot(): string {
+  return machineToDot(
+    sessionMachine,
+    'WebRTC debug session (generated from src/machines/debug/ by scripts/draw-machines.ts; do not edit)',
+  );
+}
+
+/** Every drawn machine: its DOT text and where the DOT and the SVG go. */
+const DIAGRAMS = [
+  { name: 'docs/vplc-machine.*', dot: vplcDot, dotPath: DOT_PATH, svgPath: SVG_PATH },
+  { name: 'docs/debug-session-machine.*', dot: debugSessionDot, dotPath: DEBUG_DOT_PATH, svgPath: DEBUG_SVG_PATH },
+];
+
 export function dotHash(dot: string): string {
   return createHash('sha256').update(dot).digest('hex');
 }
@@ -165,22 +181,26 @@ async function render(dot: string): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const dot = vplcDot();
-  if (process.argv.includes('--check')) {
-    const [onDisk, svg] = await Promise.all([readFile(DOT_PATH, 'utf8'), readFile(SVG_PATH, 'utf8')]);
-    const fresh = onDisk === dot && svg.includes(dotHash(dot));
-    console.log(
-      fresh
-        ? 'docs/vplc-machine.* are up to date'
-        : 'docs/vplc-machine.* are stale: run npx tsx scripts/draw-machines.ts',
-    );
-    process.exitCode = fresh ? 0 : 1;
-    return;
+  const check = process.argv.includes('--check');
+  for (const diagram of DIAGRAMS) {
+    const dot = diagram.dot();
+    if (check) {
+      const [onDisk, svg] = await Promise.all([
+        readFile(diagram.dotPath, 'utf8').catch(() => ''),
+        readFile(diagram.svgPath, 'utf8').catch(() => ''),
+      ]);
+      const fresh = onDisk === dot && svg.includes(dotHash(dot));
+      console.log(
+        fresh ? `${diagram.name} are up to date` : `${diagram.name} are stale: run npx tsx scripts/draw-machines.ts`,
+      );
+      if (!fresh) process.exitCode = 1;
+      continue;
+    }
+    const svg = await render(dot);
+    await writeFile(diagram.dotPath, dot);
+    await writeFile(diagram.svgPath, svg);
+    console.log(`wrote ${diagram.dotPath} and ${diagram.svgPath}`);
   }
-  const svg = await render(dot);
-  await writeFile(DOT_PATH, dot);
-  await writeFile(SVG_PATH, svg);
-  console.log(`wrote ${DOT_PATH} and ${SVG_PATH}`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

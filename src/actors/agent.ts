@@ -23,6 +23,8 @@ import { reconcile } from './boot/reconcile.js';
 import { gatedDispatch, ReconcileGate } from './boot/reconcileGate.js';
 import { CloudLink, type Dispatch } from './cloud/link.js';
 import { createTopicHandlers } from './cloud/topics/index.js';
+import { channelRunCommand } from './debug/channelRouter.js';
+import { RemoteDebug } from './debug/index.js';
 import { type PreparedLocalMode, prepareLocalMode } from './local/localMode.js';
 import { type AgentModule, startModules } from './modules.js';
 import { DhcpCoordinator } from './network/dhcp.js';
@@ -249,30 +251,49 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     isOldAgentNetwork: (net) => footprint.ownsNetwork(net),
     log: child('self-destruct'),
   });
+  // run_command on a WebRTC data channel takes the cloud topic's path (contract, checks, limits, timeout) through
+  // a router of its own: without the idempotency cache, whose correlation ids are the cloud's.
+  const remoteDebug = new RemoteDebug({
+    proxy,
+    status: (name) => supervisor.status(name),
+    internalIp: (name) => watch.observed(name)?.internalIp ?? null,
+    allowedPorts: config.runCommand.ports,
+    limits: { perVplc: config.debug.maxPerVplc, total: config.debug.maxSessions },
+    iceServers: config.debug.iceServers,
+    hostAddresses: config.debug.hostAddresses,
+    maxTransferChars: config.cloudMaxMessageBytes,
+    runCommand: (payload) => channelRunCommand(channelRouter, payload),
+    log: child('debug'),
+  });
+  supervisor.onChange((status) => remoteDebug.observe(status));
+  const handlers = createTopicHandlers({
+    supervisor,
+    watch,
+    sidecar,
+    proxy,
+    hostMetrics,
+    orchestratorUsage,
+    leases,
+    selfDestruct,
+    serial,
+    runCommandPorts: config.runCommand.ports,
+    runtimeImage: config.runtimeImage,
+    versions: () => orchestratorVersions({ version: agentVersion(), sidecar, engine, log: child('versions') }),
+    engineAddress: showDockerHost(config.dockerHost),
+    runCommandLimits: { perVplc: config.runCommand.maxPerVplc, total: config.runCommand.maxConcurrent },
+    readiness,
+    debug: { http: remoteDebug.http, webrtc: remoteDebug.webrtc },
+    log,
+  });
+  // The proxy has its own deadline; give it room to answer with its own, more precise error.
+  const topicTimeoutsMs = { run_command: config.runCommand.timeoutMs + 5_000 };
   const router = new TopicRouter({
-    handlers: createTopicHandlers({
-      supervisor,
-      watch,
-      sidecar,
-      proxy,
-      hostMetrics,
-      orchestratorUsage,
-      leases,
-      selfDestruct,
-      serial,
-      runCommandPorts: config.runCommand.ports,
-      runtimeImage: config.runtimeImage,
-      versions: () => orchestratorVersions({ version: agentVersion(), sidecar, engine, log: child('versions') }),
-      engineAddress: showDockerHost(config.dockerHost),
-      runCommandLimits: { perVplc: config.runCommand.maxPerVplc, total: config.runCommand.maxConcurrent },
-      readiness,
-      log,
-    }),
+    handlers,
     log: child('router'),
     idempotency: new IdempotencyCache(),
-    // The proxy has its own deadline; give it room to answer with its own, more precise error.
-    topicTimeoutsMs: { run_command: config.runCommand.timeoutMs + 5_000 },
+    topicTimeoutsMs,
   });
+  const channelRouter = new TopicRouter({ handlers, log: child('webrtc-router'), topicTimeoutsMs });
   const gate = new ReconcileGate();
   const route: Dispatch = (topic, args, emit) => void router.dispatch(topic, args, emit);
   const cloud = new CloudLink({
@@ -345,6 +366,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     { name: 'supervisor', start: () => {}, stop: () => supervisor.stop() },
     bootModule,
     { name: 'run-command', start: () => {}, stop: () => proxy.close() },
+    { name: 'remote-debug', start: () => {}, stop: () => remoteDebug.stop() },
     { name: 'readiness', start: () => {}, stop: () => readiness.stop() },
     { name: 'self-destruct', start: () => {}, stop: () => selfDestruct.stop() },
     ...(local ? [local.module] : []),

@@ -297,3 +297,41 @@ export async function requireReadable(file: string): Promise<void> {
     reject(`cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
   }
 }
+
+export const IceServersSchema = Type.Array(Type.String({ pattern: '^(stun|stuns|turn|turns):[^\\s,]+$' }));
+
+/**
+ * ICE servers for WebRTC debug sessions: STUN (or TURN) URLs, comma separated; `none` for host candidates only.
+ * TURN credentials are not taken here: a URL list printed at start must never carry secrets.
+ */
+export function iceServers(text: string): string[] {
+  if (text.toLowerCase() === 'none') return [];
+  const result: string[] = [];
+  for (const part of text.split(',')) {
+    const url = part.trim();
+    if (!/^(stun|stuns|turn|turns):[^\s,]+$/.test(url)) {
+      reject(`${JSON.stringify(url)} is not a STUN or TURN URL (e.g. stun:stun.l.google.com:19302), or none`);
+    }
+    if (!result.includes(url)) result.push(url);
+  }
+  return result;
+}
+
+export const showIceServers = (list: readonly string[]): string => (list.length === 0 ? 'none' : list.join(','));
+
+export const AddressListSchema = Type.Union([Type.Array(Type.String(), { minItems: 1 }), Type.Null()]);
+
+/** Comma separated IPv4 addresses of this host. */
+export function ipv4List(text: string): string[] {
+  const result: string[] = [];
+  for (const part of text.split(',')) {
+    const address = part.trim();
+    const octets = address.split('.');
+    const valid = octets.length === 4 && octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255);
+    if (!valid) reject(`${JSON.stringify(address)} is not an IPv4 address (list them comma separated)`);
+    if (!result.includes(address)) result.push(address);
+  }
+  return result;
+}
+
+export const showAddressList = (list: readonly string[] | null): string => (list === null ? 'all' : list.join(','));

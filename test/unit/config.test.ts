@@ -75,6 +75,12 @@ describe('defaults', () => {
       maxVplcs: 64,
       internalSubnetPool: { base: '172.31.0.0/16', size: 28 },
       runCommand: { ports: [8443], timeoutMs: 30_000, maxBytes: 10_485_760, maxPerVplc: 4, maxConcurrent: 16 },
+      debug: {
+        iceServers: ['stun:stun.l.google.com:19302', 'stun:stun1.l.google.com:19302'],
+        hostAddresses: null,
+        maxPerVplc: 4,
+        maxSessions: 16,
+      },
       faultKillAt: null,
       hostname: null,
     } satisfies Config);
@@ -338,6 +344,38 @@ describe('each flag and its environment variable', () => {
       expect: (c) => c.runCommand.maxConcurrent,
       want: 64,
     },
+    {
+      flag: '--webrtc-ice-servers',
+      env: 'ORCH_WEBRTC_ICE_SERVERS',
+      value: 'stun:stun.plant.example:3478,turn:turn.plant.example:3478',
+      other: 'none',
+      expect: (c) => c.debug.iceServers,
+      want: ['stun:stun.plant.example:3478', 'turn:turn.plant.example:3478'],
+    },
+    {
+      flag: '--webrtc-host-addresses',
+      env: 'ORCH_WEBRTC_HOST_ADDRESSES',
+      value: '127.0.0.1, 10.1.2.3',
+      other: '192.168.1.1',
+      expect: (c) => c.debug.hostAddresses,
+      want: ['127.0.0.1', '10.1.2.3'],
+    },
+    {
+      flag: '--debug-max-sessions-per-vplc',
+      env: 'ORCH_DEBUG_MAX_SESSIONS_PER_VPLC',
+      value: '2',
+      other: '9',
+      expect: (c) => c.debug.maxPerVplc,
+      want: 2,
+    },
+    {
+      flag: '--debug-max-sessions-per-host',
+      env: 'ORCH_DEBUG_MAX_SESSIONS_PER_HOST',
+      value: '40',
+      other: '3',
+      expect: (c) => c.debug.maxSessions,
+      want: 40,
+    },
   ];
 
   for (const c of cases) {
@@ -418,6 +456,10 @@ describe('each flag and its environment variable', () => {
       'ORCH_RUN_COMMAND_MAX_BYTES',
       'ORCH_RUN_COMMAND_MAX_PER_VPLC',
       'ORCH_RUN_COMMAND_MAX_CONCURRENT',
+      'ORCH_WEBRTC_ICE_SERVERS',
+      'ORCH_WEBRTC_HOST_ADDRESSES',
+      'ORCH_DEBUG_MAX_SESSIONS_PER_VPLC',
+      'ORCH_DEBUG_MAX_SESSIONS_PER_HOST',
       'ORCH_FAULT_KILL_AT',
       'HOSTNAME',
     ]);

@@ -74,6 +74,21 @@ const CASES: Record<TopicName, { valid: Record<string, unknown>; missing?: strin
       missing: 'device_id',
       wrong: ['correlation_id', true, 'Value must be a number.'],
     },
+    'webrtc:offer': {
+      valid: { correlation_id: 31, session_id: 's-1', device_id: 'plc1', sdp: 'v=0\r\n', sdp_type: 'offer' },
+      missing: 'sdp_type',
+      wrong: ['sdp', 1, 'Value must be a string.'],
+    },
+    'webrtc:ice': {
+      valid: { correlation_id: 32, session_id: 's-1', candidate: 'candidate:1 1 udp 1 127.0.0.1 5000 typ host' },
+      missing: 'session_id',
+      wrong: ['sdp_mline_index', '0', 'Value must be a number.'],
+    },
+    'webrtc:disconnect': {
+      valid: { correlation_id: 33, session_id: 's-1' },
+      missing: 'session_id',
+      wrong: ['reason', 5, 'Value must be a string.'],
+    },
   };
 
 const TOPICS = allTopics.map((topic) => topic.name);
@@ -255,12 +270,12 @@ describe('TopicRouter', () => {
   it('answers an unknown topic that asked for an ack', async () => {
     const { handlers, calls } = makeHandlers();
     const router = new TopicRouter({ handlers, log: silent });
-    const { acks, reply } = await request(router, 'webrtc:offer', { correlation_id: 11, sdp: 'v=0' });
+    const { acks, reply } = await request(router, 'webrtc_debug_signal', { correlation_id: 11, sdp: 'v=0' });
     expect(acks).toHaveLength(1);
     expect(reply).toEqual({
       status: 'error',
-      error: 'Unknown topic webrtc:offer: this agent does not handle it',
-      action: 'webrtc:offer',
+      error: 'Unknown topic webrtc_debug_signal: this agent does not handle it',
+      action: 'webrtc_debug_signal',
       correlation_id: 11,
     });
     expect(calls).toHaveLength(0);

@@ -5,6 +5,9 @@ import { UNKNOWN } from '../../orchestrator/versions.js';
 import type { HostMetrics } from '../../../io/metrics/hostMetrics.js';
 import type { UsageBuffer } from '../../../io/metrics/usageBuffer.js';
 import type { RuntimeHttpProxy } from '../../../io/runtime-http/proxy.js';
+import { DEBUG_API } from '../../../io/cloud/topics/index.js';
+import type { HttpDebugSessions } from '../../debug/httpSessions.js';
+import type { WebrtcSessions } from '../../debug/webrtcSessions.js';
 import type { ContainerWatch } from '../../vplc/containerWatch.js';
 import type { LeaseBook } from '../../network/leases.js';
 import type { SelfDestruct } from '../../orchestrator/selfDestruct.js';
@@ -23,6 +26,7 @@ import {
   RunCommandGate,
   runCommand,
 } from './runCommand.js';
+import { runCommandDebug } from './runCommandDebug.js';
 
 export interface TopicDeps {
   supervisor: Supervisor;
@@ -45,6 +49,8 @@ export interface TopicDeps {
   runtimeImage?: string;
   /** Whether each running vPLC's API answers (get_device_status `ready`; run_command waits for it). */
   readiness?: Pick<RuntimeReadiness, 'isReady' | 'whenReady'>;
+  /** Remote debugging: run_command with api "debug", and the WebRTC sessions of the webrtc:* topics. */
+  debug: { http: HttpDebugSessions; webrtc: WebrtcSessions };
   log: Logger;
   now?: () => Date;
 }
@@ -119,10 +125,14 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
     },
     run_command: async (req, ctx) => {
       const status = deps.supervisor.status(req.device_id);
+      if (req.api === DEBUG_API) return runCommandDebug(req, status, deps.debug.http, ctx);
       const internalIp = () => deps.watch.observed(req.device_id)?.internalIp ?? null;
       const runDeps = { proxy: deps.proxy, allowedPorts: deps.runCommandPorts, gate, readiness: deps.readiness };
       return runCommand(req, status, internalIp, runDeps, ctx);
     },
+    'webrtc:offer': async (req, ctx) => deps.debug.webrtc.offer(req, ctx.emit),
+    'webrtc:ice': async (req) => deps.debug.webrtc.ice(req),
+    'webrtc:disconnect': async (req) => deps.debug.webrtc.disconnect(req),
   };
 }
 

@@ -15,6 +15,9 @@ import { restartDevice } from './restart_device.js';
 import { runCommand } from './run_command.js';
 import { startDevice } from './start_device.js';
 import { stopDevice } from './stop_device.js';
+import { webrtcDisconnect } from './webrtc_disconnect.js';
+import { webrtcIce } from './webrtc_ice.js';
+import { webrtcOffer } from './webrtc_offer.js';
 
 export * from './base.js';
 export * from './create_new_runtime.js';
@@ -32,6 +35,9 @@ export * from './restart_device.js';
 export * from './run_command.js';
 export * from './start_device.js';
 export * from './stop_device.js';
+export * from './webrtc_disconnect.js';
+export * from './webrtc_ice.js';
+export * from './webrtc_offer.js';
 
 export const allTopics = [
   createNewRuntime,
@@ -48,6 +54,9 @@ export const allTopics = [
   startDevice,
   stopDevice,
   restartDevice,
+  webrtcOffer,
+  webrtcIce,
+  webrtcDisconnect,
 ] as const;
 
 export type AnyTopic = (typeof allTopics)[number];
