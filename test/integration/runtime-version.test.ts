@@ -196,8 +196,8 @@ describe.each(engines.map((e, i) => ({ ...e, index: i })))(
       expect(await imageOf(name)).toEqual({ reference: `${repository}:v2`, id: v2Id, label: 'v2' });
     }, 120_000);
 
-    it('keeps the version when an agent started afresh rebuilds the vPLC from Docker alone', async () => {
-      const name = `${tag}-v2`;
+    /** An agent started afresh: a new supervisor rebuilt by reconciliation from what Docker (and `loaded`) holds. */
+    async function rebuildFromDocker(loaded: ReturnType<typeof emptyLoaded>) {
       const fresh = new Supervisor({
         ops: opsFor(`${repository}:latest`),
         log,
@@ -209,10 +209,16 @@ describe.each(engines.map((e, i) => ({ ...e, index: i })))(
         ops: { removeContainer: async () => {}, removeNetworks: async () => {} },
         watch: { track: () => {}, refresh: async () => undefined },
         records: { journalEntry: () => undefined, noteInterrupted: () => 1, forget: () => {} },
-        loaded: emptyLoaded(),
+        loaded,
         adopted: new AdoptedRuntimes(),
         log,
       });
+      return { fresh, summary };
+    }
+
+    it('keeps the version when an agent started afresh rebuilds the vPLC from Docker alone', async () => {
+      const name = `${tag}-v2`;
+      const { fresh, summary } = await rebuildFromDocker(emptyLoaded());
       expect(summary.runtimes[name]).toMatchObject({ found: 'running', legacy: false });
       expect(fresh.status(name)?.spec.runtimeVersion).toBe('v2');
       fresh.stop();
@@ -231,21 +237,9 @@ describe.each(engines.map((e, i) => ({ ...e, index: i })))(
         },
       });
       await container.start();
-      const fresh = new Supervisor({
-        ops: opsFor(`${repository}:latest`),
-        log,
-        restartBudget: { max: 5, windowMs: 600_000 },
-      });
-      const summary = await reconcile({
-        engine: narrowed(engine),
-        supervisor: fresh,
-        ops: { removeContainer: async () => {}, removeNetworks: async () => {} },
-        watch: { track: () => {}, refresh: async () => undefined },
-        records: { journalEntry: () => undefined, noteInterrupted: () => 1, forget: () => {} },
-        loaded: emptyLoaded({ clients: new Map([[old, { ip: '172.20.0.2', name: old }]]) }),
-        adopted: new AdoptedRuntimes(),
-        log,
-      });
+      const { fresh, summary } = await rebuildFromDocker(
+        emptyLoaded({ clients: new Map([[old, { ip: '172.20.0.2', name: old }]]) }),
+      );
       expect(summary.runtimes[old]).toMatchObject({ found: 'running', legacy: true });
       expect(fresh.status(old)?.spec.runtimeVersion).toBe('v2');
       fresh.stop();
