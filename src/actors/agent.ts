@@ -25,7 +25,7 @@ import { CloudLink, type Dispatch } from './cloud/link.js';
 import { createTopicHandlers } from './cloud/topics/index.js';
 import { channelRunCommand } from './debug/channelRouter.js';
 import { RemoteDebug } from './debug/index.js';
-import { type PreparedLocalMode, prepareLocalMode } from './local/localMode.js';
+import type { PreparedLocalMode } from './local/localMode.js';
 import { type AgentModule, startModules } from './modules.js';
 import { DhcpCoordinator } from './network/dhcp.js';
 import { LeaseBook } from './network/leases.js';
@@ -84,7 +84,11 @@ export interface AgentOptions {
  */
 export async function startAgent(config: Config, log: Logger, opts: AgentOptions = {}): Promise<Agent> {
   const child = (component: string) => log.child({ component });
-  const local: PreparedLocalMode | null = config.local.enabled ? await prepareLocalMode(config, child('local')) : null;
+  // Loaded only in local mode: its private CA (@peculiar/x509) and embedded Socket.IO server cost about 15 MB of
+  // resident memory that an agent on the cloud never uses (docs/performance.md#memory).
+  const local: PreparedLocalMode | null = config.local.enabled
+    ? await (await import('./local/localMode.js')).prepareLocalMode(config, child('local'))
+    : null;
   const cloudTarget = local?.cloud ?? { url: config.cloudUrl, mtlsDir: config.mtlsDir, caFile: config.caFile };
   const identity = await loadClientIdentity(cloudTarget.mtlsDir, cloudTarget.caFile);
   if (!identity.agentIdFromCertificate) {
