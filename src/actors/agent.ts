@@ -40,6 +40,10 @@ import { ContainerWatch } from './vplc/containerWatch.js';
 import { createVplcOps } from './vplc/ops.js';
 import { RuntimeReadiness } from './vplc/readiness.js';
 import { Supervisor } from './vplc/supervisor.js';
+import { MetricsFeed } from './metrics/feed.js';
+import { serveMetrics } from '../io/metrics/metricsServer.js';
+import type { AgentMetrics } from '../io/metrics/prometheus.js';
+import type { Listening } from '../io/http/listen.js';
 import { errorText } from '../model/errors.js';
 import { EngineError } from '../io/docker/errors.js';
 
@@ -49,6 +53,8 @@ export interface Agent {
   readonly supervisor: Supervisor;
   /** Set in local mode. */
   readonly local: LocalModeView | null;
+  /** Where `/metrics` is served (`--metrics`), with the port it got. */
+  readonly metricsUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -102,6 +108,16 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     log: child('usage'),
   });
 
+  // Built first: the engine, the router and the cloud link report to it; it follows the supervisor and the links.
+  const metricsFeed: MetricsFeed | null =
+    config.metrics &&
+    new MetricsFeed({
+      supervisor: (): Supervisor => supervisor,
+      links: () => ({ cloud: cloud as CloudLink, sidecar: sidecar as SidecarLink }),
+      log: child('metrics'),
+    });
+  const metrics: AgentMetrics | null = metricsFeed?.metrics ?? null;
+
   const address =
     'socketPath' in config.dockerHost
       ? { socketPath: config.dockerHost.socketPath }
@@ -113,6 +129,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     internalSubnetPool: config.internalSubnetPool,
     hostSubnets: () => avoidSubnets(),
     log: child('docker'),
+    ...(metrics && { observe: (call, seconds, error) => metrics.dockerCall(call, seconds, error) }),
   });
   // A moved vNIC's MAC, set back by the sidecar: Docker's inspect still shows its own, so everything that reports
   // or uses a MAC reads it through KeptMacs.
@@ -269,6 +286,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     idempotency: new IdempotencyCache(),
     // The proxy has its own deadline; give it room to answer with its own, more precise error.
     topicTimeoutsMs: { run_command: config.runCommand.timeoutMs + 5_000 },
+    ...(metrics && { observe: (topic, seconds, error) => metrics.request(topic, seconds, error) }),
   });
   const gate = new ReconcileGate();
   const route: Dispatch = (topic, args, emit) => void router.dispatch(topic, args, emit);
@@ -288,6 +306,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     random: opts.random,
     heartbeatIntervalMs: opts.heartbeatIntervalMs,
     onFatal: opts.onFatal,
+    ...(metrics && { onHeartbeat: (latenessMs) => metrics.heartbeatSent(latenessMs / 1000) }),
   });
 
   const boot = new AbortController();
@@ -330,6 +349,23 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
         start: runReconcile,
         stop: () => boot.abort(),
       };
+  let metricsServer: Listening | null = null;
+  const metricsModule: AgentModule[] =
+    metricsFeed && config.metrics
+      ? [
+          {
+            name: 'metrics',
+            start: async () => {
+              metricsFeed.follow();
+              metricsServer = await serveMetrics(config.metrics!, metricsFeed.metrics, child('metrics'));
+            },
+            stop: async () => {
+              metricsFeed.stop();
+              await metricsServer?.close();
+            },
+          },
+        ]
+      : [];
   const modules: AgentModule[] = [
     { name: 'store', start: () => {}, stop: () => store.close() },
     { name: 'records', start: () => {}, stop: () => records.flush() },
@@ -339,6 +375,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     { name: 'sidecar', start: () => sidecar.start(), stop: () => sidecar.stop() },
     { name: 'dhcp', start: () => {}, stop: () => dhcp.close() },
     { name: 'supervisor', start: () => {}, stop: () => supervisor.stop() },
+    ...metricsModule,
     bootModule,
     { name: 'run-command', start: () => {}, stop: () => proxy.close() },
     { name: 'readiness', start: () => {}, stop: () => readiness.stop() },
@@ -362,5 +399,12 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       return { address: engineAddress, reachable: gate.isOpen(), problem: gate.isOpen() ? null : engineProblem };
     },
   };
-  return { agentId: identity.agentId, cloud, supervisor, local: localView, stop: () => running.stop() };
+  return {
+    agentId: identity.agentId,
+    cloud,
+    supervisor,
+    local: localView,
+    metricsUrl: metricsServer === null ? null : `${(metricsServer as Listening).url}/metrics`,
+    stop: () => running.stop(),
+  };
 }

@@ -19,6 +19,7 @@ import {
   isNotFound,
   toEngineError,
 } from './errors.js';
+import { dockerCallKind } from './callKinds.js';
 import { onJsonLines } from './jsonLines.js';
 import { MANAGED_FILTER, type Labels, internalNetworkLabels, macvlanNetworkLabels } from './labels.js';
 import { looksLikeShortId, ownContainerIds } from './selfContainer.js';
@@ -56,6 +57,11 @@ export interface DockerEngineOptions {
    * bridge that captures the host's traffic to them). Default: this process's own route table.
    */
   hostSubnets?: () => Promise<string[]>;
+  /**
+   * Told of every engine call when it ends (metrics): its kind (callKinds.ts), how long it took, and the typed
+   * error's code when it failed.
+   */
+  observe?: (call: string, seconds: number, errorCode: string | null) => void;
 }
 
 /** A container as `docker ps` lists it. */
@@ -175,6 +181,7 @@ export class DockerEngine {
   private readonly procRoot: string;
   private readonly pool: InternalSubnetPool;
   private readonly hostSubnets: () => Promise<string[]>;
+  private readonly observe: DockerEngineOptions['observe'];
   /** Internal networks are made one at a time in this process, so two creates never pick the same free subnet. */
   private allocating: Promise<unknown> = Promise.resolve();
   private version: Promise<string> | undefined;
@@ -195,6 +202,7 @@ export class DockerEngine {
     this.procRoot = options.procRoot ?? '/proc';
     this.pool = options.internalSubnetPool ?? DEFAULT_INTERNAL_SUBNET_POOL;
     this.hostSubnets = options.hostSubnets ?? (() => readRouteTable());
+    this.observe = options.observe;
   }
 
   /**
@@ -218,10 +226,17 @@ export class DockerEngine {
         );
       }, timeoutMs);
     });
+    const started = performance.now();
+    const ended = (code: string | null) =>
+      this.observe?.(dockerCallKind(action), (performance.now() - started) / 1000, code);
     try {
-      return await Promise.race([fn(controller.signal), deadline]);
+      const result = await Promise.race([fn(controller.signal), deadline]);
+      ended(null);
+      return result;
     } catch (err) {
-      throw toEngineError(err, { action, timeoutMs });
+      const typed = toEngineError(err, { action, timeoutMs });
+      ended(typed.code);
+      throw typed;
     } finally {
       clearTimeout(timer);
     }
