@@ -41,6 +41,7 @@ import { createVplcOps } from './vplc/ops.js';
 import { RuntimeReadiness } from './vplc/readiness.js';
 import { Supervisor } from './vplc/supervisor.js';
 import { MetricsFeed } from './metrics/feed.js';
+import { inspectorModule } from './inspector/module.js';
 import { serveMetrics } from '../io/metrics/metricsServer.js';
 import type { AgentMetrics } from '../io/metrics/prometheus.js';
 import type { Listening } from '../io/http/listen.js';
@@ -55,6 +56,8 @@ export interface Agent {
   readonly local: LocalModeView | null;
   /** Where `/metrics` is served (`--metrics`), with the port it got. */
   readonly metricsUrl: string | null;
+  /** The inspector's page (`--inspect`), with the port it got. */
+  readonly inspectorUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -366,6 +369,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
           },
         ]
       : [];
+  const inspector = inspectorModule({ config, supervisor, links: { cloud, sidecar }, log: child('inspector') });
   const modules: AgentModule[] = [
     { name: 'store', start: () => {}, stop: () => store.close() },
     { name: 'records', start: () => {}, stop: () => records.flush() },
@@ -376,6 +380,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     { name: 'dhcp', start: () => {}, stop: () => dhcp.close() },
     { name: 'supervisor', start: () => {}, stop: () => supervisor.stop() },
     ...metricsModule,
+    ...(inspector ? [inspector.module] : []),
     bootModule,
     { name: 'run-command', start: () => {}, stop: () => proxy.close() },
     { name: 'readiness', start: () => {}, stop: () => readiness.stop() },
@@ -405,6 +410,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     supervisor,
     local: localView,
     metricsUrl: metricsServer === null ? null : `${(metricsServer as Listening).url}/metrics`,
+    inspectorUrl: inspector?.url() ?? null,
     stop: () => running.stop(),
   };
 }
