@@ -43,6 +43,11 @@ import {
   showInterfaceList,
   InterfaceListSchema,
   interfaceList,
+  ListenAddressSchema,
+  listenAddress,
+  onOff,
+  showListen,
+  wsUrl,
   showRestartBudget,
   showSubnetPool,
   showUlimits,
@@ -61,6 +66,7 @@ import {
 
 import { DEFAULT_MAX_MESSAGE_BYTES } from './io/cloud/connection.js';
 import { DEFAULT_LOG_FILE_MAX_BYTES } from './io/log/dailyFile.js';
+import { isLoopbackHost, showListenAddress } from './model/listen.js';
 import { displayUrl } from './model/urls.js';
 import { DEFAULT_INTERNAL_SUBNET_POOL, DEFAULT_MAX_VPLCS } from './model/vplc.js';
 
@@ -74,6 +80,10 @@ export type { DockerHost, LogLevel, Ulimit } from './config/parsers.js';
  */
 
 const RUNTIME_IMAGE = 'ghcr.io/autonomy-logic/openplc-runtime:latest';
+
+/** Where `--inspect` and `--metrics` given alone listen: this host only. */
+export const DEFAULT_INSPECT_ADDRESS = '127.0.0.1:8642';
+export const DEFAULT_METRICS_ADDRESS = '127.0.0.1:9464';
 
 /** A path default as a user writes it; expanded when used, since the home folder differs per machine. */
 const pathDefault = (text: string) => new Derived(text, () => expandPath(text));
@@ -388,6 +398,67 @@ const OPTIONS = {
       expected: 'a whole number of sessions (1 or more)',
     }),
   },
+  inspect: option({
+    flag: 'inspect',
+    bare: DEFAULT_INSPECT_ADDRESS,
+    env: 'ORCH_INSPECT',
+    placeholder: '<host:port>',
+    help:
+      "Serve the inspector (every live actor, its machine diagram and state, the event log, each vPLC's timeline) on " +
+      `this address; alone: ${DEFAULT_INSPECT_ADDRESS}. Only a loopback address unless --inspect-allow-remote and ` +
+      'ORCH_INSPECT_TOKEN are given; port 0 takes a free port.',
+    schema: ListenAddressSchema,
+    parse: listenAddress,
+    show: showListen,
+    default: null,
+    expected: 'host:port',
+  }),
+  inspectAllowRemote: option({
+    flag: 'inspect-allow-remote',
+    switch: true,
+    env: 'ORCH_INSPECT_ALLOW_REMOTE',
+    placeholder: 'on|off',
+    help: 'Let --inspect listen on an address other machines reach; then every request must carry ORCH_INSPECT_TOKEN.',
+    schema: Type.Boolean(),
+    parse: onOff,
+    show: (on) => (on ? 'on' : 'off'),
+    default: false,
+    expected: 'on or off',
+  }),
+  inspectToken: option({
+    env: 'ORCH_INSPECT_TOKEN',
+    placeholder: '<token>',
+    help:
+      'Secret a remote inspector demands (as ?token= once, then a cookie, or Authorization: Bearer); 16 characters or ' +
+      'more. Never printed.',
+    schema: Type.Union([Type.String({ minLength: 16, maxLength: 512 }), Type.Null()]),
+    parse: (text) => text,
+    show: () => '<set>',
+    default: null,
+    expected: 'a token of 16 to 512 characters',
+  }),
+  inspectForward: option({
+    flag: 'inspect-forward',
+    env: 'ORCH_INSPECT_FORWARD',
+    placeholder: '<ws-url>',
+    help: "Also send every inspection event to a WebSocket inspector of Stately's tools (@statelyai/inspect), e.g. ws://127.0.0.1:8080.",
+    schema: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+    parse: wsUrl,
+    default: null,
+    expected: 'a ws:// or wss:// URL',
+  }),
+  metrics: option({
+    flag: 'metrics',
+    bare: DEFAULT_METRICS_ADDRESS,
+    env: 'ORCH_METRICS',
+    placeholder: '<host:port>',
+    help: `Serve /metrics in the Prometheus text format on this address; alone: ${DEFAULT_METRICS_ADDRESS}; port 0 takes a free port.`,
+    schema: ListenAddressSchema,
+    parse: listenAddress,
+    show: showListen,
+    default: null,
+    expected: 'host:port',
+  }),
   faultKillAt: option({
     env: 'ORCH_FAULT_KILL_AT',
     placeholder: '<operation>:<step>[@<vplc>]',
@@ -485,6 +556,7 @@ export async function parseConfig(
   }
 
   const table = values as Static<typeof ConfigSchema>;
+  refuseOpenInspector(table, sources.get(optionNamed('inspect'))?.label ?? '--inspect');
   const local = await chooseLocalMode(table.local, {
     cloudUrl: sources.get(optionNamed('cloudUrl'))?.label,
     mtlsDir: sources.get(optionNamed('mtlsDir'))?.label,
@@ -512,6 +584,28 @@ export interface ParseOptions {
    * of its own, and for ctl, which only needs to know the data folder.
    */
   checkFiles?: boolean;
+}
+
+/**
+ * The inspector shows every vPLC, its errors and the events it is sent: beyond this host it needs both the switch
+ * that says so and a token (docs/decisions.md#the-inspector-stays-on-this-host).
+ */
+function refuseOpenInspector(table: Static<typeof ConfigSchema>, label: string): void {
+  const at = table.inspect;
+  if (at === null || isLoopbackHost(at.host)) return;
+  const where = showListenAddress(at);
+  if (!table.inspectAllowRemote) {
+    throw new ConfigError(
+      `${label}: ${where} is not a loopback address; the inspector shows every vPLC and the events it is sent, so it ` +
+        'listens beyond this host only with --inspect-allow-remote and a token in ORCH_INSPECT_TOKEN',
+    );
+  }
+  if (table.inspectToken === null) {
+    throw new ConfigError(
+      `${label}: ${where} is reachable from other machines; set ORCH_INSPECT_TOKEN (16 characters or more) so that ` +
+        'only those who have it see the inspector',
+    );
+  }
 }
 
 function optionNamed(path: string): ListedOption {
@@ -590,6 +684,11 @@ export function describeConfig(config: Config): Record<string, unknown> {
       maxPerVplc: config.debug.maxPerVplc,
       maxSessions: config.debug.maxSessions,
     },
+    inspect: showListen(config.inspect),
+    inspectAllowRemote: config.inspectAllowRemote,
+    inspectToken: config.inspectToken === null ? null : '<set>',
+    inspectForward: config.inspectForward === null ? null : displayUrl(config.inspectForward),
+    metrics: showListen(config.metrics),
     faultKillAt: config.faultKillAt,
     hostname: config.hostname,
   };

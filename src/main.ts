@@ -90,6 +90,10 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown(0, { signal: 'SIGTERM' }));
   process.on('SIGINT', () => void shutdown(0, { signal: 'SIGINT' }));
 
+  // For the person at the terminal, like the local-mode banner below (docs/protocol.md#inspector).
+  if (agent.inspectorUrl) process.stderr.write(`inspector  ${agent.inspectorUrl}/\n`);
+  if (agent.metricsUrl) process.stderr.write(`metrics    ${agent.metricsUrl}\n`);
+
   if (agent.local) {
     // Written to stderr: it is for the person at the terminal, and stdout may be a stream of JSON log lines.
     const docker = await agent.local.docker(3_000);

@@ -43,6 +43,11 @@ import { ContainerWatch } from './vplc/containerWatch.js';
 import { createVplcOps } from './vplc/ops.js';
 import { RuntimeReadiness } from './vplc/readiness.js';
 import { Supervisor } from './vplc/supervisor.js';
+import { MetricsFeed } from './metrics/feed.js';
+import { inspectorModule } from './inspector/module.js';
+import { serveMetrics } from '../io/metrics/metricsServer.js';
+import type { AgentMetrics } from '../io/metrics/prometheus.js';
+import type { Listening } from '../io/http/listen.js';
 import { errorText } from '../model/errors.js';
 import { EngineError } from '../io/docker/errors.js';
 
@@ -52,6 +57,10 @@ export interface Agent {
   readonly supervisor: Supervisor;
   /** Set in local mode. */
   readonly local: LocalModeView | null;
+  /** Where `/metrics` is served (`--metrics`), with the port it got. */
+  readonly metricsUrl: string | null;
+  /** The inspector's page (`--inspect`), with the port it got. */
+  readonly inspectorUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -109,6 +118,16 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     log: child('usage'),
   });
 
+  // Built first: the engine, the router and the cloud link report to it; it follows the supervisor and the links.
+  const metricsFeed: MetricsFeed | null =
+    config.metrics &&
+    new MetricsFeed({
+      supervisor: (): Supervisor => supervisor,
+      links: () => ({ cloud: cloud as CloudLink, sidecar: sidecar as SidecarLink }),
+      log: child('metrics'),
+    });
+  const metrics: AgentMetrics | null = metricsFeed?.metrics ?? null;
+
   const address =
     'socketPath' in config.dockerHost
       ? { socketPath: config.dockerHost.socketPath }
@@ -120,6 +139,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     internalSubnetPool: config.internalSubnetPool,
     hostSubnets: () => avoidSubnets(),
     log: child('docker'),
+    ...(metrics && { observe: (call, seconds, error) => metrics.dockerCall(call, seconds, error) }),
   });
   // A moved vNIC's MAC, set back by the sidecar: Docker's inspect still shows its own, so everything that reports
   // or uses a MAC reads it through KeptMacs.
@@ -296,6 +316,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     log: child('router'),
     idempotency: new IdempotencyCache(),
     topicTimeoutsMs,
+    ...(metrics && { observe: (topic, seconds, error) => metrics.request(topic, seconds, error) }),
   });
   const channelRouter = new TopicRouter({ handlers, log: child('webrtc-router'), topicTimeoutsMs });
   const gate = new ReconcileGate();
@@ -317,6 +338,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     random: opts.random,
     heartbeatIntervalMs: opts.heartbeatIntervalMs,
     onFatal: opts.onFatal,
+    ...(metrics && { onHeartbeat: (latenessMs) => metrics.heartbeatSent(latenessMs / 1000) }),
   });
 
   const boot = new AbortController();
@@ -359,6 +381,24 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
         start: runReconcile,
         stop: () => boot.abort(),
       };
+  let metricsServer: Listening | null = null;
+  const metricsModule: AgentModule[] =
+    metricsFeed && config.metrics
+      ? [
+          {
+            name: 'metrics',
+            start: async () => {
+              metricsFeed.follow();
+              metricsServer = await serveMetrics(config.metrics!, metricsFeed.metrics, child('metrics'));
+            },
+            stop: async () => {
+              metricsFeed.stop();
+              await metricsServer?.close();
+            },
+          },
+        ]
+      : [];
+  const inspector = inspectorModule({ config, supervisor, links: { cloud, sidecar }, log: child('inspector') });
   const modules: AgentModule[] = [
     { name: 'store', start: () => {}, stop: () => store.close() },
     { name: 'records', start: () => {}, stop: () => records.flush() },
@@ -368,6 +408,8 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     { name: 'sidecar', start: () => sidecar.start(), stop: () => sidecar.stop() },
     { name: 'dhcp', start: () => {}, stop: () => dhcp.close() },
     { name: 'supervisor', start: () => {}, stop: () => supervisor.stop() },
+    ...metricsModule,
+    ...(inspector ? [inspector.module] : []),
     bootModule,
     { name: 'run-command', start: () => {}, stop: () => proxy.close() },
     { name: 'remote-debug', start: () => {}, stop: () => remoteDebug.stop() },
@@ -392,5 +434,13 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       return { address: engineAddress, reachable: gate.isOpen(), problem: gate.isOpen() ? null : engineProblem };
     },
   };
-  return { agentId: identity.agentId, cloud, supervisor, local: localView, stop: () => running.stop() };
+  return {
+    agentId: identity.agentId,
+    cloud,
+    supervisor,
+    local: localView,
+    metricsUrl: metricsServer === null ? null : `${(metricsServer as Listening).url}/metrics`,
+    inspectorUrl: inspector?.url() ?? null,
+    stop: () => running.stop(),
+  };
 }

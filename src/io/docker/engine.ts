@@ -19,6 +19,7 @@ import {
   isNotFound,
   toEngineError,
 } from './errors.js';
+import { dockerCallKind } from './callKinds.js';
 import { onJsonLines } from './jsonLines.js';
 import { MANAGED_FILTER, type Labels, internalNetworkLabels, macvlanNetworkLabels } from './labels.js';
 import { looksLikeShortId, ownContainerIds } from './selfContainer.js';
@@ -56,6 +57,11 @@ export interface DockerEngineOptions {
    * bridge that captures the host's traffic to them). Default: this process's own route table.
    */
   hostSubnets?: () => Promise<string[]>;
+  /**
+   * Told of every engine call when it ends (metrics): its kind (callKinds.ts), how long it took, and the typed
+   * error's code when it failed.
+   */
+  observe?: (call: string, seconds: number, errorCode: string | null) => void;
 }
 
 /** A container as `docker ps` lists it. */
@@ -184,6 +190,7 @@ export class DockerEngine {
   /** The `seq` at which each allocation still running took its listing of the subnets in use. */
   private readonly listingsInUse = new Set<number>();
   private seq = 0;
+  private readonly observe: DockerEngineOptions['observe'];
   private version: Promise<string> | undefined;
   private self: Promise<{ id: string; name: string } | null> | undefined;
 
@@ -202,6 +209,7 @@ export class DockerEngine {
     this.procRoot = options.procRoot ?? '/proc';
     this.pool = options.internalSubnetPool ?? DEFAULT_INTERNAL_SUBNET_POOL;
     this.hostSubnets = options.hostSubnets ?? (() => readRouteTable());
+    this.observe = options.observe;
   }
 
   /**
@@ -225,10 +233,17 @@ export class DockerEngine {
         );
       }, timeoutMs);
     });
+    const started = performance.now();
+    const ended = (code: string | null) =>
+      this.observe?.(dockerCallKind(action), (performance.now() - started) / 1000, code);
     try {
-      return await Promise.race([fn(controller.signal), deadline]);
+      const result = await Promise.race([fn(controller.signal), deadline]);
+      ended(null);
+      return result;
     } catch (err) {
-      throw toEngineError(err, { action, timeoutMs });
+      const typed = toEngineError(err, { action, timeoutMs });
+      ended(typed.code);
+      throw typed;
     } finally {
       clearTimeout(timer);
     }
