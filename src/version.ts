@@ -23,9 +23,12 @@ function fromEnv(env: Readonly<Record<string, string | undefined>>): string | un
   return value.slice(0, 128);
 }
 
-/** The package's own version: src/ when run with tsx, dist/src/ or dist/sidecar/src/.. when built. */
+/**
+ * The package's own version: src/ when run with tsx, dist/src/ or dist/sidecar/src/ when built by tsc, and
+ * dist/src/chunks/ when this module lands in a chunk of the release bundle.
+ */
 function packageVersion(): string {
-  for (const relative of ['../package.json', '../../package.json']) {
+  for (const relative of ['../package.json', '../../package.json', '../../../package.json']) {
     try {
       // Read once, at the first question: not a hot path.
       const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as {

@@ -43,8 +43,7 @@ import { ContainerWatch } from './vplc/containerWatch.js';
 import { createVplcOps } from './vplc/ops.js';
 import { RuntimeReadiness } from './vplc/readiness.js';
 import { Supervisor } from './vplc/supervisor.js';
-import { MetricsFeed } from './metrics/feed.js';
-import { inspectorModule } from './inspector/module.js';
+import type { MetricsFeed } from './metrics/feed.js';
 import { serveMetrics } from '../io/metrics/metricsServer.js';
 import type { AgentMetrics } from '../io/metrics/prometheus.js';
 import type { Listening } from '../io/http/listen.js';
@@ -119,9 +118,10 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
   });
 
   // Built first: the engine, the router and the cloud link report to it; it follows the supervisor and the links.
+  // prom-client and the inspector are loaded only when asked for: an agent without them stays small.
   const metricsFeed: MetricsFeed | null =
     config.metrics &&
-    new MetricsFeed({
+    new (await import('./metrics/feed.js')).MetricsFeed({
       supervisor: (): Supervisor => supervisor,
       links: () => ({ cloud: cloud as CloudLink, sidecar: sidecar as SidecarLink }),
       log: child('metrics'),
@@ -398,7 +398,15 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
           },
         ]
       : [];
-  const inspector = inspectorModule({ config, supervisor, links: { cloud, sidecar }, log: child('inspector') });
+  const inspector =
+    config.inspect === null && config.inspectForward === null
+      ? null
+      : (await import('./inspector/module.js')).inspectorModule({
+          config,
+          supervisor,
+          links: { cloud, sidecar },
+          log: child('inspector'),
+        });
   const modules: AgentModule[] = [
     { name: 'store', start: () => {}, stop: () => store.close() },
     { name: 'records', start: () => {}, stop: () => records.flush() },

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
@@ -42,7 +43,21 @@ export interface InspectorServerOptions {
   maxBufferedBytes?: number;
 }
 
-const ASSETS = join(dirname(fileURLToPath(import.meta.url)), 'assets');
+/**
+ * The page's files: beside this module when it runs from source or from tsc's output; the release build bundles
+ * this module into dist/src/main.js or one of its chunks (dist/src/chunks/) and copies the files to
+ * dist/src/io/inspector/assets (package.json's build script).
+ */
+const ASSETS = locateAssets(dirname(fileURLToPath(import.meta.url)));
+
+function locateAssets(here: string): string {
+  const candidates = [
+    join(here, 'assets'),
+    join(here, 'io', 'inspector', 'assets'),
+    join(here, '..', 'io', 'inspector', 'assets'),
+  ];
+  return candidates.find((dir) => existsSync(join(dir, 'index.html'))) ?? (candidates[0] as string);
+}
 const FILES: Record<string, { file: string; type: string }> = {
   '/': { file: join(ASSETS, 'index.html'), type: 'text/html; charset=utf-8' },
   '/assets/app.js': { file: join(ASSETS, 'app.js'), type: 'text/javascript; charset=utf-8' },
