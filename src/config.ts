@@ -68,6 +68,8 @@ export type { DockerHost, LogLevel, Ulimit } from './config/parsers.js';
  */
 
 const RUNTIME_IMAGE = 'ghcr.io/autonomy-logic/openplc-runtime:latest';
+const AGENT_IMAGE = 'ghcr.io/autonomy-logic/orchestrator-agent:latest';
+const NETMON_IMAGE = 'ghcr.io/autonomy-logic/autonomy-netmon:latest';
 
 /** A path default as a user writes it; expanded when used, since the home folder differs per machine. */
 const pathDefault = (text: string) => new Derived(text, () => expandPath(text));
@@ -177,6 +179,37 @@ const OPTIONS = {
     parse: (text) => text,
     default: RUNTIME_IMAGE,
     expected: `an image reference (e.g. ${RUNTIME_IMAGE})`,
+  }),
+  upgradeAgentImage: option({
+    flag: 'upgrade-agent-image',
+    env: 'ORCH_UPGRADE_AGENT_IMAGE',
+    placeholder: '<image>',
+    help: 'Agent image upgrade_orchestrator pulls and installs (the old agent always used this one).',
+    schema: Type.String({ pattern: IMAGE_REFERENCE.source }),
+    parse: (text) => text,
+    default: AGENT_IMAGE,
+    expected: `an image reference (e.g. ${AGENT_IMAGE})`,
+  }),
+  upgradeNetmonImage: option({
+    flag: 'upgrade-netmon-image',
+    env: 'ORCH_UPGRADE_NETMON_IMAGE',
+    placeholder: '<image>',
+    help: 'Sidecar image upgrade_orchestrator pulls and recreates autonomy_netmon from.',
+    schema: Type.String({ pattern: IMAGE_REFERENCE.source }),
+    parse: (text) => text,
+    default: NETMON_IMAGE,
+    expected: `an image reference (e.g. ${NETMON_IMAGE})`,
+  }),
+  upgradeConnectTimeout: option({
+    flag: 'upgrade-connect-timeout',
+    env: 'ORCH_UPGRADE_CONNECT_TIMEOUT',
+    placeholder: '<seconds>',
+    help: 'After an upgrade the new agent must connect to the cloud within this many seconds, or the upgrader puts the previous agent back (rollback).',
+    schema: Type.Integer({ minimum: 5_000, maximum: 3_600_000 }),
+    parse: secondsAsMs,
+    show: showMsAsSeconds,
+    default: 120_000,
+    expected: 'a number of seconds between 5 and 3600',
   }),
   netmonSocket: option({
     flag: 'netmon-socket',
@@ -378,6 +411,11 @@ const ConfigCheck = Compile(ConfigSchema);
 
 let cachedVersion: string | null = null;
 
+/** The version this agent reports: the image's AGENT_VERSION (Dockerfile) when set, else package.json's. */
+export function reportedVersion(): string {
+  return process.env.AGENT_VERSION?.trim() || agentVersion();
+}
+
 /** The agent's version from package.json (src/ when run with tsx, dist/src/ when built). */
 export function agentVersion(): string {
   if (cachedVersion !== null) return cachedVersion;
@@ -534,6 +572,9 @@ export function describeConfig(config: Config): Record<string, unknown> {
     dataDir: config.dataDir,
     logLevel: config.logLevel,
     runtimeImage: config.runtimeImage,
+    upgradeAgentImage: config.upgradeAgentImage,
+    upgradeNetmonImage: config.upgradeNetmonImage,
+    upgradeConnectTimeoutSeconds: config.upgradeConnectTimeout / 1000,
     netmonSocket: config.netmonSocket,
     runtimeUlimits: showUlimits(config.runtimeUlimits),
     dockerHost: showDockerHost(config.dockerHost),

@@ -14,6 +14,7 @@ import { restartDevice } from './restart_device.js';
 import { runCommand } from './run_command.js';
 import { startDevice } from './start_device.js';
 import { stopDevice } from './stop_device.js';
+import { upgradeOrchestrator } from './upgrade_orchestrator.js';
 
 export * from './base.js';
 export * from './create_new_runtime.js';
@@ -30,6 +31,7 @@ export * from './restart_device.js';
 export * from './run_command.js';
 export * from './start_device.js';
 export * from './stop_device.js';
+export * from './upgrade_orchestrator.js';
 
 export const allTopics = [
   createNewRuntime,
@@ -45,6 +47,7 @@ export const allTopics = [
   startDevice,
   stopDevice,
   restartDevice,
+  upgradeOrchestrator,
 ] as const;
 
 export type AnyTopic = (typeof allTopics)[number];
