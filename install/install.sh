@@ -134,11 +134,12 @@ uninstall() {
     say "kept the client certificate in $MTLS_DIR (--purge removes it; the cloud then needs a new enrolment)"
   fi
   local runtimes
-  runtimes=$(docker ps -a --filter label=edge.autonomy.role=openplc-runtime --format '{{.Names}}' | tr '\n' ' ')
+  runtimes=$(docker ps -a --filter label=edge.autonomy.managed=true --format '{{.Names}}' | tr '\n' ' ')
   [ -n "${runtimes// /}" ] &&
     say "vPLC runtimes are still on this host ($runtimes): delete them from the cloud, or with delete_orchestrator before uninstalling"
   say "images are kept: docker rmi $AGENT_IMAGE $NETMON_IMAGE"
-  return "$kept"
+  [ "$kept" -eq 0 ] && say "uninstalled: nothing this installer made is left"
+  return 0
 }
 
 # --- enrolment (as the old installer, reference §14 step 5) ------------------------------------------------------
@@ -166,11 +167,11 @@ enrol() {
   chmod 600 "$MTLS_DIR/client.key"
   local cnf
   cnf=$(mktemp)
-  trap 'rm -f "$cnf"' RETURN
   printf '%s\n' '[req]' 'distinguished_name = dn' 'req_extensions = ext' '[dn]' '[ext]' \
     'keyUsage = keyEncipherment, dataEncipherment' 'extendedKeyUsage = clientAuth' >"$cnf"
   openssl req -new -key "$MTLS_DIR/client.key" -out "$MTLS_DIR/client.csr" -config "$cnf" \
     -subj "/C=BR/ST=SP/L=SaoPaulo/O=AutonomyLogic/OU=Production/CN=$id"
+  rm -f "$cnf"
 
   local out status
   out=$(mktemp)
