@@ -80,6 +80,8 @@ export type { DockerHost, LogLevel, Ulimit } from './config/parsers.js';
  */
 
 const RUNTIME_IMAGE = 'ghcr.io/autonomy-logic/openplc-runtime:latest';
+const AGENT_IMAGE = 'ghcr.io/autonomy-logic/orchestrator-agent:latest';
+const NETMON_IMAGE = 'ghcr.io/autonomy-logic/autonomy-netmon:latest';
 
 /** Where `--inspect` and `--metrics` given alone listen: this host only. */
 export const DEFAULT_INSPECT_ADDRESS = '127.0.0.1:8642';
@@ -193,6 +195,37 @@ const OPTIONS = {
     parse: (text) => text,
     default: RUNTIME_IMAGE,
     expected: `an image reference (e.g. ${RUNTIME_IMAGE})`,
+  }),
+  upgradeAgentImage: option({
+    flag: 'upgrade-agent-image',
+    env: 'ORCH_UPGRADE_AGENT_IMAGE',
+    placeholder: '<image>',
+    help: 'Agent image upgrade_orchestrator pulls and installs (the old agent always used this one).',
+    schema: Type.String({ pattern: IMAGE_REFERENCE.source }),
+    parse: (text) => text,
+    default: AGENT_IMAGE,
+    expected: `an image reference (e.g. ${AGENT_IMAGE})`,
+  }),
+  upgradeNetmonImage: option({
+    flag: 'upgrade-netmon-image',
+    env: 'ORCH_UPGRADE_NETMON_IMAGE',
+    placeholder: '<image>',
+    help: 'Sidecar image upgrade_orchestrator pulls and recreates autonomy_netmon from.',
+    schema: Type.String({ pattern: IMAGE_REFERENCE.source }),
+    parse: (text) => text,
+    default: NETMON_IMAGE,
+    expected: `an image reference (e.g. ${NETMON_IMAGE})`,
+  }),
+  upgradeConnectTimeout: option({
+    flag: 'upgrade-connect-timeout',
+    env: 'ORCH_UPGRADE_CONNECT_TIMEOUT',
+    placeholder: '<seconds>',
+    help: 'After an upgrade the new agent must connect to the cloud within this many seconds, or the upgrader puts the previous agent back (rollback).',
+    schema: Type.Integer({ minimum: 5_000, maximum: 3_600_000 }),
+    parse: secondsAsMs,
+    show: showMsAsSeconds,
+    default: 120_000,
+    expected: 'a number of seconds between 5 and 3600',
   }),
   netmonSocket: option({
     flag: 'netmon-socket',
@@ -662,6 +695,9 @@ export function describeConfig(config: Config): Record<string, unknown> {
     dataDir: config.dataDir,
     logLevel: config.logLevel,
     runtimeImage: config.runtimeImage,
+    upgradeAgentImage: config.upgradeAgentImage,
+    upgradeNetmonImage: config.upgradeNetmonImage,
+    upgradeConnectTimeoutSeconds: config.upgradeConnectTimeout / 1000,
     netmonSocket: config.netmonSocket,
     runtimeUlimits: showUlimits(config.runtimeUlimits),
     dockerHost: showDockerHost(config.dockerHost),

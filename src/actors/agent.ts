@@ -8,6 +8,7 @@ import { loadClientIdentity } from '../io/cloud/identity.js';
 import { TopicRouter } from '../io/cloud/router.js';
 import { DockerEngine } from '../io/docker/engine.js';
 import { isManagedRuntime } from '../io/docker/labels.js';
+import { LivenessBeat } from '../io/host/liveness.js';
 import { HostMetrics } from '../io/metrics/hostMetrics.js';
 import { OrchestratorUsageSampler } from '../io/metrics/orchestratorUsage.js';
 import { UsageBuffer } from '../io/metrics/usageBuffer.js';
@@ -33,8 +34,10 @@ import { KeptMacs } from './network/macs.js';
 import { hostSubnets } from './network/hostSubnets.js';
 import { networkChangeFacts } from './network/networkChanges.js';
 import { ParentInterfaces } from './network/parents.js';
-import { SelfDestruct } from './orchestrator/selfDestruct.js';
+import { SelfDestruct, SHARED_VOLUME } from './orchestrator/selfDestruct.js';
+import { Upgrade } from './orchestrator/upgrade.js';
 import { orchestratorVersions } from './orchestrator/versions.js';
+import { AgentContainers } from '../io/docker/agentContainers.js';
 import { SerialPassthrough } from './serial/passthrough.js';
 import { SidecarLink } from './sidecar/link.js';
 import { journaledOps } from './state/journaledOps.js';
@@ -268,12 +271,38 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     log: child('readiness'),
   });
   supervisor.onChange((status) => readiness.observe(status));
+  const agentContainers = new AgentContainers(address, child('self-destruct'));
   const selfDestruct = new SelfDestruct({
     supervisor,
     engine,
     clearRecords: () => records.clear(),
     isOldAgentNetwork: (net) => footprint.ownsNetwork(net),
+    upgradeRunning: (): boolean => upgrade.running(),
+    removeVolumeAfterExit: async (self) => {
+      const info = await agentContainers.inspect(self.id);
+      const socket = info?.Mounts.find((m) => m.Destination === '/var/run/docker.sock')?.Source;
+      const shared = info?.Mounts.find((m) => m.Destination === '/var/orchestrator');
+      // Only the volume this agent itself mounts as its data folder, and only when it is the shared volume.
+      if (!info || !socket || shared?.Type !== 'volume' || shared.Name !== SHARED_VOLUME) return;
+      await agentContainers.runDetached(
+        'orchestrator_cleanup',
+        info.Image,
+        ['node', '/app/dist/src/main.js', 'remove-volume-after', self.id, SHARED_VOLUME],
+        [`${socket}:/var/run/docker.sock`],
+      );
+    },
     log: child('self-destruct'),
+  });
+  const upgrade = new Upgrade({
+    containers: new AgentContainers(address, child('upgrade')),
+    findSelf: () => engine.findSelf(),
+    agentImage: config.upgradeAgentImage,
+    netmonImage: config.upgradeNetmonImage,
+    connectTimeoutSec: config.upgradeConnectTimeout / 1000,
+    dataDir: config.dataDir,
+    version: agentVersion(),
+    selfDestructRunning: (): boolean => selfDestruct.running(),
+    log: child('upgrade'),
   });
   // run_command on a WebRTC data channel takes the cloud topic's path (contract, checks, limits, timeout) through
   // a router of its own: without the idempotency cache, whose correlation ids are the cloud's.
@@ -299,6 +328,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     orchestratorUsage,
     leases,
     selfDestruct,
+    upgrade,
     serial,
     runCommandPorts: config.runCommand.ports,
     runtimeImage: config.runtimeImage,
@@ -340,6 +370,13 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     onFatal: opts.onFatal,
     ...(metrics && { onHeartbeat: (latenessMs) => metrics.heartbeatSent(latenessMs / 1000) }),
   });
+
+  const liveness = new LivenessBeat(undefined, (err) =>
+    log.warn(
+      { err: errorText(err) },
+      'could not write the liveness beat; the health check will call the agent unhealthy',
+    ),
+  );
 
   const boot = new AbortController();
   let engineProblem: string | null = null;
@@ -423,8 +460,11 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     { name: 'remote-debug', start: () => {}, stop: () => remoteDebug.stop() },
     { name: 'readiness', start: () => {}, stop: () => readiness.stop() },
     { name: 'self-destruct', start: () => {}, stop: () => selfDestruct.stop() },
+    { name: 'upgrade', start: () => upgrade.start(), stop: () => upgrade.stop() },
     ...(local ? [local.module] : []),
     { name: 'cloud', start: () => cloud.start(), stop: () => cloud.stop() },
+    // Last: the image's health check calls the agent alive only once everything above has started.
+    { name: 'liveness', start: () => liveness.start(), stop: () => liveness.stop() },
   ];
   const running = await startModules(modules, log);
   log.info(

@@ -23,6 +23,7 @@ const CASES: Record<TopicName, { valid: Record<string, unknown>; missing?: strin
       wrong: ['device_id', 1, 'Value must be a string.'],
     },
     delete_orchestrator: { valid: { correlation_id: 9 }, wrong: ['action', 1, 'Value must be a string.'] },
+    upgrade_orchestrator: { valid: { correlation_id: 22 }, wrong: ['action', 1, 'Value must be a string.'] },
     run_command: {
       valid: { correlation_id: 12345, device_id: 'plc1', method: 'GET', api: '/api/status' },
       missing: 'api',

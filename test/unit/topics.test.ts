@@ -46,6 +46,7 @@ const CONTRACTS: Record<
     },
     delete_device: { valid: { correlation_id: 7, device_id: 'plc1' }, fields: device },
     delete_orchestrator: { valid: { correlation_id: 9 }, fields: base },
+    upgrade_orchestrator: { valid: { correlation_id: 22 }, fields: base },
     run_command: {
       valid: { correlation_id: 12345, device_id: 'plc1', method: 'GET', api: '/api/status' },
       fields: [

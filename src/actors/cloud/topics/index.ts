@@ -11,6 +11,7 @@ import type { WebrtcSessions } from '../../debug/webrtcSessions.js';
 import type { ContainerWatch } from '../../vplc/containerWatch.js';
 import type { LeaseBook } from '../../network/leases.js';
 import type { SelfDestruct } from '../../orchestrator/selfDestruct.js';
+import type { Upgrade } from '../../orchestrator/upgrade.js';
 import type { SerialPassthrough } from '../../serial/passthrough.js';
 import type { SidecarLink } from '../../sidecar/link.js';
 import type { RuntimeReadiness } from '../../vplc/readiness.js';
@@ -37,6 +38,8 @@ export interface TopicDeps {
   orchestratorUsage: UsageBuffer;
   leases: LeaseBook;
   selfDestruct: SelfDestruct;
+  /** Absent where no upgrade can run (tests of other topics); upgrade_orchestrator then says so. */
+  upgrade?: Upgrade;
   serial: SerialPassthrough;
   runCommandPorts: number[];
   /** The Docker engine's address as configured, for the sentence that says it cannot be reached. */
@@ -71,10 +74,14 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
     stop_device: async (req, ctx) => deviceCommand(deps.supervisor, 'stop_device', req, ctx),
     restart_device: async (req, ctx) => deviceCommand(deps.supervisor, 'restart_device', req, ctx),
     delete_orchestrator: async () => deps.selfDestruct.begin(),
+    upgrade_orchestrator: async () =>
+      deps.upgrade?.begin() ?? { status: 'error', error: 'This agent cannot upgrade itself (no upgrade configured).' },
     get_device_status: async (req) => {
       const id = req.device_id;
       if (id === deps.selfDestruct.pseudoDeviceId)
-        return deps.selfDestruct.status() ?? deviceStatus(id, { ...noDevice(deps), now: now() });
+        return (
+          deps.selfDestruct.status() ?? deps.upgrade?.status() ?? deviceStatus(id, { ...noDevice(deps), now: now() })
+        );
       return deviceStatus(id, {
         status: deps.supervisor.status(id),
         observed: deps.watch.observed(id),

@@ -18,6 +18,7 @@ import { stopDevice } from './stop_device.js';
 import { webrtcDisconnect } from './webrtc_disconnect.js';
 import { webrtcIce } from './webrtc_ice.js';
 import { webrtcOffer } from './webrtc_offer.js';
+import { upgradeOrchestrator } from './upgrade_orchestrator.js';
 
 export * from './base.js';
 export * from './create_new_runtime.js';
@@ -38,6 +39,7 @@ export * from './stop_device.js';
 export * from './webrtc_disconnect.js';
 export * from './webrtc_ice.js';
 export * from './webrtc_offer.js';
+export * from './upgrade_orchestrator.js';
 
 export const allTopics = [
   createNewRuntime,
@@ -57,6 +59,7 @@ export const allTopics = [
   webrtcOffer,
   webrtcIce,
   webrtcDisconnect,
+  upgradeOrchestrator,
 ] as const;
 
 export type AnyTopic = (typeof allTopics)[number];
