@@ -11,12 +11,18 @@ import { COMMAND_TIMEOUT_MS, type SidecarCommandName, type SidecarReply } from '
 import { routeDestinations } from './kernel-view.js';
 import { notARuntimeContainer, refusedTarget } from './targets.js';
 import type { SerialMonitor } from './serial.js';
+import type { NicMover } from './nics.js';
+import type { ProxyArpBridges } from './proxyArp.js';
+import type { WifiDhcp } from './wifiDhcp.js';
 import { errorText } from '../../src/model/errors.js';
 
 export interface CommandContext {
   log: Logger;
   dhcp: DhcpManager;
   serial: SerialMonitor;
+  nics: NicMover;
+  bridges: ProxyArpBridges;
+  wifiDhcp: WifiDhcp;
   timeouts?: Partial<Record<SidecarCommandName, number>>;
   /** `nsenter`/`ip` commands for set_mac (tests); the defaults are the host's. */
   netnsTools?: NetnsTools;
@@ -36,7 +42,7 @@ export class CommandDispatcher {
   private readonly handlers: Record<SidecarCommandName, Handler>;
 
   constructor(private readonly context: CommandContext) {
-    const { dhcp, serial } = context;
+    const { dhcp, serial, nics, bridges, wifiDhcp } = context;
     this.handlers = {
       start_dhcp: (fields) => startDhcp(dhcp, fields),
       stop_dhcp: async (fields) => {
@@ -49,6 +55,18 @@ export class CommandDispatcher {
       discover_devices: async () => ({ success: true, devices: await serial.rescan() }),
       set_mac: (fields) => setMacCommand(fields, context.netnsTools, context.procRoot),
       get_host_routes: () => hostRoutes(context.ipCommand ?? 'ip'),
+      move_nic_to_container: (fields) => nics.move(fields),
+      return_nic_to_host: (fields) => nics.giveBack(fields),
+      check_nic_in_container: (fields) => nics.check(fields),
+      setup_proxy_arp_bridge: (fields) => bridges.setupCommand(fields),
+      cleanup_proxy_arp_bridge: (fields) => bridges.cleanupCommand(fields),
+      cleanup_all_proxy_arp: () => bridges.cleanupAll(),
+      request_wifi_dhcp: (fields) => wifiDhcp.request(fields),
+      stop_wifi_dhcp: async (fields) => {
+        const { container_name: containerName, vnic_name: vnicName } = fields;
+        if (!containerName || !vnicName) return { success: false, error: 'Missing required parameters' };
+        return wifiDhcp.stop(String(containerName), String(vnicName));
+      },
     };
   }
 
