@@ -22,8 +22,10 @@ export const SHARED_VOLUME = 'orchestrator-shared';
 
 type Step =
   | 'starting'
+  | 'returning_dedicated_nics'
   | 'deleting_runtimes'
   | 'cleaning_networks'
+  | 'cleaning_proxy_arp'
   | 'clearing_records'
   | 'deleting_netmon'
   | 'deleting_volume'
@@ -56,6 +58,13 @@ export class SelfDestruct {
        * (OldAgentFootprint), never by a name that merely looks like one of them.
        */
       isOldAgentNetwork?: (net: NetworkFacts) => boolean;
+      /**
+       * "Return every dedicated NIC to the host" (DedicatedNics.returnAllToHost, docs/protocol.md#dedicated-nics): run
+       * before the runtimes go, as the old agent's `returning_dedicated_nics`; never fails the self-destruct.
+       */
+      returnDedicatedNics?: () => Promise<{ returned: string[]; failed: string[] }>;
+      /** The sidecar's `cleanup_all_proxy_arp` (docs/protocol.md#wifi-vnics): resolves with the bridges removed. */
+      cleanupAllProxyArp?: () => Promise<number>;
       log: Logger;
       now?: () => Date;
     },
@@ -105,6 +114,12 @@ export class SelfDestruct {
   private async run(): Promise<void> {
     const { supervisor, engine, log } = this.deps;
     try {
+      if (this.deps.returnDedicatedNics) {
+        this.step('returning_dedicated_nics');
+        const nics = await this.deps.returnDedicatedNics();
+        log.info({ returned: nics.returned, failed: nics.failed }, 'dedicated NICs returned to the host');
+      }
+
       this.step('deleting_runtimes');
       for (const vplc of supervisor.list()) {
         const admission = supervisor.command(vplc.name, 'DELETE');
@@ -128,6 +143,15 @@ export class SelfDestruct {
             log.warn({ err: error, network: net.name }, 'could not remove network during self-destruct');
           });
         }
+      }
+
+      if (this.deps.cleanupAllProxyArp) {
+        this.step('cleaning_proxy_arp');
+        // Only logged, as in the old agent: the runtimes are gone, and their bridge ends went with them.
+        await this.deps.cleanupAllProxyArp().then(
+          (removed) => log.info({ removed }, 'Proxy-ARP bridges removed'),
+          (error: unknown) => log.warn({ err: errorText(error) }, 'could not remove the Proxy-ARP bridges'),
+        );
       }
 
       this.step('clearing_records');

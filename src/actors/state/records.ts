@@ -179,11 +179,14 @@ export class Records {
     const index = list.findIndex((v) => v.name === vnicName);
     const current = list[index];
     if (!current) return;
+    const bridge = this.opts.leases.bridge(name, vnicName);
     const next: VnicRecord = {
       ...current,
       dhcp_ip: lease.ip,
       dhcp_gateway: lease.gateway ?? '',
       dhcp_dns: lease.dns.join(' '),
+      // The old agent's record of a WiFi vNIC's bridge (docs/protocol.md#wifi-vnics).
+      ...(bridge ? { _proxy_arp_config: { ...bridge } } : {}),
     };
     if (sameJson(next, current)) return;
     this.vnics.set(
@@ -387,5 +390,6 @@ function toJournalSpec(spec: VplcSpec): JournalSpec {
     name: spec.name,
     vnics: spec.vnics.map((v) => ({ ...v }) as VnicRecord),
     serials: spec.serials.map((s) => ({ ...s })),
+    ...(spec.dedicatedInterface ? { dedicated_interface: spec.dedicatedInterface } : {}),
   };
 }

@@ -11,6 +11,8 @@ export const LABEL_SERIALS = 'edge.autonomy.serials';
 export const LABEL_SPEC_VERSION = 'edge.autonomy.spec-version';
 /** MACs chosen at create, by vNIC name (generated ones too), so a recreated runtime keeps its DHCP identity. */
 export const LABEL_MACS = 'edge.autonomy.macs';
+/** The runtime's dedicated NIC (`dedicated_interface`), when it has one. */
+export const LABEL_DEDICATED_NIC = 'edge.autonomy.dedicated-interface';
 /** On networks: which kind of network we made (`internal` | `macvlan`). */
 export const LABEL_NETWORK_KIND = 'edge.autonomy.network';
 /** On an internal network: the runtime it belongs to. */
@@ -37,6 +39,7 @@ export function runtimeLabels(spec: VplcSpec, macs?: Record<string, string>): La
     [LABEL_SERIALS]: JSON.stringify(spec.serials),
   };
   if (macs) labels[LABEL_MACS] = JSON.stringify(macs);
+  if (spec.dedicatedInterface) labels[LABEL_DEDICATED_NIC] = spec.dedicatedInterface;
   return labels;
 }
 
@@ -111,5 +114,6 @@ export function specFromLabels(name: string, labels: Labels | null | undefined):
   const serials = parseArray(labels[LABEL_SERIALS] ?? '[]');
   if (vnics === undefined || serials === undefined) return undefined;
   if (!vnics.every(isVnic) || !serials.every(isSerial)) return undefined;
-  return { name, vnics, serials };
+  const dedicated = labels[LABEL_DEDICATED_NIC];
+  return { name, vnics, serials, ...(dedicated ? { dedicatedInterface: dedicated } : {}) };
 }

@@ -15,6 +15,8 @@ export interface JournalSpec {
   name: string;
   vnics: VnicRecord[];
   serials: Array<Record<string, unknown> & { name: string; device_id: string; container_path: string }>;
+  /** The dedicated NIC (`dedicated_interface`), when one was asked for. */
+  dedicated_interface?: string;
 }
 
 export interface JournalEntry {
@@ -58,8 +60,9 @@ function entry(name: string, v: unknown): JournalEntry | undefined {
   if (!Array.isArray(vnics) || !vnics.every(isVnicRecord)) return undefined;
   if (!Array.isArray(serials) || !serials.every(isSerial)) return undefined;
   if (v.desired !== 'running' && v.desired !== 'stopped') return undefined;
+  const dedicated = typeof v.spec.dedicated_interface === 'string' ? v.spec.dedicated_interface : undefined;
   return {
-    spec: { name, vnics, serials },
+    spec: { name, vnics, serials, ...(dedicated ? { dedicated_interface: dedicated } : {}) },
     desired: v.desired,
     operation: typeof v.operation === 'string' ? v.operation : null,
     state: typeof v.state === 'string' ? v.state : 'unknown',

@@ -1,6 +1,6 @@
 /** `create_new_runtime`: create a vPLC; the reply says the work started, progress is polled. */
 import Type, { type Static } from 'typebox';
-import { BASE_MESSAGE_FIELDS, defineTopic, type ErrorResult, Opt, type Reply } from './base.js';
+import { BASE_MESSAGE_FIELDS, defineTopic, type ErrorResult, InterfaceName, Opt, type Reply } from './base.js';
 
 /** One vNIC as the cloud asks for it. Keys in the old agent's checking order. */
 export const RequestedVnic = Type.Object(
@@ -36,6 +36,13 @@ export const CreateNewRuntimeRequest = Type.Object(
     container_name: Type.String({ description: 'Runtime container name; also its device id.' }),
     vnic_configs: Type.Array(RequestedVnic, { description: 'At least one vNIC.' }),
     serial_configs: Opt(Type.Array(RequestedSerial)),
+    dedicated_interface: Opt(
+      Type.String({
+        ...InterfaceName,
+        description:
+          'A host Ethernet port moved into the runtime for its exclusive use (raw access: EtherCAT, PROFINET), given back to the host when the vPLC stops or is deleted. Not a WiFi interface, not a vNIC parent, not dedicated to another vPLC.',
+      }),
+    ),
   },
   { description: 'Create a vPLC (OpenPLC runtime container) with its networks and serial devices.' },
 );
