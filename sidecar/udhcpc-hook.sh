@@ -8,6 +8,9 @@
 # Output: the interface is configured, the lease is written atomically to $ORCH_DHCP_LEASE_DIR/$ORCH_DHCP_KEY.lease
 # (the old sidecar's file, now with the right prefix and DNS), and the same JSON is printed on one stdout line
 # starting with "ORCH_LEASE " - the sidecar reads udhcpc's output and turns that line into a dhcp_update event.
+#
+# ORCH_DHCP_NO_CONFIGURE=1 (WiFi vNICs, docs/protocol.md#wifi-vnics): udhcpc runs on the host's WiFi interface for
+# the runtime, so the interface is never touched; the sidecar builds the Proxy-ARP bridge from the reported lease.
 
 event="$1"
 lease_dir="${ORCH_DHCP_LEASE_DIR:-/var/orchestrator/dhcp}"
@@ -60,6 +63,7 @@ drop_other_addresses() {
 
 case "$event" in
   deconfig)
+    [ "$ORCH_DHCP_NO_CONFIGURE" = 1 ] && exit 0
     ip link set dev "$interface" up
     drop_other_addresses ""
     ;;
@@ -68,11 +72,13 @@ case "$event" in
     case "$prefix" in ''|*[!0-9]*) prefix=24 ;; esac
     # A renewal keeps the address in place: flushing first (as the old hook did) cut the PLC off for a moment.
     # No lifetime is set on purpose: if the sidecar is down, the PLC keeps its address rather than dropping off.
-    ip addr replace "$ip/$prefix" dev "$interface"
-    drop_other_addresses "$ip/$prefix"
-    if [ -n "$router" ]; then
-      set -- $router
-      ip route replace default via "$1" dev "$interface" metric 100
+    if [ "$ORCH_DHCP_NO_CONFIGURE" != 1 ]; then
+      ip addr replace "$ip/$prefix" dev "$interface"
+      drop_other_addresses "$ip/$prefix"
+      if [ -n "$router" ]; then
+        set -- $router
+        ip route replace default via "$1" dev "$interface" metric 100
+      fi
     fi
     emit "{\"interface\":\"$(json_string "$interface")\",\"ip\":\"$(json_string "$ip")\",\"mask\":\"$(json_string "$mask")\",\"prefix\":$prefix,\"router\":\"$(json_string "$router")\",\"dns\":\"$(json_string "$dns")\",\"domain\":\"$(json_string "$domain")\",\"lease\":\"$(json_string "$lease")\",\"serverid\":\"$(json_string "$serverid")\",\"timestamp\":\"$(now)\",\"event\":\"$event\"}"
     ;;

@@ -18,6 +18,9 @@ import {
 import { routeDestinations } from './kernel-view.js';
 import { notARuntimeContainer, refusedTarget } from './targets.js';
 import type { SerialMonitor } from './serial.js';
+import type { NicMover } from './nics.js';
+import type { ProxyArpBridges } from './proxyArp.js';
+import type { WifiDhcp } from './wifiDhcp.js';
 import { errorText } from '../../src/model/errors.js';
 import { buildVersion } from '../../src/version.js';
 
@@ -25,6 +28,9 @@ export interface CommandContext {
   log: Logger;
   dhcp: DhcpManager;
   serial: SerialMonitor;
+  nics: NicMover;
+  bridges: ProxyArpBridges;
+  wifiDhcp: WifiDhcp;
   timeouts?: Partial<Record<SidecarCommandName, number>>;
   /** `nsenter`/`ip` commands for set_mac (tests); the defaults are the host's. */
   netnsTools?: NetnsTools;
@@ -53,7 +59,7 @@ export class CommandDispatcher {
   private readonly handlers: Record<SidecarCommandName, Handler>;
 
   constructor(private readonly context: CommandContext) {
-    const { dhcp, serial } = context;
+    const { dhcp, serial, nics, bridges, wifiDhcp } = context;
     this.handlers = {
       start_dhcp: (fields) => startDhcp(dhcp, fields),
       stop_dhcp: async (fields) => {
@@ -81,6 +87,18 @@ export class CommandDispatcher {
           version: context.version ?? buildVersion({}),
         },
       }),
+      move_nic_to_container: (fields) => nics.move(fields),
+      return_nic_to_host: (fields) => nics.giveBack(fields),
+      check_nic_in_container: (fields) => nics.check(fields),
+      setup_proxy_arp_bridge: (fields) => bridges.setupCommand(fields),
+      cleanup_proxy_arp_bridge: (fields) => bridges.cleanupCommand(fields),
+      cleanup_all_proxy_arp: () => bridges.cleanupAll(),
+      request_wifi_dhcp: (fields) => wifiDhcp.request(fields),
+      stop_wifi_dhcp: async (fields) => {
+        const { container_name: containerName, vnic_name: vnicName } = fields;
+        if (!containerName || !vnicName) return { success: false, error: 'Missing required parameters' };
+        return wifiDhcp.stop(String(containerName), String(vnicName));
+      },
     };
   }
 

@@ -143,21 +143,25 @@ export class InterfaceMonitor {
     if (this.monitor !== undefined && this.monitor.exitCode === null) this.consecutiveErrors = 0;
     const sysRoot = this.options.sysRoot ?? '/sys';
     const physical = new Set<string>();
+    const wireless = new Set<string>();
+    const exists = (path: string) =>
+      access(path).then(
+        () => true,
+        () => false,
+      );
     await Promise.all(
       linkNames(addresses).map(async (name) => {
         // A name from the kernel, but still never a path: `..` or `/` cannot name an interface.
         if (name.includes('/') || name.startsWith('.')) return;
-        const device = join(sysRoot, 'class', 'net', name, 'device');
-        if (
-          await access(device).then(
-            () => true,
-            () => false,
-          )
-        )
-          physical.add(name);
+        const dir = join(sysRoot, 'class', 'net', name);
+        const [device, wext, phy] = await Promise.all(
+          ['device', 'wireless', 'phy80211'].map((entry) => exists(join(dir, entry))),
+        );
+        if (device) physical.add(name);
+        if (wext || phy) wireless.add(name);
       }),
     );
-    return buildInterfaceViews(addresses, routes, physical);
+    return buildInterfaceViews(addresses, routes, physical, wireless);
   }
 
   private startMonitor(): void {

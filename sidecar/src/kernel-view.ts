@@ -78,14 +78,20 @@ export function linkNames(addrJson: unknown): string[] {
   return links.flatMap((l) => (l.ifname ? [l.ifname] : []));
 }
 
+/** The old sidecar's WiFi rule: sysfs says so (`wireless`, `phy80211`), or the name is a WiFi name. */
+export function interfaceType(name: string, wireless: ReadonlySet<string>): 'wifi' | 'ethernet' {
+  return wireless.has(name) || /^(wlan|wlp|wlx)/.test(name) ? 'wifi' : 'ethernet';
+}
+
 /**
  * Builds the view of every reportable interface, keyed by name. `physical`: the names the kernel has a hardware
- * device for.
+ * device for; `wireless`: those sysfs marks as WiFi.
  */
 export function buildInterfaceViews(
   addrJson: unknown,
   routeJson: unknown,
   physical: ReadonlySet<string> = new Set(),
+  wireless: ReadonlySet<string> = new Set(),
 ): Map<string, InterfaceView> {
   const links = Array.isArray(addrJson) ? (addrJson as IpLink[]) : [];
   const routes = Array.isArray(routeJson) ? (routeJson as IpRoute[]) : [];
@@ -113,6 +119,7 @@ export function buildInterfaceViews(
       status,
       mac_address: link.address && link.link_type !== 'none' ? link.address.toLowerCase() : null,
       physical: physical.has(name),
+      type: interfaceType(name, wireless),
     });
   }
   return views;
@@ -129,6 +136,7 @@ export function removedView(last: InterfaceView): InterfaceView {
     status: 'removed',
     mac_address: last.mac_address,
     physical: last.physical ?? false,
+    ...(last.type ? { type: last.type } : {}),
   };
 }
 

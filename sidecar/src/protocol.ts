@@ -32,6 +32,16 @@ const CommandId = Type.Union([Type.String(), Type.Number()]);
 // Events (sidecar -> agent)
 // ---------------------------------------------------------------------------------------------------------------
 
+/** The old agent's `_proxy_arp_config` (runtime_vnics.json): what a bridge is made of. */
+export const ProxyArpConfig = Type.Object({
+  veth_host: Type.String(),
+  veth_container: Type.String(),
+  ip_address: Type.String(),
+  gateway: Type.String(),
+  parent_interface: Type.String(),
+});
+export type ProxyArpConfig = Static<typeof ProxyArpConfig>;
+
 export const Ipv4Address = Type.Object({
   address: Type.String(),
   prefixlen: Type.Integer(),
@@ -77,6 +87,11 @@ export const InterfaceInfo = Type.Object({
    * Bridges, VLANs, bonds, veths, tunnels and VPNs are false. Old sidecars leave it out.
    */
   physical: Type.Optional(Type.Boolean()),
+  /**
+   * Added in the old sidecar's newest releases: `wifi` when sysfs has `wireless` or `phy80211` for it or its name
+   * starts with `wlan`, `wlp` or `wlx`; else `ethernet`. A WiFi parent cannot carry MACVLAN (docs/protocol.md#wifi-vnics).
+   */
+  type: Type.Optional(Type.Union([Type.Literal('wifi'), Type.Literal('ethernet')])),
 });
 export type InterfaceInfo = Static<typeof InterfaceInfo>;
 
@@ -122,6 +137,12 @@ export const DhcpUpdateEvent = Type.Object({
     domain: Type.String(),
     /** Added: `bound` or `renew`. */
     event: Type.String(),
+    /**
+     * A WiFi vNIC's lease (request_wifi_dhcp): the Proxy-ARP bridge the sidecar built for it; absent when it could
+     * not be built (then the lease is reported all the same, and `proxy_arp_error` says why).
+     */
+    proxy_arp_config: Type.Optional(ProxyArpConfig),
+    proxy_arp_error: Type.Optional(Type.String()),
   }),
 });
 export type DhcpUpdateEvent = Static<typeof DhcpUpdateEvent>;
@@ -263,8 +284,95 @@ export const GetStatusCommand = Type.Object({
   id: Type.Optional(CommandId),
 });
 export type GetStatusCommand = Static<typeof GetStatusCommand>;
+const NicFields = {
+  id: Type.Optional(CommandId),
+  /** The host interface (at most 15 characters of `[a-zA-Z0-9_.-]`). */
+  host_interface: Type.String(),
+  /** `State.Pid` of the runtime container. */
+  container_pid: Type.Integer(),
+};
+
+/** Move a host NIC into a runtime's network namespace and bring it up there (docs/protocol.md#dedicated-nics). */
+export const MoveNicCommand = Type.Object({ command: Type.Literal('move_nic_to_container'), ...NicFields });
+export type MoveNicCommand = Static<typeof MoveNicCommand>;
+/** Give a dedicated NIC back to the host's network namespace and bring it up there. */
+export const ReturnNicCommand = Type.Object({ command: Type.Literal('return_nic_to_host'), ...NicFields });
+export type ReturnNicCommand = Static<typeof ReturnNicCommand>;
+/** Whether the NIC is inside the runtime's network namespace: replies with a NicPresenceReply. */
+export const CheckNicCommand = Type.Object({ command: Type.Literal('check_nic_in_container'), ...NicFields });
+export type CheckNicCommand = Static<typeof CheckNicCommand>;
+
+/**
+ * Join a runtime to a WiFi network through a Proxy-ARP bridge (docs/protocol.md#wifi-vnics): a veth pair, the
+ * runtime end with `ip_address`/prefix and the default route via `gateway`, a /32 host route and a proxy neighbour
+ * on the WiFi interface. Added: `vnic_name` (names the pair, so two WiFi vNICs or two runtimes never collide).
+ */
+export const SetupProxyArpCommand = Type.Object({
+  command: Type.Literal('setup_proxy_arp_bridge'),
+  id: Type.Optional(CommandId),
+  container_name: Type.String(),
+  vnic_name: Type.Optional(Type.String()),
+  container_pid: Type.Integer(),
+  parent_interface: Type.String(),
+  ip_address: Type.String(),
+  gateway: Type.String(),
+  /** Dotted mask, prefix length or `a/b`; default `255.255.255.0`. */
+  subnet_mask: Type.Optional(Type.String()),
+});
+export type SetupProxyArpCommand = Static<typeof SetupProxyArpCommand>;
+
+export const CleanupProxyArpCommand = Type.Object({
+  command: Type.Literal('cleanup_proxy_arp_bridge'),
+  id: Type.Optional(CommandId),
+  container_name: Type.String(),
+  vnic_name: Type.Optional(Type.String()),
+  ip_address: Type.Optional(Nullable(Type.String())),
+  parent_interface: Type.Optional(Nullable(Type.String())),
+  veth_host: Type.Optional(Nullable(Type.String())),
+});
+export type CleanupProxyArpCommand = Static<typeof CleanupProxyArpCommand>;
+
+/** Remove every Proxy-ARP bridge this sidecar made (self-destruct): only links it marked as its own. */
+export const CleanupAllProxyArpCommand = Type.Object({
+  command: Type.Literal('cleanup_all_proxy_arp'),
+  id: Type.Optional(CommandId),
+});
+export type CleanupAllProxyArpCommand = Static<typeof CleanupAllProxyArpCommand>;
+
+/**
+ * A DHCP lease for a WiFi vNIC: udhcpc on the WiFi interface in the host's namespace with client id (option 61)
+ * `client_id` (default `<container>:<vnic>`), never touching that interface; on every lease the sidecar builds the
+ * Proxy-ARP bridge and reports `dhcp_update` with `proxy_arp_config`.
+ */
+export const RequestWifiDhcpCommand = Type.Object({
+  command: Type.Literal('request_wifi_dhcp'),
+  id: Type.Optional(CommandId),
+  container_name: Type.String(),
+  vnic_name: Type.String(),
+  parent_interface: Type.String(),
+  container_pid: Type.Integer(),
+  client_id: Type.Optional(Type.String()),
+});
+export type RequestWifiDhcpCommand = Static<typeof RequestWifiDhcpCommand>;
+
+/** Added: end a WiFi vNIC's DHCP client and remove its bridge. */
+export const StopWifiDhcpCommand = Type.Object({
+  command: Type.Literal('stop_wifi_dhcp'),
+  id: Type.Optional(CommandId),
+  container_name: Type.String(),
+  vnic_name: Type.String(),
+});
+export type StopWifiDhcpCommand = Static<typeof StopWifiDhcpCommand>;
 
 export const SidecarCommand = Type.Union([
+  MoveNicCommand,
+  ReturnNicCommand,
+  CheckNicCommand,
+  SetupProxyArpCommand,
+  CleanupProxyArpCommand,
+  CleanupAllProxyArpCommand,
+  RequestWifiDhcpCommand,
+  StopWifiDhcpCommand,
   StartDhcpCommand,
   SetMacCommand,
   GetHostRoutesCommand,
@@ -289,6 +397,14 @@ export const COMMAND_TIMEOUT_MS: Readonly<Record<SidecarCommandName, number>> = 
   get_host_routes: 5_000,
   get_netlink_status: 5_000,
   get_status: 5_000,
+  move_nic_to_container: 10_000,
+  return_nic_to_host: 10_000,
+  check_nic_in_container: 5_000,
+  setup_proxy_arp_bridge: 10_000,
+  cleanup_proxy_arp_bridge: 10_000,
+  cleanup_all_proxy_arp: 20_000,
+  request_wifi_dhcp: 10_000,
+  stop_wifi_dhcp: 10_000,
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -413,9 +529,39 @@ export const StatusReply = Type.Object({
   }),
 });
 export type StatusReply = Static<typeof StatusReply>;
+/** `check_nic_in_container`. */
+export const NicPresenceReply = Type.Object({
+  id: Type.Optional(CommandId),
+  success: Type.Literal(true),
+  present: Type.Boolean(),
+});
+export type NicPresenceReply = Static<typeof NicPresenceReply>;
+
+/** `setup_proxy_arp_bridge`. */
+export const ProxyArpReply = Type.Object({
+  id: Type.Optional(CommandId),
+  success: Type.Literal(true),
+  proxy_arp_config: ProxyArpConfig,
+});
+export type ProxyArpReply = Static<typeof ProxyArpReply>;
+
+/** `cleanup_all_proxy_arp`. */
+export const CleanupAllReply = Type.Object({
+  id: Type.Optional(CommandId),
+  success: Type.Literal(true),
+  veths_removed: Type.Integer(),
+});
+export type CleanupAllReply = Static<typeof CleanupAllReply>;
+
+/** `move_nic_to_container`, `return_nic_to_host`, `cleanup_proxy_arp_bridge`: success without more to say. */
+export const OkReply = Type.Object({ id: Type.Optional(CommandId), success: Type.Literal(true) });
+export type OkReply = Static<typeof OkReply>;
 
 export const SidecarReply = Type.Union([
   FailureReply,
+  NicPresenceReply,
+  ProxyArpReply,
+  CleanupAllReply,
   MessageReply,
   HostRoutesReply,
   DhcpStatusReply,
@@ -423,6 +569,7 @@ export const SidecarReply = Type.Union([
   DiscoverDevicesReply,
   NetlinkStatusReply,
   StatusReply,
+  OkReply,
 ]);
 export type SidecarReply = Static<typeof SidecarReply>;
 

@@ -19,6 +19,9 @@ import type {
 } from './protocol.js';
 import { SerialMonitor } from './serial.js';
 import { SidecarServer } from './server.js';
+import { NicMover } from './nics.js';
+import { ProxyArpBridges } from './proxyArp.js';
+import { WifiDhcp } from './wifiDhcp.js';
 import { isoLocal } from '../../src/model/time.js';
 
 /** Next to the compiled or source `src/` folder: `sidecar/udhcpc-hook.sh` (the Dockerfile keeps that layout). */
@@ -109,10 +112,22 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     onLease: (data) => broadcast({ type: 'dhcp_update', data } satisfies DhcpUpdateEvent),
     ...options.dhcp,
   });
+  const bridges = new ProxyArpBridges(log.child({ part: 'proxy_arp' }));
+  const wifiDhcp = new WifiDhcp({
+    log: log.child({ part: 'wifi_dhcp' }),
+    leaseDir,
+    hookPath,
+    bridges,
+    onLease: (data) => broadcast({ type: 'dhcp_update', data } satisfies DhcpUpdateEvent),
+    ...(options.dhcp?.udhcpcCommand ? { udhcpcCommand: options.dhcp.udhcpcCommand } : {}),
+  });
   const dispatcher = new CommandDispatcher({
     log: log.child({ part: 'commands' }),
     dhcp,
     serial,
+    nics: new NicMover(),
+    bridges,
+    wifiDhcp,
     timeouts: options.commandTimeouts,
     ipCommand: options.interfacesIpCommand,
     interfaces,
@@ -165,6 +180,7 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       serial.stop();
       await server.close();
       await dhcp.shutdown();
+      await wifiDhcp.shutdown();
     },
   };
 }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LineFramer } from '../src/framing.js';
-import { buildInterfaceViews, describeIpv4, parseMonitorLine } from '../src/kernel-view.js';
+import { buildInterfaceViews, interfaceType, describeIpv4, parseMonitorLine } from '../src/kernel-view.js';
 import { parseUnixSockets } from '../src/peer.js';
 import { parseLeaseLine, prefixFromMask } from '../src/lease.js';
 
@@ -153,10 +153,20 @@ describe('kernel view', () => {
       status: 'up',
       mac_address: '02:fc:00:00:00:01',
       physical: true,
+      type: 'ethernet',
     });
     expect(views.get('eth1')).toMatchObject({ status: 'no_ipv4', ipv4_addresses: [], gateway: null });
     expect(views.get('eth2')).toMatchObject({ status: 'down', operstate: 'DOWN', ipv4_addresses: [], gateway: null });
     expect(views.get('wg0')).toMatchObject({ status: 'up', mac_address: null, physical: false });
+  });
+
+  it('types an interface wifi when sysfs marks it wireless or its name is a WiFi name, else ethernet', () => {
+    const views = buildInterfaceViews(addr, routes, new Set(['eth0']), new Set(['eth1']));
+    expect(views.get('eth1')?.type).toBe('wifi');
+    expect(views.get('eth0')?.type).toBe('ethernet');
+    expect(interfaceType('wlp3s0', new Set())).toBe('wifi');
+    expect(interfaceType('wlx001122', new Set())).toBe('wifi');
+    expect(interfaceType('enp3s0', new Set())).toBe('ethernet');
   });
 
   it('computes subnets for every prefix length', () => {

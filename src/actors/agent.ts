@@ -30,6 +30,8 @@ import type { PreparedLocalMode } from './local/localMode.js';
 import { type AgentModule, startModules } from './modules.js';
 import { DhcpCoordinator } from './network/dhcp.js';
 import { LeaseBook } from './network/leases.js';
+import { DedicatedNics } from './network/dedicated.js';
+import { DedicatedNicsStore, dedicatedNicsPath } from '../io/store/dedicatedNics.js';
 import { KeptMacs } from './network/macs.js';
 import { hostSubnets } from './network/hostSubnets.js';
 import { networkChangeFacts } from './network/networkChanges.js';
@@ -167,6 +169,15 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
   });
   const avoidSubnets = hostSubnets({ sidecar, log: child('docker') });
   const leases = new LeaseBook();
+  const dedicatedStore = new DedicatedNicsStore(dedicatedNicsPath(config.dataDir), child('dedicated-nics'));
+  await dedicatedStore.load();
+  const dedicated = new DedicatedNics({
+    store: dedicatedStore,
+    sidecar,
+    containers: { inspect: (name) => engine.inspectContainer(name) },
+    allowList: config.parentInterfaces,
+    log: child('dedicated-nics'),
+  });
   const dhcp = new DhcpCoordinator({
     sidecar,
     leases,
@@ -212,6 +223,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     ownsAdoptedContainer: (name, id) => adopted.ownsContainer(name, id),
     isOldAgentNetwork: (net) => footprint.ownsNetwork(net),
     keptMacs,
+    dedicated,
     setMac: async (pid, currentMac, mac) => {
       const reply = await sidecar.request(
         { command: 'set_mac', container_pid: pid, current_mac: currentMac, mac_address: mac },
@@ -291,6 +303,12 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
         [`${socket}:/var/run/docker.sock`],
       );
     },
+    returnDedicatedNics: () => dedicated.returnAllToHost(),
+    cleanupAllProxyArp: async () => {
+      const reply = await sidecar.request({ command: 'cleanup_all_proxy_arp' }, 30_000);
+      if (!reply.success) throw new Error(reply.error);
+      return 'veths_removed' in reply ? reply.veths_removed : 0;
+    },
     log: child('self-destruct'),
   });
   const upgrade = new Upgrade({
@@ -327,6 +345,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     hostMetrics,
     orchestratorUsage,
     leases,
+    dedicatedNics: () => dedicated.all(),
     selfDestruct,
     upgrade,
     serial,
@@ -379,6 +398,16 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
   );
 
   const boot = new AbortController();
+  // Dedicated NICs of runtimes that no longer exist go home once the actors of those that do are built, and again
+  // on every sidecar (re)connection (a return needs the sidecar when the runtime still runs).
+  let bootDone = false;
+  const returnOrphanNics = async () => {
+    if (!bootDone) return;
+    await dedicated
+      .reconcile(new Set(supervisor.list().map((s) => s.name)))
+      .catch((err: unknown) => log.warn({ err: errorText(err) }, 'dedicated NIC reconciliation failed'));
+  };
+  sidecar.on('connected', () => void returnOrphanNics());
   let engineProblem: string | null = null;
   const runReconcile = async () => {
     await reconcile({
@@ -392,6 +421,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       footprint,
       log: child('reconcile'),
       signal: boot.signal,
+      dedicatedOf: (name) => dedicatedStore.get(name),
       onEngineUnavailable: (err) => {
         engineProblem = err instanceof EngineError ? (err.engineMessage ?? err.message) : errorText(err);
         gate.engineUnavailable(engineProblem);
@@ -400,6 +430,8 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     engineProblem = null;
     facts.open();
     gate.open();
+    bootDone = true;
+    await returnOrphanNics();
   };
   const bootModule: AgentModule = local
     ? {

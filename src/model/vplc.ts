@@ -27,6 +27,14 @@ export interface InternalSubnetPool {
  */
 export const DEFAULT_INTERNAL_SUBNET_POOL: InternalSubnetPool = { base: '172.31.0.0/16', size: 28 };
 
+/**
+ * How a vNIC reaches its parent, as the old agent records it in `_network_method`: a MACVLAN endpoint, or, on a WiFi
+ * parent (which cannot carry MACVLAN), a Proxy-ARP bridge the sidecar builds (docs/protocol.md#wifi-vnics).
+ */
+export function isWifiVnic(vnic: VnicConfig): boolean {
+  return vnic._network_method === 'proxy_arp' || vnic._is_wifi === true;
+}
+
 /** One virtual NIC of a runtime: a MACVLAN endpoint on a host parent interface. */
 export interface VnicConfig {
   name: string;
@@ -67,6 +75,11 @@ export interface VplcSpec {
    * `--runtime-image` itself (latest by default). Kept as a label of the container (docs/protocol.md#labels).
    */
   runtimeVersion?: string;
+  /**
+   * A host network port moved into the runtime's network namespace for its exclusive use (`dedicated_interface`,
+   * docs/protocol.md#dedicated-nics); absent when none.
+   */
+  dedicatedInterface?: string;
 }
 
 /** Why a container stopped, as the engine reported it. */

@@ -476,7 +476,7 @@ describe('host device handlers', () => {
     });
   });
 
-  it('lists real interfaces sorted, with real MACs, and hides virtual or address-less ones unless asked', () => {
+  it('lists real interfaces sorted, with real MACs, address-less ones too, and hides virtual ones unless asked', () => {
     const cache = [
       iface('eth1', ['10.0.0.2']),
       iface('eth0', ['192.168.1.50']),
@@ -502,12 +502,54 @@ describe('host device handlers', () => {
           subnet: '10.0.0.0/24',
           gateway: '10.0.0.1',
         },
+        {
+          name: 'eth2',
+          ip_address: null,
+          ipv4_addresses: [],
+          mac_address: '02:00:00:00:00:01',
+          subnet: null,
+          gateway: null,
+          dedicated_only: true,
+        },
       ],
     });
     const all = hostInterfaces({ include_virtual: true, detailed: null }, cache);
     if (all.status !== 'success') throw new Error(`expected interfaces, got ${all.error}`);
     expect(all.interfaces.map((i) => i.name)).toEqual(['docker0', 'eth0', 'eth1', 'eth2']);
     expect(all.interfaces[0]).not.toHaveProperty('subnet');
+  });
+
+  it('marks dedicated NICs, lists one moved into its runtime, and never offers a WiFi port as dedicated-only', () => {
+    const cache = [
+      iface('eth0', ['192.168.1.50']),
+      iface('eth3', []),
+      iface('wlan0', [], { type: 'wifi' }),
+      iface('sit0', []),
+      iface('can0', []),
+    ];
+    const reply = hostInterfaces(
+      {},
+      cache,
+      new Map([
+        ['plc-1', 'eth3'],
+        ['plc-2', 'enp4s0'],
+      ]),
+    );
+    if (reply.status !== 'success') throw new Error(`expected interfaces, got ${reply.error}`);
+    expect(reply.interfaces.map((i) => i.name)).toEqual(['enp4s0', 'eth0', 'eth3', 'wlan0']);
+    expect(reply.interfaces.find((i) => i.name === 'eth3')).toMatchObject({
+      dedicated_to: 'plc-1',
+      dedicated_only: true,
+    });
+    expect(reply.interfaces.find((i) => i.name === 'enp4s0')).toEqual({
+      name: 'enp4s0',
+      ip_address: null,
+      ipv4_addresses: [],
+      mac_address: null,
+      dedicated_to: 'plc-2',
+    });
+    expect(reply.interfaces.find((i) => i.name === 'wlan0')).not.toHaveProperty('dedicated_only');
+    expect(reply.interfaces.find((i) => i.name === 'eth0')).not.toHaveProperty('dedicated_to');
   });
 
   it('lists only serial devices with a stable by-id path', () => {

@@ -358,6 +358,23 @@ describe('create_new_runtime nested items', () => {
     expect(result.ok && result.value.vnic_configs[0]).toHaveProperty('parent_subnet', 'x');
   });
 
+  it('checks dedicated_interface as the newest releases do: absent, null or an interface name', () => {
+    expect(validateRequest('create_new_runtime', valid).ok).toBe(true);
+    expect(validateRequest('create_new_runtime', { ...valid, dedicated_interface: null }).ok).toBe(true);
+    const ok = validateRequest('create_new_runtime', { ...valid, dedicated_interface: 'enp3s0' });
+    expect(ok.ok && ok.value.dedicated_interface).toBe('enp3s0');
+    const nameText =
+      'Invalid field type: dedicated_interface: Value must be a valid Linux interface name (alphanumeric, dots, dashes, underscores, max 15 chars).';
+    for (const bad of ['', 'eth0/../x', 'a-name-longer-than-15', 'eth 0']) {
+      const result = validateRequest('create_new_runtime', { ...valid, dedicated_interface: bad });
+      expect(result.ok ? null : result.error).toBe(nameText);
+    }
+    const wrongType = validateRequest('create_new_runtime', { ...valid, dedicated_interface: 3 });
+    expect(wrongType.ok ? null : wrongType.error).toBe(
+      'Invalid field type: dedicated_interface: Value must be a string.',
+    );
+  });
+
   it('accepts an empty vNIC list and bad vNIC values: the handler words those refusals', () => {
     expect(validateRequest('create_new_runtime', { ...valid, vnic_configs: [] }).ok).toBe(true);
     expect(

@@ -79,6 +79,8 @@ export interface ReconcileDeps {
   /** Told each time the engine did not answer; reconciliation goes on waiting for it. */
   onEngineUnavailable?: (err: unknown) => void;
   signal?: AbortSignal;
+  /** The NIC dedicated_nics.json dedicates to a runtime (docs/protocol.md#dedicated-nics). */
+  dedicatedOf?: (name: string) => string | undefined;
 }
 
 export type ReconcileAction =
@@ -132,6 +134,7 @@ function specFromJournal(entry: JournalEntry | undefined): VplcSpec | undefined 
     vnics: entry.spec.vnics as unknown as VnicConfig[],
     serials: entry.spec.serials as unknown as SerialConfig[],
     ...(entry.spec.runtimeVersion !== undefined ? { runtimeVersion: entry.spec.runtimeVersion } : {}),
+    ...(entry.spec.dedicated_interface ? { dedicatedInterface: entry.spec.dedicated_interface } : {}),
   };
 }
 
@@ -158,7 +161,11 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
   const add = (name: string, spec: VplcSpec | undefined, source: Candidate['source']) => {
     if (candidates.has(name) || NOT_RUNTIMES.has(name)) return;
     const found = spec ?? specFromJournal(deps.records.journalEntry(name)) ?? specFromFiles(name, loaded);
-    candidates.set(name, { spec: found ?? { name, vnics: [], serials: [] }, source, facts: undefined, legacy: false });
+    const base = found ?? { name, vnics: [], serials: [] };
+    // dedicated_nics.json knows the NIC of a runtime whose labels or files do not (the old agent's, say).
+    const dedicated = base.dedicatedInterface ?? deps.dedicatedOf?.(name);
+    const withNic = dedicated === undefined ? base : { ...base, dedicatedInterface: dedicated };
+    candidates.set(name, { spec: withNic, source, facts: undefined, legacy: false });
   };
   for (const c of view.managed) {
     if (!isManagedRuntime(c.labels)) continue;

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { DhcpUpdateEvent } from '../../../sidecar/src/protocol.js';
-import type { VplcSpec } from '../../model/vplc.js';
+import { isWifiVnic, type VnicConfig, type VplcSpec } from '../../model/vplc.js';
+import { stripPrefix } from '../../machines/vplc/validate.js';
 import type { LeaseBook } from './leases.js';
 import type { SidecarLink } from '../sidecar/link.js';
 import { backoffMs, DHCP_RETRY_BACKOFF } from '../../model/backoff.js';
@@ -66,7 +67,7 @@ export class DhcpCoordinator {
 
   /** Start DHCP for every `dhcp` vNIC of a running runtime. Never rejects because the sidecar is away. */
   async start(spec: VplcSpec): Promise<void> {
-    if (!spec.vnics.some((v) => v.network_mode === 'dhcp')) return;
+    if (!spec.vnics.some((v) => v.network_mode === 'dhcp' || isWifiVnic(v))) return;
     this.known.set(spec.name, spec);
     await this.attempt(spec);
   }
@@ -77,13 +78,17 @@ export class DhcpCoordinator {
     this.known.delete(spec.name);
     if (opts.forgetLeases) this.deps.leases.forget(spec.name);
     if (!this.deps.sidecar.online()) return;
-    for (const vnic of spec.vnics.filter((v) => v.network_mode === 'dhcp')) {
+    for (const vnic of spec.vnics.filter((v) => v.network_mode === 'dhcp' || isWifiVnic(v))) {
       try {
-        const reply = await this.deps.sidecar.request({
-          command: 'stop_dhcp',
-          container_name: spec.name,
-          vnic_name: vnic.name,
-        });
+        const reply = await this.deps.sidecar.request(
+          !isWifiVnic(vnic)
+            ? { command: 'stop_dhcp', container_name: spec.name, vnic_name: vnic.name }
+            : vnic.network_mode === 'static'
+              ? { command: 'cleanup_proxy_arp_bridge', container_name: spec.name, vnic_name: vnic.name }
+              : { command: 'stop_wifi_dhcp', container_name: spec.name, vnic_name: vnic.name },
+        );
+        // Its bridge is gone with it; the lease stays known until the vNIC itself goes (forgetLeases).
+        if (isWifiVnic(vnic)) this.deps.leases.forgetBridge(spec.name, vnic.name);
         if (!reply.success && !/No DHCP client found/.test(reply.error)) {
           this.deps.log.warn({ vplc: spec.name, vnic: vnic.name, error: reply.error }, 'sidecar could not stop DHCP');
         }
@@ -119,7 +124,11 @@ export class DhcpCoordinator {
     const container = await this.deps.containers.inspect(spec.name);
     if (!container) return `container ${spec.name} does not exist`;
     if (!container.running || !container.pid) return `container ${spec.name} is not running`;
-    for (const vnic of spec.vnics.filter((v) => v.network_mode === 'dhcp')) {
+    for (const vnic of spec.vnics.filter(isWifiVnic)) {
+      const problem = await this.joinWifi(spec, vnic, container.pid);
+      if (problem !== null) return problem;
+    }
+    for (const vnic of spec.vnics.filter((v) => v.network_mode === 'dhcp' && !isWifiVnic(v))) {
       const network = vnicNetwork(container.networks, vnic.parent_interface);
       const mac = network?.[1].mac;
       if (!mac)
@@ -134,6 +143,42 @@ export class DhcpCoordinator {
       if (!reply.success) return `DHCP for vNIC ${vnic.name} of ${spec.name} failed: ${reply.error}`;
     }
     return null;
+  }
+
+  /**
+   * A WiFi vNIC (docs/protocol.md#wifi-vnics): a static one gets its Proxy-ARP bridge now, any other asks the sidecar
+   * for a lease on the WiFi interface, and the bridge follows the lease. Null when the sidecar accepted.
+   */
+  private async joinWifi(spec: VplcSpec, vnic: VnicConfig, pid: number): Promise<string | null> {
+    const { sidecar, leases } = this.deps;
+    const label = `WiFi vNIC ${vnic.name} of ${spec.name}`;
+    if (vnic.network_mode === 'static') {
+      if (!vnic.ip || !vnic.gateway) {
+        return `${label} is static but has no ip or no gateway, and its Proxy-ARP bridge needs both; send them in vnic_configs`;
+      }
+      const reply = await sidecar.request({
+        command: 'setup_proxy_arp_bridge',
+        container_name: spec.name,
+        vnic_name: vnic.name,
+        container_pid: pid,
+        parent_interface: vnic.parent_interface,
+        ip_address: stripPrefix(vnic.ip),
+        gateway: vnic.gateway,
+        subnet_mask: vnic.subnet ?? '255.255.255.0',
+      });
+      if (!reply.success) return `${label}: ${reply.error}`;
+      if ('proxy_arp_config' in reply) leases.setBridge(spec.name, vnic.name, reply.proxy_arp_config);
+      return null;
+    }
+    const reply = await sidecar.request({
+      command: 'request_wifi_dhcp',
+      container_name: spec.name,
+      vnic_name: vnic.name,
+      parent_interface: vnic.parent_interface,
+      container_pid: pid,
+      client_id: `${spec.name}:${vnic.name}`,
+    });
+    return reply.success ? null : `DHCP for ${label} failed: ${reply.error}`;
   }
 
   private cancel(name: string): void {
@@ -158,6 +203,14 @@ export class DhcpCoordinator {
       dns: lease.dns.split(' ').filter(Boolean),
       at: lease.timestamp,
     });
+    if (lease.proxy_arp_config)
+      this.deps.leases.setBridge(lease.container_name, lease.vnic_name, lease.proxy_arp_config);
+    if (lease.proxy_arp_error) {
+      this.deps.log.warn(
+        { vplc: lease.container_name, vnic: lease.vnic_name, error: lease.proxy_arp_error },
+        'WiFi lease without a Proxy-ARP bridge',
+      );
+    }
     for (const listener of this.leaseListeners) listener(lease.container_name, lease.vnic_name, lease);
   }
 }

@@ -63,12 +63,12 @@ export class SelfDestruct {
        */
       isOldAgentNetwork?: (net: NetworkFacts) => boolean;
       /**
-       * Step `returning_dedicated_nics`: give every dedicated NIC back to the host (reference-latest §10). Filled in
-       * by the dedicated-NIC capability; until then the step runs and has nothing to return.
+       * Step `returning_dedicated_nics`: give every dedicated NIC back to the host (DedicatedNics.returnAllToHost,
+       * docs/protocol.md#dedicated-nics), before the runtimes go, as the old agent does; never fails the self-destruct.
        */
-      returnDedicatedNics?: () => Promise<void>;
-      /** Step `cleaning_proxy_arp`: the sidecar's `cleanup_all_proxy_arp` (reference-latest §10); never fails the run. */
-      cleanupProxyArp?: () => Promise<void>;
+      returnDedicatedNics?: () => Promise<{ returned: string[]; failed: string[] }>;
+      /** Step `cleaning_proxy_arp`: the sidecar's `cleanup_all_proxy_arp` (docs/protocol.md#wifi-vnics), with the bridges removed. */
+      cleanupAllProxyArp?: () => Promise<number>;
       /**
        * Starts what removes the shared volume once the agent's container is gone (the agent cannot: it mounts it).
        * Given the agent's own container id; absent where the agent does not run in a container.
@@ -136,10 +136,17 @@ export class SelfDestruct {
   }
 
   private async run(): Promise<void> {
-    const { supervisor, engine, log } = this.deps;
+    const { supervisor, engine, log, returnDedicatedNics, cleanupAllProxyArp } = this.deps;
     try {
       this.step('returning_dedicated_nics');
-      await this.bestEffort('returning_dedicated_nics', this.deps.returnDedicatedNics);
+      await this.bestEffort(
+        'returning_dedicated_nics',
+        returnDedicatedNics &&
+          (async () => {
+            const nics = await returnDedicatedNics();
+            log.info({ returned: nics.returned, failed: nics.failed }, 'dedicated NICs returned to the host');
+          }),
+      );
 
       this.step('deleting_runtimes');
       // Every supervised runtime by its name, whatever the name looks like (the old agent's UUIDs or any other).
@@ -171,7 +178,14 @@ export class SelfDestruct {
       }
 
       this.step('cleaning_proxy_arp');
-      await this.bestEffort('cleaning_proxy_arp', this.deps.cleanupProxyArp);
+      // The runtimes are gone, and their bridge ends went with them: a failure here is logged, never fatal.
+      await this.bestEffort(
+        'cleaning_proxy_arp',
+        cleanupAllProxyArp &&
+          (async () => {
+            log.info({ removed: await cleanupAllProxyArp() }, 'Proxy-ARP bridges removed');
+          }),
+      );
 
       this.step('clearing_records');
       await this.deps.clearRecords();

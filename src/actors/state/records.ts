@@ -179,11 +179,14 @@ export class Records {
     const index = list.findIndex((v) => v.name === vnicName);
     const current = list[index];
     if (!current) return;
+    const bridge = this.opts.leases.bridge(name, vnicName);
     const next: VnicRecord = {
       ...current,
       dhcp_ip: lease.ip,
       dhcp_gateway: lease.gateway ?? '',
       dhcp_dns: lease.dns.join(' '),
+      // The old agent's record of a WiFi vNIC's bridge (docs/protocol.md#wifi-vnics).
+      ...(bridge ? { _proxy_arp_config: { ...bridge } } : {}),
     };
     if (sameJson(next, current)) return;
     this.vnics.set(
@@ -388,5 +391,6 @@ function toJournalSpec(spec: VplcSpec): JournalSpec {
     vnics: spec.vnics.map((v) => ({ ...v }) as VnicRecord),
     serials: spec.serials.map((s) => ({ ...s })),
     ...(spec.runtimeVersion !== undefined ? { runtimeVersion: spec.runtimeVersion } : {}),
+    ...(spec.dedicatedInterface ? { dedicated_interface: spec.dedicatedInterface } : {}),
   };
 }

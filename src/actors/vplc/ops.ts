@@ -13,7 +13,8 @@ import {
   undetectedSubnetMessage,
 } from '../../io/docker/subnet.js';
 import type { VplcOps } from '../../machines/vplc/ports.js';
-import type { RuntimeUlimit, VnicConfig, VplcSpec } from '../../model/vplc.js';
+import { isWifiVnic, type RuntimeUlimit, type VnicConfig, type VplcSpec } from '../../model/vplc.js';
+import type { DedicatedNics } from '../network/dedicated.js';
 import { stripPrefix, validateVplcSpec } from '../../machines/vplc/validate.js';
 import { assertMacsFree, chooseMacs, type KeptMacs } from '../network/macs.js';
 import { NetworkMover } from '../network/move.js';
@@ -66,6 +67,16 @@ export interface VplcOpsDeps {
   setMac?: (pid: number, currentMac: string, mac: string) => Promise<void>;
   /** The MACs moved vNICs really have (Docker's inspect shows its own); the agent reports from it. */
   keptMacs?: KeptMacs;
+  /** Dedicated NICs (docs/protocol.md#dedicated-nics); absent (tests without a sidecar): a spec with one is refused. */
+  dedicated?: DedicatedNics;
+}
+
+/**
+ * The part of a spec that Docker networks carry: WiFi vNICs get no MACVLAN network (a WiFi parent cannot carry one);
+ * the sidecar's Proxy-ARP bridge joins them (docs/protocol.md#wifi-vnics).
+ */
+function wired(spec: VplcSpec): VplcSpec {
+  return spec.vnics.some(isWifiVnic) ? { ...spec, vnics: spec.vnics.filter((v) => !isWifiVnic(v)) } : spec;
 }
 
 /**
@@ -253,11 +264,22 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
     }
   }
 
+  function dedicatedNics(spec: VplcSpec): DedicatedNics | undefined {
+    if (spec.dedicatedInterface !== undefined && !deps.dedicated) {
+      throw new Error(
+        `vPLC ${spec.name} asks for the dedicated NIC ${spec.dedicatedInterface}, and this agent has no network monitor sidecar to move it; start the agent with the sidecar`,
+      );
+    }
+    return deps.dedicated;
+  }
+
   return {
-    async prepare(spec) {
-      const problem = validateVplcSpec(spec);
+    async prepare(full) {
+      const problem = validateVplcSpec(full);
       if (problem) throw new Error(problem);
-      await deps.parentInterfaces?.check(spec);
+      await deps.parentInterfaces?.check(full);
+      await dedicatedNics(full)?.check(full);
+      const spec = wired(full);
       await assertNameFree(spec);
       // A `<name>_internal` that is not ours (a compose project's, say) fails the create before anything is made.
       const internal = await engine.internalNetworkProblem(spec.name, { oldAgentRuntime: isAdopted(spec.name) });
@@ -267,15 +289,17 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
       await ensureRuntimeImage(spec);
     },
 
-    async createNetworks(spec) {
+    async createNetworks(full) {
+      const spec = wired(full);
       await lock.with(await createLocks(spec), () => ensureNetworks(spec));
     },
 
-    async createContainer(spec) {
+    async createContainer(full) {
+      const spec = wired(full);
       return lock.with(await createLocks(spec), async () => {
         const existing = await engine.inspectContainer(spec.name);
         if (existing) {
-          const wanted = runtimeLabels(spec);
+          const wanted = runtimeLabels(full);
           const sameSpec =
             existing.labels[LABEL_VNICS] === wanted[LABEL_VNICS] &&
             existing.labels[LABEL_RUNTIME_VERSION] === wanted[LABEL_RUNTIME_VERSION];
@@ -314,13 +338,14 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
             name: spec.name,
             image: runtimeImageOf(deps.image, spec.runtimeVersion),
             labels: runtimeLabels(
-              spec,
+              full,
               Object.fromEntries(spec.vnics.map((v, i) => [v.name, (macvlans[i] as MacvlanEndpointPlan).mac])),
             ),
             macvlans,
             internalNetwork: internalNetworkName(spec.name),
-            dns: dnsUnion(spec),
+            dns: dnsUnion(full),
             ulimits: [...deps.ulimits],
+            dedicatedNic: full.dedicatedInterface !== undefined,
           };
           return await engine.createContainer(plan);
         } finally {
@@ -367,12 +392,20 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
     },
 
     async startDhcp(spec) {
-      if (!spec.vnics.some((v) => v.network_mode === 'dhcp')) return;
+      if (!spec.vnics.some((v) => v.network_mode === 'dhcp' || isWifiVnic(v))) return;
       await deps.dhcp.start(spec);
     },
 
+    async dedicateNic(spec) {
+      await dedicatedNics(spec)?.moveIn(spec);
+    },
+
+    async returnNic(spec) {
+      await deps.dedicated?.giveBack(spec);
+    },
+
     async stopDhcp(spec) {
-      if (!spec.vnics.some((v) => v.network_mode === 'dhcp')) return;
+      if (!spec.vnics.some((v) => v.network_mode === 'dhcp' || isWifiVnic(v))) return;
       await deps.dhcp.stop(spec);
     },
 
@@ -386,7 +419,10 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
       await engine.removeContainer(name);
     },
 
-    async removeNetworks(spec) {
+    async removeNetworks(full) {
+      const spec = wired(full);
+      // The runtime is gone for good: its dedicated NIC's entry goes (its port went home with its namespace).
+      await deps.dedicated?.forget(spec.name);
       const internal = internalNetworkName(spec.name);
       const candidates = new Set(await macvlanKeys(spec));
       // Networks of this runtime's parents that we made and nobody uses any more (e.g. after a subnet change).
@@ -396,7 +432,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
       }
       mover.forget(spec.name);
       // Leases belong to this incarnation: a runtime created again under the same name must not show them.
-      for (const vnic of spec.vnics) deps.dhcp.forgetLease?.(spec.name, vnic.name);
+      for (const vnic of full.vnics) deps.dhcp.forgetLease?.(spec.name, vnic.name);
       await lock.exclusive([internal, ...candidates, ...parentKeys(spec)], async () => {
         if (await engine.inspectContainer(spec.name)) {
           throw new Conflict(`Container ${spec.name} still exists; remove it before its networks.`);
@@ -427,7 +463,8 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
       });
     },
 
-    async moveNetworks({ spec, parentInterfaces }) {
+    async moveNetworks({ spec: full, parentInterfaces }) {
+      const spec = wired(full);
       const parents = [...new Set(parentInterfaces)].filter((p) => spec.vnics.some((v) => v.parent_interface === p));
       if (parents.length === 0) return { conflicts: [] };
       return lock.exclusive(parentKeys(spec, parents), async () => {

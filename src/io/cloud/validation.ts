@@ -14,6 +14,7 @@ import { Compile } from 'typebox/compile';
 import Format from 'typebox/format';
 import {
   allTopics,
+  INTERFACE_NAME_FORMAT,
   ISO_DATETIME_FORMAT,
   NON_BLANK_PATTERN,
   type TopicName,
@@ -53,6 +54,8 @@ const TYPE_TEXT: Record<string, string> = {
 
 const FORMAT_TEXT: Record<string, string> = {
   [ISO_DATETIME_FORMAT]: 'Value must be a valid ISO datetime string.',
+  [INTERFACE_NAME_FORMAT]:
+    'Value must be a valid Linux interface name (alphanumeric, dots, dashes, underscores, max 15 chars).',
 };
 
 /** What a string that fails its pattern is told, by pattern. */
@@ -149,7 +152,9 @@ function firstFailure(schema: SchemaNode, value: unknown, path: string): string 
   // A date field has one text for every failure, as the old agent's DateType.
   const formatText = schema.format === undefined ? undefined : FORMAT_TEXT[schema.format];
   if (!matchesType(schema.type, value)) {
-    return typeError(path, formatText ?? TYPE_TEXT[schema.type] ?? `Value must be ${schema.type}.`);
+    // The old InterfaceNameType says "Value must be a string." for a non-string; DateType has one text for all.
+    const typeText = schema.format === INTERFACE_NAME_FORMAT ? undefined : formatText;
+    return typeError(path, typeText ?? TYPE_TEXT[schema.type] ?? `Value must be ${schema.type}.`);
   }
   // The same registry the compiled check uses, so the walk and the check never disagree.
   if (formatText && schema.format && !Format.Test(schema.format, value as string)) return typeError(path, formatText);

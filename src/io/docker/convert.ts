@@ -29,6 +29,8 @@ export interface ContainerPlan {
   internalNetwork: string;
   dns: string[];
   ulimits: RuntimeUlimit[];
+  /** A dedicated NIC is moved in after start: the runtime then needs NET_RAW and NET_ADMIN on it (as the old agent). */
+  dedicatedNic?: boolean;
 }
 
 /** A network the container must join between create and start (API < 1.44 only). */
@@ -51,6 +53,8 @@ export const DEVICE_CGROUP_RULES = ['c 188:* rmw', 'c 166:* rmw'];
 
 /** SYS_NICE for real-time scheduling of the PLC scan cycle; MKNOD to create serial device nodes inside the runtime. */
 export const CAP_ADD = ['SYS_NICE', 'MKNOD'];
+/** Raw frames (EtherCAT, PROFINET) and configuring the port, for a runtime with a dedicated NIC. */
+export const DEDICATED_NIC_CAP_ADD = ['NET_RAW', 'NET_ADMIN'];
 
 function endpointFor(mv: MacvlanEndpointPlan, withMac: boolean): Dockerode.EndpointSettings {
   const endpoint: Dockerode.EndpointSettings = {};
@@ -72,14 +76,14 @@ function endpointFor(mv: MacvlanEndpointPlan, withMac: boolean): Dockerode.Endpo
  */
 export function toCreateOptions(plan: ContainerPlan, api: { multiNetworkCreate: boolean }): CreateRequest {
   const [primary, ...others] = plan.macvlans;
-  if (!primary) throw new Error(`container ${plan.name} needs at least one MACVLAN network`);
 
   const hostConfig: Dockerode.HostConfig = {
-    NetworkMode: api.multiNetworkCreate ? plan.internalNetwork : primary.network,
+    // Without a MACVLAN vNIC (WiFi vNICs only, or a dedicated NIC only) the internal bridge is the primary network.
+    NetworkMode: api.multiNetworkCreate || !primary ? plan.internalNetwork : primary.network,
     // The vPLC machine owns restarts (backoff, restart budget, `failed` state); a Docker restart policy would
     // restart behind its back and hide crash loops from it.
     RestartPolicy: { Name: 'no' },
-    CapAdd: [...CAP_ADD],
+    CapAdd: [...CAP_ADD, ...(plan.dedicatedNic ? DEDICATED_NIC_CAP_ADD : [])],
     DeviceCgroupRules: [...DEVICE_CGROUP_RULES],
     Ulimits: plan.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
   };
@@ -92,7 +96,7 @@ export function toCreateOptions(plan: ContainerPlan, api: { multiNetworkCreate: 
     HostConfig: hostConfig,
   };
 
-  if (api.multiNetworkCreate) {
+  if (api.multiNetworkCreate || !primary) {
     const endpoints: Record<string, Dockerode.EndpointSettings> = {};
     for (const mv of plan.macvlans) endpoints[mv.network] = endpointFor(mv, true);
     endpoints[plan.internalNetwork] = {};

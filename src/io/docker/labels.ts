@@ -13,6 +13,8 @@ export const LABEL_SPEC_VERSION = 'edge.autonomy.spec-version';
 export const LABEL_MACS = 'edge.autonomy.macs';
 /** The vPLC's `runtime_version` (the image tag it was created with); absent when it runs the `--runtime-image` tag. */
 export const LABEL_RUNTIME_VERSION = 'edge.autonomy.runtime-version';
+/** The runtime's dedicated NIC (`dedicated_interface`), when it has one. */
+export const LABEL_DEDICATED_NIC = 'edge.autonomy.dedicated-interface';
 /** On networks: which kind of network we made (`internal` | `macvlan`). */
 export const LABEL_NETWORK_KIND = 'edge.autonomy.network';
 /** On an internal network: the runtime it belongs to. */
@@ -40,6 +42,7 @@ export function runtimeLabels(spec: VplcSpec, macs?: Record<string, string>): La
   };
   if (macs) labels[LABEL_MACS] = JSON.stringify(macs);
   if (spec.runtimeVersion !== undefined) labels[LABEL_RUNTIME_VERSION] = spec.runtimeVersion;
+  if (spec.dedicatedInterface) labels[LABEL_DEDICATED_NIC] = spec.dedicatedInterface;
   return labels;
 }
 
@@ -115,5 +118,12 @@ export function specFromLabels(name: string, labels: Labels | null | undefined):
   if (vnics === undefined || serials === undefined) return undefined;
   if (!vnics.every(isVnic) || !serials.every(isSerial)) return undefined;
   const runtimeVersion = labels[LABEL_RUNTIME_VERSION];
-  return runtimeVersion ? { name, vnics, serials, runtimeVersion } : { name, vnics, serials };
+  const dedicated = labels[LABEL_DEDICATED_NIC];
+  return {
+    name,
+    vnics,
+    serials,
+    ...(runtimeVersion ? { runtimeVersion } : {}),
+    ...(dedicated ? { dedicatedInterface: dedicated } : {}),
+  };
 }

@@ -51,6 +51,7 @@ export const VNIC_ENRICHMENT_KEYS = [
   'dhcp_ip',
   'dhcp_gateway',
   'dhcp_dns',
+  '_proxy_arp_config',
 ] as const;
 
 export type SerialStatus = 'connected' | 'disconnected' | 'error';

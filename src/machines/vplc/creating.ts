@@ -1,6 +1,6 @@
 import { ioStep, type Outcome } from './ioStep.js';
 import { vplcSetup } from './setup.js';
-import { bringUp } from './sharedSteps.js';
+import { bringUp, releaseNic } from './sharedSteps.js';
 import { deferDelete } from './transitions.js';
 
 /**
@@ -42,9 +42,12 @@ const rollbackFailed: Outcome = {
 
 /** A create failed: remove what it made (same safe operations as delete), then sit in `failed`. */
 export const rollingBack = vplcSetup.createStateConfig({
-  initial: 'container',
+  initial: 'pick',
   on: { DELETE: deferDelete },
   states: {
+    // No I/O: a NIC moved before a later step failed goes home before its runtime does.
+    pick: { always: [{ guard: 'hasDedicatedNic', target: 'returnNic' }, { target: 'container' }] },
+    returnNic: releaseNic({ to: 'container' }),
     container: ioStep('removeContainer', {
       done: { to: 'networks', actions: 'forgetContainer' },
       error: rollbackFailed,

@@ -1,9 +1,9 @@
 import { ioStep } from './ioStep.js';
 import { vplcSetup } from './setup.js';
-import { releaseDhcp } from './sharedSteps.js';
+import { RETURN_NIC_FIRST, releaseDhcp, releaseNic } from './sharedSteps.js';
 
 /**
- * DELETE: release DHCP, stop gracefully (OpenPLC gets the engine's 10 s to shut down), then remove the
+ * DELETE: release DHCP, give the dedicated NIC back to the host, stop gracefully (OpenPLC gets the engine's 10 s to shut down), then remove the
  * container and its networks. Nothing is watched here: everything is going anyway, and a second DELETE is
  * refused as already in progress.
  */
@@ -12,7 +12,8 @@ export const deleting = vplcSetup.createStateConfig({
   entry: 'forgetInterrupts',
   initial: 'releaseDhcp',
   states: {
-    releaseDhcp: releaseDhcp({ to: 'stop' }),
+    releaseDhcp: releaseDhcp({ to: 'stop', unless: RETURN_NIC_FIRST }),
+    returnNic: releaseNic({ to: 'stop' }),
     // The removal is forced anyway: a failed graceful stop only costs the clean shutdown.
     stop: ioStep('stopContainer', {
       done: { to: 'remove' },

@@ -38,6 +38,18 @@ const WATCH = {
 
 type Actions = VplcAction | readonly VplcAction[];
 
+/** A way out of a settled step that its guard picks over `to`. */
+export interface Unless {
+  guard: VplcGuard;
+  to: Target;
+  actions?: Actions;
+}
+
+/** `unless` as a list, whichever form it was given in. */
+export function unlessList(unless: Outcome['unless']): readonly Unless[] {
+  return unless === undefined ? [] : 'guard' in unless ? [unless] : unless;
+}
+
 /** Where a settled step goes, and what it records on the way. */
 export interface Outcome {
   /** Where the step goes when nothing noted meanwhile comes first. */
@@ -46,8 +58,8 @@ export interface Outcome {
   actions?: Actions;
   /** Run first on every way out: what the outcome tells, whatever happens next. */
   record?: Actions;
-  /** A way tried after what was noted meanwhile and before `to`. */
-  unless?: { guard: VplcGuard; to: Target; actions?: Actions };
+  /** Ways tried, in order, after what was noted meanwhile and before `to`. */
+  unless?: Unless | readonly Unless[];
   /** Which of what was noted meanwhile comes first (default: all the step listens for). */
   first?: readonly Meanwhile[];
   /** Run when a DELETE noted meanwhile comes first. */
@@ -74,7 +86,7 @@ function settle(outcome: Outcome, listening: readonly Meanwhile[]) {
           ? way(m, '#vplc.failed', list(record, 'forgetContainer', 'recordRemovedOutside'))
           : way(m, '#vplc.crashed', list(record, outcome.onCrash)),
     ),
-    ...(outcome.unless ? [way(outcome.unless.guard, outcome.unless.to, list(record, outcome.unless.actions))] : []),
+    ...unlessList(outcome.unless).map((u) => way(u.guard, u.to, list(record, u.actions))),
     way(undefined, outcome.to, list(record, outcome.actions)),
   ];
 }

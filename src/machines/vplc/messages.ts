@@ -161,6 +161,14 @@ export function networkMoveFailed(name: string, parents: readonly string[], erro
   return `${name} runs, but moving it to the new subnet of ${which} failed (${error}); it is tried again on the next change of that interface, or delete and create it again`;
 }
 
+export function nicFailed(name: string, error: string): string {
+  return `${name} runs without its dedicated NIC (${error}); restart ${name} once the network monitor sidecar runs, or delete and create it`;
+}
+
+export function nicReturnFailed(name: string, error: string): string {
+  return `giving the dedicated NIC of ${name} back to the host failed (${error}); continuing, the kernel returns a physical port to the host when the runtime stops`;
+}
+
 export function stopDhcpFailed(name: string, error: string): string {
   return `stopping the DHCP client of ${name} failed (${error}); continuing`;
 }

@@ -26,6 +26,13 @@ export interface VplcOps {
   attachAgent(name: string): Promise<void>;
   /** Ask the sidecar for DHCP leases on the vNICs in `dhcp` mode. Resolves when every request was answered. */
   startDhcp(spec: VplcSpec): Promise<void>;
+  /**
+   * Move the spec's dedicated NIC into the running runtime's network namespace (docs/protocol.md#dedicated-nics):
+   * recorded in dedicated_nics.json first, then moved unless it is already inside. Resolves at once without one.
+   */
+  dedicateNic(spec: VplcSpec): Promise<void>;
+  /** Give the dedicated NIC back to the host before the runtime stops; resolves when it is there (or none is set). */
+  returnNic(spec: VplcSpec): Promise<void>;
   /** Stop DHCP clients of this runtime (before stop/delete). Never rejects when nothing runs. */
   stopDhcp(spec: VplcSpec): Promise<void>;
   /** Stop the container (engine timeout 10 s, then kill). Resolves if it is already stopped. */

@@ -1,16 +1,21 @@
 import { ioStep } from './ioStep.js';
 import { vplcSetup } from './setup.js';
-import { bringUp, releaseDhcp } from './sharedSteps.js';
+import { bringUp, RETURN_NIC_FIRST, releaseDhcp, releaseNic } from './sharedSteps.js';
 import { begin, deleteNow, removedOutside } from './transitions.js';
 
 /**
- * Two ways in: the cloud's RESTART (release DHCP, stop, start) and the watchdog after a crash
- * (release DHCP, wait out the backoff, start). `restartAt` tells them apart.
+ * Two ways in: the cloud's RESTART (release DHCP, give the dedicated NIC back, stop, start) and the watchdog
+ * after a crash (release DHCP, wait out the backoff, start: the NIC went back with the runtime's namespace). `restartAt` tells them apart.
  */
 export const restarting = vplcSetup.createStateConfig({
   initial: 'releaseDhcp',
   states: {
-    releaseDhcp: releaseDhcp({ watch: 'removal', to: 'stop', unless: { guard: 'watchdogRestart', to: 'backoff' } }),
+    releaseDhcp: releaseDhcp({
+      watch: 'removal',
+      to: 'stop',
+      unless: [{ guard: 'watchdogRestart', to: 'backoff' }, RETURN_NIC_FIRST],
+    }),
+    returnNic: releaseNic({ watch: 'removal', to: 'stop' }),
     stop: ioStep('stopContainer', {
       watch: 'removal',
       done: { to: 'start' },

@@ -70,6 +70,7 @@ export const vplcSetup = setup({
     operationInProgress: ({ context }) => context.operation !== null,
     watchdogRestart: ({ context }) => context.restartAt !== null,
     dhcpWarning: ({ context }) => context.dhcpWarning,
+    hasDedicatedNic: ({ context }) => context.spec.dedicatedInterface !== undefined,
     networkWarning: ({ context }) => context.networkWarning,
     networkChangePending: ({ context }) => context.networkChanges.length > 0,
     /** A `die` that belongs to the run we know of (not a late event from an earlier stop). */
@@ -179,6 +180,10 @@ export const vplcSetup = setup({
       errorSentence(msg.rollbackFailed(context.spec.name, context.lastError ?? '', why(event))),
     ),
     recordAttachError: assign(({ context, event }) => errorSentence(msg.attachFailed(context.spec.name, why(event)))),
+    recordNicError: assign(({ context, event }) => errorSentence(msg.nicFailed(context.spec.name, why(event)))),
+    recordNicReturnError: assign(({ context, event }) =>
+      errorSentence(msg.nicReturnFailed(context.spec.name, why(event))),
+    ),
     recordStopDhcpError: assign(({ context, event }) =>
       errorSentence(msg.stopDhcpFailed(context.spec.name, why(event))),
     ),

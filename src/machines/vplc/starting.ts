@@ -9,6 +9,10 @@ export const starting = vplcSetup.createStateConfig({
 
 /** Boot reconciliation (or someone by hand) started the container: reconnect to it before calling it running. */
 export const adopting = vplcSetup.createStateConfig({
-  initial: 'attach',
-  states: attachAndLease,
+  initial: 'pick',
+  states: {
+    // No I/O: the NIC step only for a vPLC that has a dedicated NIC.
+    pick: { always: [{ guard: 'hasDedicatedNic', target: 'nic' }, { target: 'attach' }] },
+    ...attachAndLease,
+  },
 });

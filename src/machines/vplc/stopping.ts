@@ -1,16 +1,17 @@
 import { ioStep } from './ioStep.js';
 import { vplcSetup } from './setup.js';
-import { releaseDhcp } from './sharedSteps.js';
+import { RETURN_NIC_FIRST, releaseDhcp, releaseNic } from './sharedSteps.js';
 import { deleteNow, launch, removedOutside } from './transitions.js';
 
 /**
- * STOP: release DHCP, then stop the container. Our own stop explains any `die` meanwhile; a removal by
+ * STOP: release DHCP, give the dedicated NIC back to the host, then stop the container. Our own stop explains any `die` meanwhile; a removal by
  * someone else is noted, and acted on once the stop settles.
  */
 export const stopping = vplcSetup.createStateConfig({
   initial: 'releaseDhcp',
   states: {
-    releaseDhcp: releaseDhcp({ watch: 'removal', first: ['deleteRequested'], to: 'stop' }),
+    releaseDhcp: releaseDhcp({ watch: 'removal', first: ['deleteRequested'], to: 'stop', unless: RETURN_NIC_FIRST }),
+    returnNic: releaseNic({ watch: 'removal', first: ['deleteRequested'], to: 'stop' }),
     stop: ioStep('stopContainer', {
       watch: 'removal',
       done: { to: '#vplc.stopped' },

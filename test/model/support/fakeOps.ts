@@ -26,6 +26,8 @@ export class FakeOps {
     attachAgent: (name) => this.call('attachAgent', name),
     startDhcp: (spec) => this.call('startDhcp', spec),
     stopDhcp: (spec) => this.call('stopDhcp', spec),
+    dedicateNic: (spec) => this.call('dedicateNic', spec),
+    returnNic: (spec) => this.call('returnNic', spec),
     stopContainer: (name) => this.call('stopContainer', name),
     removeContainer: (name) => this.call('removeContainer', name),
     removeNetworks: (spec) => this.call('removeNetworks', spec),

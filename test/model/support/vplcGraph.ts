@@ -35,6 +35,8 @@ export const OUTPUTS: Record<string, unknown> = {
   attachAgent: undefined,
   startDhcp: undefined,
   stopDhcp: undefined,
+  dedicateNic: undefined,
+  returnNic: undefined,
   stopContainer: undefined,
   removeContainer: undefined,
   removeNetworks: undefined,

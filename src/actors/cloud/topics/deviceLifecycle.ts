@@ -19,8 +19,26 @@ import { errorText } from '../../../model/errors.js';
  */
 export const MAX_VPLC_NAME_LENGTH = 128;
 
+/**
+ * The old agent's per-vNIC record of how it reaches its parent (`_interface_type`, `_is_wifi`, `_network_method`),
+ * decided once at create from the sidecar's interface type and kept in the vNIC object (labels, runtime_vnics.json),
+ * so a WiFi vNIC stays one across restarts even before the sidecar reconnects. Written for WiFi vNICs only: a vNIC
+ * without them is ethernet for the old agent too (docs/decisions.md#wifi-vnics-go-through-a-proxy-arp-bridge).
+ */
+function withNetworkMethod(
+  vnic: VplcSpec['vnics'][number],
+  typeOf: (iface: string) => 'wifi' | 'ethernet' | undefined,
+): VplcSpec['vnics'][number] {
+  if (typeOf(vnic.parent_interface) !== 'wifi') return vnic;
+  return { ...vnic, _interface_type: 'wifi', _is_wifi: true, _network_method: 'proxy_arp' };
+}
+
 /** create_new_runtime: refuse bad specs at once; otherwise the vPLC actor starts creating. */
-export function createNewRuntime(supervisor: Supervisor, req: CreateNewRuntimeRequest): CreateNewRuntimeResult {
+export function createNewRuntime(
+  supervisor: Supervisor,
+  req: CreateNewRuntimeRequest,
+  interfaceType: (iface: string) => 'wifi' | 'ethernet' | undefined = () => undefined,
+): CreateNewRuntimeResult {
   if (req.container_name.length > MAX_VPLC_NAME_LENGTH) {
     return {
       status: 'error',
@@ -29,8 +47,9 @@ export function createNewRuntime(supervisor: Supervisor, req: CreateNewRuntimeRe
   }
   const spec: VplcSpec = {
     name: req.container_name,
-    vnics: req.vnic_configs as VplcSpec['vnics'],
+    vnics: (req.vnic_configs as VplcSpec['vnics']).map((v) => withNetworkMethod(v, interfaceType)),
     serials: (req.serial_configs ?? []) as VplcSpec['serials'],
+    ...(req.dedicated_interface ? { dedicatedInterface: req.dedicated_interface } : {}),
   };
   // Absent, null or "" all mean the tag of --runtime-image, as the old agent's `latest`.
   if (req.runtime_version) spec.runtimeVersion = req.runtime_version;

@@ -10,7 +10,8 @@ import type {
 } from '../../../io/cloud/topics/index.js';
 import type { ObservedContainer } from '../../vplc/containerWatch.js';
 import type { LeaseBook } from '../../network/leases.js';
-import type { SerialConfig } from '../../../model/vplc.js';
+import { isWifiVnic, type SerialConfig } from '../../../model/vplc.js';
+import { stripPrefix } from '../../../machines/vplc/validate.js';
 import type { SerialPortState } from '../../serial/passthrough.js';
 import type { VplcStatus } from '../../vplc/supervisor.js';
 import { macvlanParentOf, runtimeOfInternalNetwork } from '../../../model/names.js';
@@ -163,6 +164,18 @@ function networksOf(
       if (lease.gateway) view.gateway = lease.gateway;
     }
     out[network] = view;
+  }
+  // WiFi vNICs have no Docker network: their Proxy-ARP bridge is reported as the old agent did (`wifi_<parent>_<vnic>`).
+  for (const vnic of status.spec.vnics.filter(isWifiVnic)) {
+    const bridge = leases.bridge(id, vnic.name);
+    const lease = leases.get(id, vnic.name);
+    const ip = bridge?.ip_address || lease?.ip || (vnic.ip ? stripPrefix(vnic.ip) : '');
+    if (!ip) continue;
+    out[`wifi_${vnic.parent_interface}_${vnic.name}`] = {
+      ip_address: ip,
+      mac_address: null,
+      gateway: bridge?.gateway || lease?.gateway || vnic.gateway || null,
+    };
   }
   return out;
 }

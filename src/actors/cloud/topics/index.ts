@@ -37,6 +37,8 @@ export interface TopicDeps {
   hostMetrics: HostMetrics;
   orchestratorUsage: UsageBuffer;
   leases: LeaseBook;
+  /** Dedicated NICs by vPLC (dedicated_nics.json), for get_host_interfaces. */
+  dedicatedNics?: () => ReadonlyMap<string, string>;
   selfDestruct: SelfDestruct;
   /** Absent where no upgrade can run (tests of other topics); upgrade_orchestrator then says so. */
   upgrade?: Upgrade;
@@ -68,7 +70,12 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
     deps.runCommandLimits ?? { perVplc: DEFAULT_RUN_COMMAND_MAX_PER_VPLC, total: DEFAULT_RUN_COMMAND_MAX_CONCURRENT },
   );
   return {
-    create_new_runtime: async (req) => createNewRuntime(deps.supervisor, req),
+    create_new_runtime: async (req) =>
+      createNewRuntime(
+        deps.supervisor,
+        req,
+        (iface) => deps.sidecar.interfaceList().find((i) => i.interface === iface)?.type,
+      ),
     delete_device: async (req) => deleteDevice(deps.supervisor, req),
     start_device: async (req, ctx) => deviceCommand(deps.supervisor, 'start_device', req, ctx),
     stop_device: async (req, ctx) => deviceCommand(deps.supervisor, 'stop_device', req, ctx),
@@ -110,7 +117,8 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
         deps.orchestratorUsage,
         nowSec(),
       ),
-    get_host_interfaces: async (req) => hostInterfaces(req, deps.sidecar.interfaceList()),
+    get_host_interfaces: async (req) =>
+      hostInterfaces(req, deps.sidecar.interfaceList(), deps.dedicatedNics?.() ?? new Map()),
     get_orchestrator_version: async () =>
       deps.versions
         ? deps.versions()

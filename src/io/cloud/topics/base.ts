@@ -37,6 +37,15 @@ export const NON_BLANK_PATTERN = '\\S';
 export function NonEmptyString(options: { description: string }) {
   return Type.String({ ...options, pattern: NON_BLANK_PATTERN });
 }
+/** The JSON Schema `format` name of the old agent's `InterfaceNameType`. */
+export const INTERFACE_NAME_FORMAT = 'linux-interface-name';
+Format.Set(INTERFACE_NAME_FORMAT, (value) => /^[a-zA-Z0-9_.-]{1,15}$/.test(value));
+
+/** A Linux interface name as the old agent's newest releases check it: 1-15 characters of `[a-zA-Z0-9_.-]`. */
+export const InterfaceName = Type.String({
+  format: INTERFACE_NAME_FORMAT,
+  description: 'A Linux interface name: 1-15 characters, each a letter, digit, dot, dash or underscore.',
+});
 
 /** The old agent's `OptionalType(T)`: key absent, JSON null, or a valid `T`. */
 export function Opt<T extends TSchema>(schema: T) {

@@ -1,6 +1,14 @@
 /** `create_new_runtime`: create a vPLC; the reply says the work started, progress is polled. */
 import Type, { type Static } from 'typebox';
-import { BASE_MESSAGE_FIELDS, defineTopic, type ErrorResult, NonEmptyString, Opt, type Reply } from './base.js';
+import {
+  BASE_MESSAGE_FIELDS,
+  defineTopic,
+  type ErrorResult,
+  InterfaceName,
+  NonEmptyString,
+  Opt,
+  type Reply,
+} from './base.js';
 
 /** One vNIC as the cloud asks for it. Keys in the old agent's checking order. */
 export const RequestedVnic = Type.Object(
@@ -40,6 +48,13 @@ export const CreateNewRuntimeRequest = Type.Object(
       Type.String({
         description:
           'Tag of the runtime image (the repository of --runtime-image, by default ghcr.io/autonomy-logic/openplc-runtime); absent, null or "" means the tag of --runtime-image (latest).',
+      }),
+    ),
+    dedicated_interface: Opt(
+      Type.String({
+        ...InterfaceName,
+        description:
+          'A host Ethernet port moved into the runtime for its exclusive use (raw access: EtherCAT, PROFINET), given back to the host when the vPLC stops or is deleted. Not a WiFi interface, not a vNIC parent, not dedicated to another vPLC.',
       }),
     ),
   },

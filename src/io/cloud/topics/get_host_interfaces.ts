@@ -21,6 +21,10 @@ export type HostInterfaceReport = {
   subnet?: string | null;
   /** Present when `detailed`. */
   gateway?: string | null;
+  /** The vPLC this interface is dedicated to (dedicated_nics.json). */
+  dedicated_to?: string;
+  /** Present (true) for an Ethernet interface without IPv4: fit only to be dedicated to a vPLC. */
+  dedicated_only?: true;
 };
 
 export type GetHostInterfacesResult = { status: 'success'; interfaces: HostInterfaceReport[] } | ErrorResult;
