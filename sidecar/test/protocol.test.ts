@@ -32,11 +32,13 @@ async function addUsbTty(root: string, name: string, minor: number, serial: stri
   await writeFile(join(usb, 'product'), 'FT232R USB UART\n');
   await writeFile(join(port, 'tty', name, 'dev'), `188:${minor}\n`);
   await symlink(join(port), join(port, 'tty', name, 'device'));
-  await mkdir(join(root, 'sys', 'class', 'tty'), { recursive: true });
-  await symlink(join(port, 'tty', name), join(root, 'sys', 'class', 'tty', name));
   await mkdir(join(root, 'dev', 'serial', 'by-id'), { recursive: true });
   await writeFile(join(root, 'dev', name), '');
   await symlink(`../../${name}`, join(root, 'dev', 'serial', 'by-id', `usb-FTDI_FT232R_USB_UART_${serial}-if00-port0`));
+  // The class entry last: the sidecar's poll sees the tty only once, with its node and by-id link in place (the
+  // sidecar reports a tty whose by-id link appears later a second time, which is not what this test is about).
+  await mkdir(join(root, 'sys', 'class', 'tty'), { recursive: true });
+  await symlink(join(port, 'tty', name), join(root, 'sys', 'class', 'tty', name));
 }
 
 async function removeUsbTty(root: string, name: string, serial: string): Promise<void> {
