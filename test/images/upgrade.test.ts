@@ -48,6 +48,7 @@ const SUBNET = '10.216.9';
 const VPLC = 'i16-upgraded-plc';
 const LEGACY = 'i16-legacy-1';
 const LEGACY_NET = `macvlan_${PARENT}_${SUBNET}.0_24`;
+const LEGACY_MAC = '02:42:0a:d8:09:28';
 type Reply = Record<string, unknown>;
 
 function dockerWithInput(input: string, ...args: string[]): Promise<void> {
@@ -210,6 +211,13 @@ describe.skipIf(!images || !registryUp)('upgrade_orchestrator with a local regis
     ]);
     nextImageId = agent.Image;
     expect((await inspect('autonomy_netmon')).Config.Image).toBe(NEXT_NETMON);
+    // The cloud's own question after an upgrade: both containers are the next release, the agent from that image.
+    expect(await ask('get_orchestrator_version')).toMatchObject({
+      status: 'success',
+      orchestrator_version: NEXT_VERSION,
+      netmon_version: NEXT_VERSION,
+      orchestrator_image_id: nextImageId,
+    });
     await waitFor(async () => !(await exists('container', 'orchestrator_upgrader')), { timeoutMs: 30_000 });
     expect(await exists('container', 'orchestrator_agent_previous')).toBe(false);
     expect(await exists('container', 'autonomy_netmon_previous')).toBe(false);
@@ -247,7 +255,7 @@ describe.skipIf(!images || !registryUp)('upgrade_orchestrator with a local regis
     await waitFor(async () => (await status(VPLC)).state === 'running', { timeoutMs: 60_000, message: 'still there' });
   }, 400_000);
 
-  it("replaces a Python agent's container through its own upgrader command, leaving its runtime running", async () => {
+  it("replaces a Python agent's container through its own upgrader command and adopts the runtime it left", async () => {
     // Start again from a host as the Python agent's installer leaves it.
     expect((await runInstaller(['--uninstall', '--mtls-dir', mtlsDir])).code).toBe(0);
     await docker('rm', '-f', VPLC).catch(() => undefined);
@@ -255,7 +263,9 @@ describe.skipIf(!images || !registryUp)('upgrade_orchestrator with a local regis
     await cloud.waitForDisconnect(60_000);
     await docker('volume', 'create', SHARED_VOLUME);
 
-    // The old agent's runtime: no labels, restart always, its internal bridge and MACVLAN network, its files.
+    // The old agent's runtime as it creates one (reference-agent §8.6): no labels, restart always, SYS_NICE and
+    // MKNOD, its MACVLAN network and `<name>_internal` bridge, and its files. The capabilities are part of the shape
+    // by which an unlabelled container is proven the old agent's; without them it is a stranger's and is left alone.
     await docker(
       'network',
       'create',
@@ -280,6 +290,12 @@ describe.skipIf(!images || !registryUp)('upgrade_orchestrator with a local regis
       LEGACY_NET,
       '--ip',
       `${SUBNET}.40`,
+      '--mac-address',
+      LEGACY_MAC,
+      '--cap-add',
+      'SYS_NICE',
+      '--cap-add',
+      'MKNOD',
       STANDIN_IMAGE,
     );
     await docker('network', 'connect', `${LEGACY}_internal`, LEGACY);
@@ -297,6 +313,7 @@ describe.skipIf(!images || !registryUp)('upgrade_orchestrator with a local regis
           subnet: `${SUBNET}.0/24`,
           gateway: `${SUBNET}.1`,
           dns: ['8.8.8.8'],
+          mac: LEGACY_MAC,
           mac_address: legacy.NetworkSettings.Networks[LEGACY_NET].MacAddress,
           docker_network_name: LEGACY_NET,
         },
@@ -347,6 +364,8 @@ describe.skipIf(!images || !registryUp)('upgrade_orchestrator with a local regis
       `ORCH_PARENT_INTERFACES=${PARENT}`,
       STANDIN_IMAGE,
     );
+    // After each create the old agent joins its own container to the runtime's internal bridge (§8.7).
+    await docker('network', 'connect', `${LEGACY}_internal`, 'orchestrator_agent');
 
     // What the Python agent's upgrade_orchestrator does (reference-latest §9.2): exactly this command and these variables.
     await docker(
@@ -378,11 +397,20 @@ describe.skipIf(!images || !registryUp)('upgrade_orchestrator with a local regis
       Source: mtlsDir,
       RW: false,
     });
-    // The old agent's runtime ran on through the swap, untouched. (That the new agent then adopts it, as it does
-    // when it replaces the old agent by hand in test/e2e/adopt-legacy, is not yet shown on this path.)
-    expect((await inspect(LEGACY)).Id).toBe(legacy.Id);
-    expect((await inspect(LEGACY)).State.Running).toBe(true);
+    // The old agent's runtime ran on through the swap, untouched, and the new agent adopted it.
     expect(await status('__orchestrator__')).toMatchObject({ status: 'success', step: 'upgraded' });
+    const adopted = await waitFor(
+      async () => {
+        const s = await status(LEGACY);
+        return s.status === 'success' && s.is_running === true && s.state === 'running' && s;
+      },
+      { timeoutMs: 90_000, intervalMs: 500, message: `${LEGACY} adopted and running` },
+    );
+    expect(adopted.networks).toMatchObject({ [LEGACY_NET]: { ip_address: `${SUBNET}.40`, mac_address: LEGACY_MAC } });
+    const now = await inspect(LEGACY);
+    expect(now.Id).toBe(legacy.Id);
+    expect(now.State.StartedAt).toBe(legacy.State.StartedAt);
+    expect(now.State.Running).toBe(true);
     await waitFor(async () => !(await exists('container', 'orchestrator_upgrader')), { timeoutMs: 30_000 });
     expect(await exists('container', 'orchestrator_agent_previous')).toBe(false);
   }, 400_000);
