@@ -9,7 +9,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# npm run build also copies the sidecar's DHCP hook and the inspector's page (src/io/inspector/assets) into dist/.
 COPY sidecar/src ./sidecar/src
+COPY sidecar/udhcpc-hook.sh ./sidecar/udhcpc-hook.sh
 RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
@@ -20,6 +22,7 @@ ENV ORCH_LOCAL=off
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
+# The inspector serves @viz-js/viz's browser build straight from node_modules: it is a production dependency.
 COPY --from=build /app/dist ./dist
 # Marks the agent's containers for people and tools (docker ps --filter label=edge.autonomy.role=orchestrator-agent).
 # The agent does not find itself by it: any container can carry a label, so it reads its own id from the kernel
