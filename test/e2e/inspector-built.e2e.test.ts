@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,8 +10,23 @@ import { waitFor } from '../support/wait.js';
  * The built agent (`node dist/src/main.js`, as the README and the image start it) serves the inspector's page, its
  * scripts and the diagram renderer from what `npm run build` ships: the page's files copied into dist/, and
  * @viz-js/viz from the production node_modules. The page, in chromium with the network cut, draws the machines.
- * No Docker engine: the agent starts without one, and nothing here touches the shared engines.
+ * The agent runs with the arguments of `npm run dev` (the README's `# dev` command), so on the default
+ * 127.0.0.1:8642, plus --metrics. No Docker engine: the agent starts without one, and nothing here touches the
+ * shared engines.
  */
+const root = new URL('../..', import.meta.url).pathname;
+
+/** The agent's arguments in `npm run dev`, which the README gives as the way to start the inspector. */
+async function devArguments(): Promise<string[]> {
+  const readme = await readFile(`${root}README.md`, 'utf8');
+  const line = readme.split('\n').find((l) => l.trimEnd().endsWith('# dev'));
+  expect(line?.slice(0, line.lastIndexOf('#')).trim()).toBe('npm ci && npm run dev');
+  const { scripts } = JSON.parse(await readFile(`${root}package.json`, 'utf8')) as { scripts: Record<string, string> };
+  const [build, run] = scripts.dev!.split(' && ');
+  expect(build).toBe('npm run build --silent');
+  expect(run).toMatch(/^node dist\/src\/main\.js /);
+  return run!.split(' ').slice(2);
+}
 describe('the built agent with --inspect and --metrics', () => {
   let agent: AgentProcess;
   let home: string;
@@ -22,7 +37,7 @@ describe('the built agent with --inspect and --metrics', () => {
   beforeAll(async () => {
     home = await mkdtemp(join(tmpdir(), 'i15b-home-'));
     agent = await startAgentProcess(
-      ['--local', '--inspect', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--netmon-socket', join(home, 'none.sock')],
+      [...(await devArguments()), '--metrics', '127.0.0.1:0', '--netmon-socket', join(home, 'none.sock')],
       { HOME: home, DOCKER_HOST: 'unix:///nonexistent/i15b-docker.sock' },
     );
     // main.ts prints both addresses for the person at the terminal.
@@ -35,6 +50,7 @@ describe('the built agent with --inspect and --metrics', () => {
       { timeoutMs: 60_000, message: 'the agent to print the inspector and metrics addresses' },
     );
     inspector = urls.inspector;
+    expect(inspector).toBe('http://127.0.0.1:8642');
     metrics = urls.metrics;
     browser = await openBrowser();
   }, 120_000);
