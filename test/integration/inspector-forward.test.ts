@@ -9,7 +9,8 @@ import { type Agent, startAgent } from '../../src/actors/agent.js';
 import { parseConfig } from '../../src/config.js';
 import { connectCtl, type CtlConnection } from '../../src/io/local/ctlClient.js';
 import { readEndpointFile } from '../../src/io/local/endpointFile.js';
-import { waitFor } from '../support/wait.js';
+import { ForwardSocket } from '../../src/io/inspector/forwardSocket.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 /**
  * --inspect-forward against a real WebSocket server standing in for Stately's inspector (@statelyai/inspect's
@@ -161,4 +162,48 @@ describe('--inspect-forward', () => {
     expect(server.connections()).toBe(1);
     expect(agent.cloud.state()).toBe('online');
   }, 120_000);
+});
+
+describe('the forward socket', () => {
+  it('holds the newest events while no inspector listens, and sends each of them once', async () => {
+    // A free port, then nobody on it.
+    const probe = inspectorServer();
+    const port = await probe.listening;
+    await probe.vanish();
+    const socket = new ForwardSocket({
+      url: `ws://127.0.0.1:${port}`,
+      log: pino({ level: 'silent' }),
+      maxQueued: 50,
+      retryMs: 100,
+      maxRetryMs: 200,
+    });
+    socket.start();
+    try {
+      for (let n = 0; n < 500; n++) socket.send({ n });
+      // Refused connections in the meantime change nothing.
+      await sleep(500);
+      const server = inspectorServer(port);
+      await server.listening;
+      await waitFor(() => server.raw.length >= 50, { timeoutMs: 10_000, message: 'the backlog' });
+      socket.send({ n: 500 });
+      await waitFor(() => server.raw.length === 51, { timeoutMs: 10_000, message: 'the next event' });
+      await sleep(300);
+      expect(server.raw.map((r) => (JSON.parse(r) as { n: number }).n)).toEqual(
+        Array.from({ length: 51 }, (_, i) => 450 + i),
+      );
+      await server.vanish();
+      // Another inspector later gets what happens from then on, not the old backlog again.
+      const next = inspectorServer(port);
+      await next.listening;
+      await waitFor(() => next.connections() === 1, { timeoutMs: 10_000, message: 'the reconnect' });
+      await sleep(100);
+      socket.send({ n: 501 });
+      await waitFor(() => next.raw.length >= 1, { timeoutMs: 10_000, message: 'the event after the reconnect' });
+      await sleep(300);
+      expect(next.raw.map((r) => (JSON.parse(r) as { n: number }).n)).toEqual([501]);
+      await next.vanish();
+    } finally {
+      socket.stop();
+    }
+  }, 30_000);
 });

@@ -68,10 +68,6 @@ export class ForwardSocket {
     this.socket = null;
   }
 
-  get connected(): boolean {
-    return this.open;
-  }
-
   send(event: unknown): void {
     if (this.stopped) return;
     let text: string;
