@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds orchestrator-test/openplc-standin:latest, a registry-free stand-in for the OpenPLC runtime image, for tests.
 # The rootfs is assembled from this host: its own `node` binary and the libraries it links, busybox-static (sh, udhcpc,
-# ip, sleep, ...), and test/support/standin/server.mjs; a self-signed certificate is generated and baked in; the tree
-# is tarred and `docker import`ed. No registry is contacted.
+# ip, sleep, ...), test/support/standin/*.mjs, and the `socket.io` package with its dependencies from this checkout's
+# node_modules (the runtime's debug namespace; so run `npm ci` first); a self-signed certificate is generated and
+# baked in; the tree is tarred and `docker import`ed. No registry is contacted.
 #
 # Idempotent: the image carries a label with a hash of its inputs; when the engine already has an image with the same
 # hash the script exits at once. Concurrent runs on one host are serialised with flock.
 #
 # Usage: scripts/build-runtime-standin.sh [--socket /var/run/docker.sock] [--force]
-# Needs: /usr/bin/docker (talks to the engine), node, openssl, tar, flock, busybox-static (/bin/busybox);
+# Needs: /usr/bin/docker (talks to the engine), node, openssl, tar, flock, busybox-static (/bin/busybox), node_modules;
 #        `strip` (binutils) is optional and only makes the image smaller.
 set -euo pipefail
 
@@ -39,6 +40,7 @@ fail() { echo "build-runtime-standin: $*" >&2; exit 1; }
 [ -x "$NODE_BIN" ] || fail "node is not on PATH"
 command -v openssl >/dev/null || fail "openssl is missing (apt-get install -y openssl)"
 [ -x "$BUSYBOX" ] || fail "$BUSYBOX is missing (apt-get install -y busybox-static)"
+[ -f "$ROOT/node_modules/socket.io/package.json" ] || fail "no socket.io in $ROOT/node_modules (run npm ci first)"
 if LC_ALL=C ldd "$BUSYBOX" 2>&1 | grep -q '=>'; then
   fail "$BUSYBOX is dynamically linked; install busybox-static (apt-get install -y busybox-static)"
 fi
@@ -48,9 +50,25 @@ fi
 #
 # The hash covers the contents (never the paths: several checkouts share one engine) of everything that ends up in
 # the image, except the certificate, which is random by design.
+# The packages the debug namespace needs: socket.io and everything it depends on, as npm installed them (flat).
+STANDIN_PACKAGES="$(
+  cd "$ROOT" && node -e '
+    const { readFileSync } = require("node:fs");
+    const seen = new Set();
+    const visit = (name) => {
+      if (seen.has(name)) return;
+      seen.add(name);
+      const pkg = JSON.parse(readFileSync(`node_modules/${name}/package.json`, "utf8"));
+      for (const dep of Object.keys(pkg.dependencies ?? {})) visit(dep);
+    };
+    visit("socket.io");
+    console.log([...seen].sort().join("\n"));'
+)" || fail "could not list the dependencies of socket.io in $ROOT/node_modules"
+
 INPUT_HASH="$(
   {
-    cat "$STANDIN_DIR/server.mjs" "$STANDIN_DIR/udhcpc.script" "${BASH_SOURCE[0]}"
+    cat "$STANDIN_DIR/server.mjs" "$STANDIN_DIR/debug.mjs" "$STANDIN_DIR/udhcpc.script" "${BASH_SOURCE[0]}"
+    for p in $STANDIN_PACKAGES; do echo "$p"; cat "$ROOT/node_modules/$p/package.json"; done
     "$NODE_BIN" --version
     sha256sum <"$BUSYBOX"
   } | sha256sum | cut -c1-32
@@ -118,7 +136,11 @@ nogroup:x:65534:
 EOF
 echo 'hosts: files dns' >"$RFS/etc/nsswitch.conf"
 
-cp "$STANDIN_DIR/server.mjs" "$RFS/app/server.mjs"
+cp "$STANDIN_DIR/server.mjs" "$STANDIN_DIR/debug.mjs" "$RFS/app/"
+for p in $STANDIN_PACKAGES; do
+  mkdir -p "$RFS/app/node_modules/$(dirname "$p")"
+  cp -RL "$ROOT/node_modules/$p" "$RFS/app/node_modules/$p"
+done
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
   -subj "/CN=openplc-standin" -addext "subjectAltName=DNS:openplc-standin,DNS:localhost" \
   -keyout "$RFS/app/key.pem" -out "$RFS/app/cert.pem" >/dev/null 2>&1 || fail "openssl could not create the certificate"

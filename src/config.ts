@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import Type, { type Static } from 'typebox';
+import { buildVersion } from './version.js';
 import { Compile } from 'typebox/compile';
 import {
   ConfigError,
@@ -43,6 +43,11 @@ import {
   showInterfaceList,
   InterfaceListSchema,
   interfaceList,
+  ListenAddressSchema,
+  listenAddress,
+  onOff,
+  showListen,
+  wsUrl,
   showRestartBudget,
   showSubnetPool,
   showUlimits,
@@ -51,10 +56,17 @@ import {
   UlimitSchema,
   ulimits,
   wholeNumber,
+  AddressListSchema,
+  IceServersSchema,
+  iceServers,
+  ipv4List,
+  showAddressList,
+  showIceServers,
 } from './config/parsers.js';
 
 import { DEFAULT_MAX_MESSAGE_BYTES } from './io/cloud/connection.js';
 import { DEFAULT_LOG_FILE_MAX_BYTES } from './io/log/dailyFile.js';
+import { isLoopbackHost, showListenAddress } from './model/listen.js';
 import { displayUrl } from './model/urls.js';
 import { DEFAULT_INTERNAL_SUBNET_POOL, DEFAULT_MAX_VPLCS } from './model/vplc.js';
 
@@ -68,6 +80,12 @@ export type { DockerHost, LogLevel, Ulimit } from './config/parsers.js';
  */
 
 const RUNTIME_IMAGE = 'ghcr.io/autonomy-logic/openplc-runtime:latest';
+const AGENT_IMAGE = 'ghcr.io/autonomy-logic/orchestrator-agent:latest';
+const NETMON_IMAGE = 'ghcr.io/autonomy-logic/autonomy-netmon:latest';
+
+/** Where `--inspect` and `--metrics` given alone listen: this host only. */
+export const DEFAULT_INSPECT_ADDRESS = '127.0.0.1:8642';
+export const DEFAULT_METRICS_ADDRESS = '127.0.0.1:9464';
 
 /** A path default as a user writes it; expanded when used, since the home folder differs per machine. */
 const pathDefault = (text: string) => new Derived(text, () => expandPath(text));
@@ -177,6 +195,37 @@ const OPTIONS = {
     parse: (text) => text,
     default: RUNTIME_IMAGE,
     expected: `an image reference (e.g. ${RUNTIME_IMAGE})`,
+  }),
+  upgradeAgentImage: option({
+    flag: 'upgrade-agent-image',
+    env: 'ORCH_UPGRADE_AGENT_IMAGE',
+    placeholder: '<image>',
+    help: 'Agent image upgrade_orchestrator pulls and installs (the old agent always used this one).',
+    schema: Type.String({ pattern: IMAGE_REFERENCE.source }),
+    parse: (text) => text,
+    default: AGENT_IMAGE,
+    expected: `an image reference (e.g. ${AGENT_IMAGE})`,
+  }),
+  upgradeNetmonImage: option({
+    flag: 'upgrade-netmon-image',
+    env: 'ORCH_UPGRADE_NETMON_IMAGE',
+    placeholder: '<image>',
+    help: 'Sidecar image upgrade_orchestrator pulls and recreates autonomy_netmon from.',
+    schema: Type.String({ pattern: IMAGE_REFERENCE.source }),
+    parse: (text) => text,
+    default: NETMON_IMAGE,
+    expected: `an image reference (e.g. ${NETMON_IMAGE})`,
+  }),
+  upgradeConnectTimeout: option({
+    flag: 'upgrade-connect-timeout',
+    env: 'ORCH_UPGRADE_CONNECT_TIMEOUT',
+    placeholder: '<seconds>',
+    help: 'After an upgrade the new agent must connect to the cloud within this many seconds, or the upgrader puts the previous agent back (rollback).',
+    schema: Type.Integer({ minimum: 5_000, maximum: 3_600_000 }),
+    parse: secondsAsMs,
+    show: showMsAsSeconds,
+    default: 120_000,
+    expected: 'a number of seconds between 5 and 3600',
   }),
   netmonSocket: option({
     flag: 'netmon-socket',
@@ -338,6 +387,111 @@ const OPTIONS = {
       expected: 'a whole number of requests (1 or more)',
     }),
   },
+  debug: {
+    iceServers: option({
+      flag: 'webrtc-ice-servers',
+      env: 'ORCH_WEBRTC_ICE_SERVERS',
+      placeholder: '<urls>',
+      help: "STUN or TURN servers of WebRTC debug sessions, comma separated (the old agent's Google STUN servers by default); none: host candidates only.",
+      schema: IceServersSchema,
+      parse: iceServers,
+      show: showIceServers,
+      default: ['stun:stun.l.google.com:19302', 'stun:stun1.l.google.com:19302'],
+      expected: 'STUN/TURN URLs, comma separated, or none',
+    }),
+    hostAddresses: option({
+      flag: 'webrtc-host-addresses',
+      env: 'ORCH_WEBRTC_HOST_ADDRESSES',
+      placeholder: '<addresses>',
+      help: 'Local IPv4 addresses WebRTC debug sessions offer as host candidates, comma separated (127.0.0.1 included only when listed); not set: every address of the host.',
+      schema: AddressListSchema,
+      parse: ipv4List,
+      show: showAddressList,
+      default: null,
+      expected: 'IPv4 addresses, comma separated',
+    }),
+    maxPerVplc: option({
+      flag: 'debug-max-sessions-per-vplc',
+      env: 'ORCH_DEBUG_MAX_SESSIONS_PER_VPLC',
+      placeholder: '<sessions>',
+      help: 'WebRTC debug sessions, and debug connections to its runtime, one vPLC may have at once; more are refused with a sentence naming this flag.',
+      schema: Type.Integer({ minimum: 1 }),
+      parse: wholeNumber,
+      default: 4,
+      expected: 'a whole number of sessions (1 or more)',
+    }),
+    maxSessions: option({
+      flag: 'debug-max-sessions-per-host',
+      env: 'ORCH_DEBUG_MAX_SESSIONS_PER_HOST',
+      placeholder: '<sessions>',
+      help: 'WebRTC debug sessions, and debug connections to runtimes, of all vPLCs together; more are refused with a sentence naming this flag.',
+      schema: Type.Integer({ minimum: 1 }),
+      parse: wholeNumber,
+      default: 16,
+      expected: 'a whole number of sessions (1 or more)',
+    }),
+  },
+  inspect: option({
+    flag: 'inspect',
+    bare: DEFAULT_INSPECT_ADDRESS,
+    env: 'ORCH_INSPECT',
+    placeholder: '<host:port>',
+    help:
+      "Serve the inspector (every live actor, its machine diagram and state, the event log, each vPLC's timeline) on " +
+      `this address; alone: ${DEFAULT_INSPECT_ADDRESS}. Only a loopback address unless --inspect-allow-remote and ` +
+      'ORCH_INSPECT_TOKEN are given; port 0 takes a free port.',
+    schema: ListenAddressSchema,
+    parse: listenAddress,
+    show: showListen,
+    default: null,
+    expected: 'host:port',
+  }),
+  inspectAllowRemote: option({
+    flag: 'inspect-allow-remote',
+    switch: true,
+    env: 'ORCH_INSPECT_ALLOW_REMOTE',
+    placeholder: 'on|off',
+    help: 'Let --inspect listen on an address other machines reach; then every request must carry ORCH_INSPECT_TOKEN.',
+    schema: Type.Boolean(),
+    parse: onOff,
+    show: (on) => (on ? 'on' : 'off'),
+    default: false,
+    expected: 'on or off',
+  }),
+  inspectToken: option({
+    env: 'ORCH_INSPECT_TOKEN',
+    placeholder: '<token>',
+    help:
+      'Secret a remote inspector demands (as ?token= once, then a cookie, or Authorization: Bearer); 16 characters or ' +
+      'more. Never printed.',
+    schema: Type.Union([Type.String({ minLength: 16, maxLength: 512 }), Type.Null()]),
+    parse: (text) => text,
+    show: () => '<set>',
+    default: null,
+    expected: 'a token of 16 to 512 characters',
+  }),
+  inspectForward: option({
+    flag: 'inspect-forward',
+    env: 'ORCH_INSPECT_FORWARD',
+    placeholder: '<ws-url>',
+    help: "Also send every inspection event to a WebSocket inspector of Stately's tools (@statelyai/inspect), e.g. ws://127.0.0.1:8080.",
+    schema: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+    parse: wsUrl,
+    default: null,
+    expected: 'a ws:// or wss:// URL',
+  }),
+  metrics: option({
+    flag: 'metrics',
+    bare: DEFAULT_METRICS_ADDRESS,
+    env: 'ORCH_METRICS',
+    placeholder: '<host:port>',
+    help: `Serve /metrics in the Prometheus text format on this address; alone: ${DEFAULT_METRICS_ADDRESS}; port 0 takes a free port.`,
+    schema: ListenAddressSchema,
+    parse: listenAddress,
+    show: showListen,
+    default: null,
+    expected: 'host:port',
+  }),
   faultKillAt: option({
     env: 'ORCH_FAULT_KILL_AT',
     placeholder: '<operation>:<step>[@<vplc>]',
@@ -378,25 +532,9 @@ const ConfigCheck = Compile(ConfigSchema);
 
 let cachedVersion: string | null = null;
 
-/** The agent's version from package.json (src/ when run with tsx, dist/src/ when built). */
+/** The agent's version: `AGENT_VERSION` when the image stamps it, else package.json (src/version.ts). Read once. */
 export function agentVersion(): string {
-  if (cachedVersion !== null) return cachedVersion;
-  for (const relative of ['../package.json', '../../package.json']) {
-    try {
-      // Read once, only for --version and the start-up banner: not a hot path.
-      const pkg = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as {
-        name?: unknown;
-        version?: unknown;
-      };
-      if (pkg.name === 'orchestrator-agent' && typeof pkg.version === 'string') {
-        cachedVersion = pkg.version;
-        return cachedVersion;
-      }
-    } catch {
-      // try the next candidate
-    }
-  }
-  cachedVersion = 'unknown';
+  cachedVersion ??= buildVersion(process.env);
   return cachedVersion;
 }
 
@@ -451,6 +589,7 @@ export async function parseConfig(
   }
 
   const table = values as Static<typeof ConfigSchema>;
+  refuseOpenInspector(table, sources.get(optionNamed('inspect'))?.label ?? '--inspect');
   const local = await chooseLocalMode(table.local, {
     cloudUrl: sources.get(optionNamed('cloudUrl'))?.label,
     mtlsDir: sources.get(optionNamed('mtlsDir'))?.label,
@@ -478,6 +617,28 @@ export interface ParseOptions {
    * of its own, and for ctl, which only needs to know the data folder.
    */
   checkFiles?: boolean;
+}
+
+/**
+ * The inspector shows every vPLC, its errors and the events it is sent: beyond this host it needs both the switch
+ * that says so and a token (docs/decisions.md#the-inspector-stays-on-this-host).
+ */
+function refuseOpenInspector(table: Static<typeof ConfigSchema>, label: string): void {
+  const at = table.inspect;
+  if (at === null || isLoopbackHost(at.host)) return;
+  const where = showListenAddress(at);
+  if (!table.inspectAllowRemote) {
+    throw new ConfigError(
+      `${label}: ${where} is not a loopback address; the inspector shows every vPLC and the events it is sent, so it ` +
+        'listens beyond this host only with --inspect-allow-remote and a token in ORCH_INSPECT_TOKEN',
+    );
+  }
+  if (table.inspectToken === null) {
+    throw new ConfigError(
+      `${label}: ${where} is reachable from other machines; set ORCH_INSPECT_TOKEN (16 characters or more) so that ` +
+        'only those who have it see the inspector',
+    );
+  }
 }
 
 function optionNamed(path: string): ListedOption {
@@ -534,6 +695,9 @@ export function describeConfig(config: Config): Record<string, unknown> {
     dataDir: config.dataDir,
     logLevel: config.logLevel,
     runtimeImage: config.runtimeImage,
+    upgradeAgentImage: config.upgradeAgentImage,
+    upgradeNetmonImage: config.upgradeNetmonImage,
+    upgradeConnectTimeoutSeconds: config.upgradeConnectTimeout / 1000,
     netmonSocket: config.netmonSocket,
     runtimeUlimits: showUlimits(config.runtimeUlimits),
     dockerHost: showDockerHost(config.dockerHost),
@@ -550,6 +714,17 @@ export function describeConfig(config: Config): Record<string, unknown> {
       maxPerVplc: config.runCommand.maxPerVplc,
       maxConcurrent: config.runCommand.maxConcurrent,
     },
+    debug: {
+      iceServers: showIceServers(config.debug.iceServers),
+      hostAddresses: showAddressList(config.debug.hostAddresses),
+      maxPerVplc: config.debug.maxPerVplc,
+      maxSessions: config.debug.maxSessions,
+    },
+    inspect: showListen(config.inspect),
+    inspectAllowRemote: config.inspectAllowRemote,
+    inspectToken: config.inspectToken === null ? null : '<set>',
+    inspectForward: config.inspectForward === null ? null : displayUrl(config.inspectForward),
+    metrics: showListen(config.metrics),
     faultKillAt: config.faultKillAt,
     hostname: config.hostname,
   };

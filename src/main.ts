@@ -4,7 +4,7 @@
  * Bad configuration prints one line and exits 2 (no stack trace): an installer or a plant engineer
  * reads it, and Docker's restart policy must not hide it in a crash loop of stack dumps.
  *
- * `orchestrator-agent ctl …` and `orchestrator-agent doctor …` are tools beside the agent: they are dispatched
+ * `orchestrator-agent ctl …`, `orchestrator-agent doctor …` and `orchestrator-agent upgrade-self` are tools beside the agent: they are dispatched
  * before the agent's own options are read, and each reads the options it shares with the agent itself.
  */
 import { basename, relative } from 'node:path';
@@ -23,6 +23,18 @@ function invocation(): string {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv[0] === 'upgrade-self') {
+    // The upgrader's container (install/python-shim.sh runs this for `python src/tools/upgrade_self.py`).
+    const { upgraderMain } = await import('./cli/upgrader/main.js');
+    process.exitCode = await upgraderMain(process.env);
+    return;
+  }
+  if (argv[0] === 'remove-volume-after') {
+    // The last step of a self-destruct, in a container of its own (actors/orchestrator/selfDestruct.ts).
+    const { removeVolumeAfterMain } = await import('./cli/upgrader/removeVolumeAfter.js');
+    process.exitCode = await removeVolumeAfterMain(argv.slice(1));
+    return;
+  }
   if (argv[0] === 'ctl' || argv[0] === 'doctor') {
     const tools = await import('./cli/index.js');
     const tool = argv[0] === 'ctl' ? tools.runCtl : tools.runDoctor;
@@ -89,6 +101,10 @@ async function main(): Promise<void> {
 
   process.on('SIGTERM', () => void shutdown(0, { signal: 'SIGTERM' }));
   process.on('SIGINT', () => void shutdown(0, { signal: 'SIGINT' }));
+
+  // For the person at the terminal, like the local-mode banner below (docs/protocol.md#inspector).
+  if (agent.inspectorUrl) process.stderr.write(`inspector  ${agent.inspectorUrl}/\n`);
+  if (agent.metricsUrl) process.stderr.write(`metrics    ${agent.metricsUrl}\n`);
 
   if (agent.local) {
     // Written to stderr: it is for the person at the terminal, and stdout may be a stream of JSON log lines.

@@ -15,6 +15,7 @@ import { HostMetrics } from '../../src/io/metrics/hostMetrics.js';
 import { UsageBuffer } from '../../src/io/metrics/usageBuffer.js';
 import { NetmonConnector } from '../../src/io/netmon/client.js';
 import { RuntimeHttpProxy } from '../../src/io/runtime-http/proxy.js';
+import { remoteDebugFor } from '../../test/support/remoteDebug.js';
 import { ensureStandinImage } from '../../test/support/runtimeImage.js';
 import { defineBenchmark, round } from './harness.js';
 
@@ -81,6 +82,14 @@ export default defineBenchmark({
       selfDestruct: new SelfDestruct({ supervisor, engine, clearRecords: async () => {}, log }),
       serial: new SerialPassthrough({ engine, devices: () => [], log }),
       runCommandPorts: [8443],
+      debug: remoteDebugFor({
+        supervisor,
+        proxy: new RuntimeHttpProxy({ log }),
+        ports: [8443],
+        internalIp: (name) => watch.observed(name)?.internalIp ?? null,
+        router: () => router,
+        log,
+      }),
       log,
     });
     const router = new TopicRouter({ handlers, log });

@@ -68,3 +68,40 @@ export function round(value: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
 }
+
+/**
+ * One of the performance targets (bench/README.md): a figure, the baseline measured in the same run, and their
+ * ratio. Reported, never asserted: `met` only says whether this run's figure is inside the target.
+ */
+export interface TargetResult {
+  /** File-name-safe id: the result also goes to `bench/results/<id>.json`. */
+  id: string;
+  /** The target in words, as bench/README.md states it. */
+  target: string;
+  figure: number;
+  unit: string;
+  baseline: { what: string; value: number } | null;
+  /** figure / baseline (null without a baseline). */
+  ratio: number | null;
+  /** Whether this run's figure (or ratio) is inside the target. */
+  met: boolean;
+  details?: Record<string, unknown>;
+}
+
+export function target(t: Omit<TargetResult, 'ratio'> & { ratio?: number | null }): TargetResult {
+  const ratio =
+    t.ratio !== undefined ? t.ratio : t.baseline && t.baseline.value > 0 ? round(t.figure / t.baseline.value, 2) : null;
+  return { ...t, ratio };
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+}

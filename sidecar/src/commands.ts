@@ -7,7 +7,14 @@ import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { DhcpManager, DhcpResult } from './dhcp.js';
 import { isMac, type NetnsTools, type SetMacResult, setMac } from './mac.js';
-import { COMMAND_TIMEOUT_MS, type SidecarCommandName, type SidecarReply } from './protocol.js';
+import {
+  COMMAND_TIMEOUT_MS,
+  type NetlinkStatus,
+  type NetlinkStatusReply,
+  type SidecarCommandName,
+  type SidecarReply,
+  type StatusReply,
+} from './protocol.js';
 import { routeDestinations } from './kernel-view.js';
 import { notARuntimeContainer, refusedTarget } from './targets.js';
 import type { SerialMonitor } from './serial.js';
@@ -15,6 +22,7 @@ import type { NicMover } from './nics.js';
 import type { ProxyArpBridges } from './proxyArp.js';
 import type { WifiDhcp } from './wifiDhcp.js';
 import { errorText } from '../../src/model/errors.js';
+import { buildVersion } from '../../src/version.js';
 
 export interface CommandContext {
   log: Logger;
@@ -30,7 +38,16 @@ export interface CommandContext {
   ipCommand?: string;
   /** Where /proc is (tests). */
   procRoot?: string;
+  /** The kernel link watch and the changes waiting out their quiet period (get_netlink_status, get_status). */
+  interfaces?: { netlinkStatus(): NetlinkStatus; pendingChanges(): string[] };
+  /** Agents connected to the socket (get_status). */
+  clientsConnected?: () => number;
+  /** The sidecar's own version (get_status): main.ts reads it from its environment; package.json when not given. */
+  version?: string;
 }
+
+/** Before the interface monitor exists (or in tests without one): nothing is watched. */
+const NOT_WATCHING: NetlinkStatus = { running: false, degraded: true, consecutive_errors: 0, socket_active: false };
 
 const execFileAsync = promisify(execFile);
 
@@ -55,6 +72,21 @@ export class CommandDispatcher {
       discover_devices: async () => ({ success: true, devices: await serial.rescan() }),
       set_mac: (fields) => setMacCommand(fields, context.netnsTools, context.procRoot),
       get_host_routes: () => hostRoutes(context.ipCommand ?? 'ip'),
+      get_netlink_status: async (): Promise<NetlinkStatusReply> => ({
+        success: true,
+        status: context.interfaces?.netlinkStatus() ?? NOT_WATCHING,
+      }),
+      get_status: async (): Promise<StatusReply> => ({
+        success: true,
+        status: {
+          netlink: context.interfaces?.netlinkStatus() ?? NOT_WATCHING,
+          dhcp: dhcp.status(),
+          devices: serial.status(),
+          clients_connected: context.clientsConnected?.() ?? 0,
+          pending_changes: context.interfaces?.pendingChanges() ?? [],
+          version: context.version ?? buildVersion({}),
+        },
+      }),
       move_nic_to_container: (fields) => nics.move(fields),
       return_nic_to_host: (fields) => nics.giveBack(fields),
       check_nic_in_container: (fields) => nics.check(fields),

@@ -22,7 +22,7 @@ import {
   removedView,
   sameView,
 } from './kernel-view.js';
-import { type InterfaceInfo, NETWORK_DEBOUNCE_MS } from './protocol.js';
+import { type InterfaceInfo, NETWORK_DEBOUNCE_MS, type NetlinkStatus } from './protocol.js';
 import { isoLocal } from '../../src/model/time.js';
 
 const execFileAsync = promisify(execFile);
@@ -54,6 +54,9 @@ export class InterfaceMonitor {
   private monitorRestartTimer: NodeJS.Timeout | undefined;
   private inFlight: Snapshot | undefined;
   private stopped = false;
+  private started = false;
+  /** Monitor exits and failed kernel reads since the last good read (get_netlink_status). */
+  private consecutiveErrors = 0;
   private readonly ip: string;
   private readonly debounceMs: number;
 
@@ -64,6 +67,7 @@ export class InterfaceMonitor {
 
   /** Starts watching before taking the baseline, so a change in between is not lost. */
   async start(): Promise<void> {
+    this.started = true;
     this.startMonitor();
     const views = await this.snapshot(Date.now());
     for (const [name, view] of views) this.known.set(name, view);
@@ -75,6 +79,22 @@ export class InterfaceMonitor {
     const views = await this.snapshot(Date.now());
     const timestamp = isoLocal();
     return [...views.values()].map((view) => ({ ...view, timestamp }));
+  }
+
+  /** The kernel link watch, in the newest old sidecar's words (docs/protocol.md#command-get_netlink_status). */
+  netlinkStatus(): NetlinkStatus {
+    const socketActive = this.monitor !== undefined && this.monitor.exitCode === null && this.monitor.pid !== undefined;
+    return {
+      running: this.started && !this.stopped,
+      degraded: !socketActive || this.consecutiveErrors > 0,
+      consecutive_errors: this.consecutiveErrors,
+      socket_active: socketActive && !this.stopped,
+    };
+  }
+
+  /** Interfaces whose change waits out its quiet period, in name order. */
+  pendingChanges(): string[] {
+    return [...this.timers.keys()].sort();
   }
 
   stop(): void {
@@ -111,10 +131,16 @@ export class InterfaceMonitor {
       });
       return JSON.parse(stdout === '' ? '[]' : stdout) as unknown;
     };
-    const [addresses, routes] = await Promise.all([
-      run(['-json', 'addr', 'show']),
-      run(['-json', '-4', 'route', 'show']),
-    ]);
+    let addresses: unknown;
+    let routes: unknown;
+    try {
+      [addresses, routes] = await Promise.all([run(['-json', 'addr', 'show']), run(['-json', '-4', 'route', 'show'])]);
+    } catch (err) {
+      this.consecutiveErrors++;
+      throw err;
+    }
+    // A good read while the monitor runs ends a run of errors.
+    if (this.monitor !== undefined && this.monitor.exitCode === null) this.consecutiveErrors = 0;
     const sysRoot = this.options.sysRoot ?? '/sys';
     const physical = new Set<string>();
     const wireless = new Set<string>();
@@ -152,6 +178,7 @@ export class InterfaceMonitor {
     child.on('close', (code, signal) => {
       if (this.monitor !== child || this.stopped) return;
       this.monitor = undefined;
+      this.consecutiveErrors++;
       // A monitor that ran for a while earns a fast restart; one that keeps dying backs off.
       if (Date.now() - startedAt > MONITOR_RESTART_MAX_MS) this.monitorRestartMs = MONITOR_RESTART_MIN_MS;
       const delayMs = this.monitorRestartMs;

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { DEFAULT_DATA_DIR, DEFAULT_SOCKET_PATH } from './protocol.js';
 import { DEFAULT_HOOK_PATH, startSidecar } from './sidecar.js';
 import { errorText } from '../../src/model/errors.js';
+import { buildVersion } from '../../src/version.js';
 
 const USAGE =
   'usage: netmon [--socket PATH] [--data-dir DIR] [--log-level fatal|error|warn|info|debug|trace] ' +
@@ -44,8 +45,11 @@ async function main(): Promise<void> {
     return;
   }
   const log = pino({ level, base: { service: 'netmon' } });
+  // The same place as the agent's version (both are built from one package.json): AGENT_VERSION, else package.json.
+  const version = buildVersion(process.env);
   const sidecar = await startSidecar({
     socketPath: values.socket,
+    version,
     dataDir: values['data-dir'],
     hookPath: values['dhcp-hook'],
     socketMode: mode,
@@ -54,7 +58,10 @@ async function main(): Promise<void> {
     devRoot: values['dev-root'],
     log,
   });
-  log.info({ step: 'sidecar.started', socket: values.socket, dataDir: values['data-dir'] }, 'network monitor running');
+  log.info(
+    { step: 'sidecar.started', version, socket: values.socket, dataDir: values['data-dir'] },
+    'network monitor running',
+  );
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

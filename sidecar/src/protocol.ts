@@ -268,6 +268,22 @@ export const GetHostRoutesCommand = Type.Object({
 });
 export type GetHostRoutesCommand = Static<typeof GetHostRoutesCommand>;
 
+/**
+ * The state of the sidecar's kernel link watch (the newest old sidecar's netlink reader): replied with a
+ * NetlinkStatusReply.
+ */
+export const GetNetlinkStatusCommand = Type.Object({
+  command: Type.Literal('get_netlink_status'),
+  id: Type.Optional(CommandId),
+});
+export type GetNetlinkStatusCommand = Static<typeof GetNetlinkStatusCommand>;
+
+/** Everything the sidecar knows of itself at once: replied with a StatusReply. */
+export const GetStatusCommand = Type.Object({
+  command: Type.Literal('get_status'),
+  id: Type.Optional(CommandId),
+});
+export type GetStatusCommand = Static<typeof GetStatusCommand>;
 const NicFields = {
   id: Type.Optional(CommandId),
   /** The host interface (at most 15 characters of `[a-zA-Z0-9_.-]`). */
@@ -364,6 +380,8 @@ export const SidecarCommand = Type.Union([
   GetDhcpStatusCommand,
   GetDeviceStatusCommand,
   DiscoverDevicesCommand,
+  GetNetlinkStatusCommand,
+  GetStatusCommand,
 ]);
 export type SidecarCommand = Static<typeof SidecarCommand>;
 export type SidecarCommandName = SidecarCommand['command'];
@@ -377,6 +395,8 @@ export const COMMAND_TIMEOUT_MS: Readonly<Record<SidecarCommandName, number>> = 
   discover_devices: 5_000,
   set_mac: 8_000,
   get_host_routes: 5_000,
+  get_netlink_status: 5_000,
+  get_status: 5_000,
   move_nic_to_container: 10_000,
   return_nic_to_host: 10_000,
   check_nic_in_container: 5_000,
@@ -470,6 +490,45 @@ export const HostRoutesReply = Type.Object({
 });
 export type HostRoutesReply = Static<typeof HostRoutesReply>;
 
+/**
+ * The kernel link watch, in the newest old sidecar's keys. Here the watch is an `ip monitor` child process holding the
+ * netlink socket: `running` while the sidecar watches (also while the child is being restarted), `socket_active`
+ * while the child runs, `consecutive_errors` the monitor exits and failed kernel reads since the last good read,
+ * `degraded` when the child is down or errors have not yet been followed by a good read.
+ */
+export const NetlinkStatus = Type.Object({
+  running: Type.Boolean(),
+  degraded: Type.Boolean(),
+  consecutive_errors: Type.Integer(),
+  socket_active: Type.Boolean(),
+});
+export type NetlinkStatus = Static<typeof NetlinkStatus>;
+
+export const NetlinkStatusReply = Type.Object({
+  id: Type.Optional(CommandId),
+  success: Type.Literal(true),
+  status: NetlinkStatus,
+});
+export type NetlinkStatusReply = Static<typeof NetlinkStatusReply>;
+
+export const StatusReply = Type.Object({
+  id: Type.Optional(CommandId),
+  success: Type.Literal(true),
+  status: Type.Object({
+    netlink: NetlinkStatus,
+    /** As in DhcpStatusReply. */
+    dhcp: Type.Record(Type.String(), DhcpClientStatus),
+    /** As in DeviceStatusReply. */
+    devices: DeviceStatusReply.properties.status,
+    /** Agents connected to the socket (the one asking included). */
+    clients_connected: Type.Integer(),
+    /** Interfaces whose change is waiting out its quiet period ({@link NETWORK_DEBOUNCE_MS}). */
+    pending_changes: Type.Array(Type.String()),
+    /** Added: the sidecar's own version (AGENT_VERSION when its image stamps it, else package.json). */
+    version: Type.String(),
+  }),
+});
+export type StatusReply = Static<typeof StatusReply>;
 /** `check_nic_in_container`. */
 export const NicPresenceReply = Type.Object({
   id: Type.Optional(CommandId),
@@ -508,6 +567,8 @@ export const SidecarReply = Type.Union([
   DhcpStatusReply,
   DeviceStatusReply,
   DiscoverDevicesReply,
+  NetlinkStatusReply,
+  StatusReply,
   OkReply,
 ]);
 export type SidecarReply = Static<typeof SidecarReply>;

@@ -39,6 +39,8 @@ export interface SidecarOptions {
    */
   allowedUids?: readonly number[] | false;
   hookPath?: string;
+  /** This sidecar's version, reported by get_status (main.ts: AGENT_VERSION, else package.json). */
+  version?: string;
   /** sysfs (`/sys`): serial devices, and which interfaces are hardware ports. */
   sysRoot?: string;
   devRoot?: string;
@@ -128,6 +130,9 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     wifiDhcp,
     timeouts: options.commandTimeouts,
     ipCommand: options.interfacesIpCommand,
+    interfaces,
+    clientsConnected: () => server?.clientCount ?? 0,
+    version: options.version,
   });
 
   server = new SidecarServer({

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import { agentVersion, type Config } from '../config.js';
 import { showDockerHost } from '../config/parsers.js';
 import { CloudConnector } from '../io/cloud/connection.js';
 import { heartbeatPayload } from '../io/cloud/heartbeat.js';
@@ -8,6 +8,7 @@ import { loadClientIdentity } from '../io/cloud/identity.js';
 import { TopicRouter } from '../io/cloud/router.js';
 import { DockerEngine } from '../io/docker/engine.js';
 import { isManagedRuntime } from '../io/docker/labels.js';
+import { LivenessBeat } from '../io/host/liveness.js';
 import { HostMetrics } from '../io/metrics/hostMetrics.js';
 import { OrchestratorUsageSampler } from '../io/metrics/orchestratorUsage.js';
 import { UsageBuffer } from '../io/metrics/usageBuffer.js';
@@ -23,7 +24,9 @@ import { reconcile } from './boot/reconcile.js';
 import { gatedDispatch, ReconcileGate } from './boot/reconcileGate.js';
 import { CloudLink, type Dispatch } from './cloud/link.js';
 import { createTopicHandlers } from './cloud/topics/index.js';
-import { type PreparedLocalMode, prepareLocalMode } from './local/localMode.js';
+import { channelRunCommand } from './debug/channelRouter.js';
+import { RemoteDebug } from './debug/index.js';
+import type { PreparedLocalMode } from './local/localMode.js';
 import { type AgentModule, startModules } from './modules.js';
 import { DhcpCoordinator } from './network/dhcp.js';
 import { LeaseBook } from './network/leases.js';
@@ -33,7 +36,10 @@ import { KeptMacs } from './network/macs.js';
 import { hostSubnets } from './network/hostSubnets.js';
 import { networkChangeFacts } from './network/networkChanges.js';
 import { ParentInterfaces } from './network/parents.js';
-import { SelfDestruct } from './orchestrator/selfDestruct.js';
+import { SelfDestruct, SHARED_VOLUME } from './orchestrator/selfDestruct.js';
+import { Upgrade } from './orchestrator/upgrade.js';
+import { orchestratorVersions } from './orchestrator/versions.js';
+import { AgentContainers } from '../io/docker/agentContainers.js';
 import { SerialPassthrough } from './serial/passthrough.js';
 import { SidecarLink } from './sidecar/link.js';
 import { journaledOps } from './state/journaledOps.js';
@@ -42,6 +48,10 @@ import { ContainerWatch } from './vplc/containerWatch.js';
 import { createVplcOps } from './vplc/ops.js';
 import { RuntimeReadiness } from './vplc/readiness.js';
 import { Supervisor } from './vplc/supervisor.js';
+import type { MetricsFeed } from './metrics/feed.js';
+import { serveMetrics } from '../io/metrics/metricsServer.js';
+import type { AgentMetrics } from '../io/metrics/prometheus.js';
+import type { Listening } from '../io/http/listen.js';
 import { errorText } from '../model/errors.js';
 import { EngineError } from '../io/docker/errors.js';
 
@@ -51,6 +61,10 @@ export interface Agent {
   readonly supervisor: Supervisor;
   /** Set in local mode. */
   readonly local: LocalModeView | null;
+  /** Where `/metrics` is served (`--metrics`), with the port it got. */
+  readonly metricsUrl: string | null;
+  /** The inspector's page (`--inspect`), with the port it got. */
+  readonly inspectorUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -83,7 +97,11 @@ export interface AgentOptions {
  */
 export async function startAgent(config: Config, log: Logger, opts: AgentOptions = {}): Promise<Agent> {
   const child = (component: string) => log.child({ component });
-  const local: PreparedLocalMode | null = config.local.enabled ? await prepareLocalMode(config, child('local')) : null;
+  // Loaded only in local mode: its private CA (@peculiar/x509) and embedded Socket.IO server cost about 15 MB of
+  // resident memory that an agent on the cloud never uses (docs/performance.md#memory).
+  const local: PreparedLocalMode | null = config.local.enabled
+    ? await (await import('./local/localMode.js')).prepareLocalMode(config, child('local'))
+    : null;
   const cloudTarget = local?.cloud ?? { url: config.cloudUrl, mtlsDir: config.mtlsDir, caFile: config.caFile };
   const identity = await loadClientIdentity(cloudTarget.mtlsDir, cloudTarget.caFile);
   if (!identity.agentIdFromCertificate) {
@@ -104,6 +122,17 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     log: child('usage'),
   });
 
+  // Built first: the engine, the router and the cloud link report to it; it follows the supervisor and the links.
+  // prom-client and the inspector are loaded only when asked for: an agent without them stays small.
+  const metricsFeed: MetricsFeed | null =
+    config.metrics &&
+    new (await import('./metrics/feed.js')).MetricsFeed({
+      supervisor: (): Supervisor => supervisor,
+      links: () => ({ cloud: cloud as CloudLink, sidecar: sidecar as SidecarLink }),
+      log: child('metrics'),
+    });
+  const metrics: AgentMetrics | null = metricsFeed?.metrics ?? null;
+
   const address =
     'socketPath' in config.dockerHost
       ? { socketPath: config.dockerHost.socketPath }
@@ -115,6 +144,7 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     internalSubnetPool: config.internalSubnetPool,
     hostSubnets: () => avoidSubnets(),
     log: child('docker'),
+    ...(metrics && { observe: (call, seconds, error) => metrics.dockerCall(call, seconds, error) }),
   });
   // A moved vNIC's MAC, set back by the sidecar: Docker's inspect still shows its own, so everything that reports
   // or uses a MAC reads it through KeptMacs.
@@ -253,11 +283,26 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     log: child('readiness'),
   });
   supervisor.onChange((status) => readiness.observe(status));
+  const agentContainers = new AgentContainers(address, child('self-destruct'));
   const selfDestruct = new SelfDestruct({
     supervisor,
     engine,
     clearRecords: () => records.clear(),
     isOldAgentNetwork: (net) => footprint.ownsNetwork(net),
+    upgradeRunning: (): boolean => upgrade.running(),
+    removeVolumeAfterExit: async (self) => {
+      const info = await agentContainers.inspect(self.id);
+      const socket = info?.Mounts.find((m) => m.Destination === '/var/run/docker.sock')?.Source;
+      const shared = info?.Mounts.find((m) => m.Destination === '/var/orchestrator');
+      // Only the volume this agent itself mounts as its data folder, and only when it is the shared volume.
+      if (!info || !socket || shared?.Type !== 'volume' || shared.Name !== SHARED_VOLUME) return;
+      await agentContainers.runDetached(
+        'orchestrator_cleanup',
+        info.Image,
+        ['node', '/app/dist/src/main.js', 'remove-volume-after', self.id, SHARED_VOLUME],
+        [`${socket}:/var/run/docker.sock`],
+      );
+    },
     returnDedicatedNics: () => dedicated.returnAllToHost(),
     cleanupAllProxyArp: async () => {
       const reply = await sidecar.request({ command: 'cleanup_all_proxy_arp' }, 30_000);
@@ -266,29 +311,63 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     },
     log: child('self-destruct'),
   });
+  const upgrade = new Upgrade({
+    containers: new AgentContainers(address, child('upgrade')),
+    findSelf: () => engine.findSelf(),
+    agentImage: config.upgradeAgentImage,
+    netmonImage: config.upgradeNetmonImage,
+    connectTimeoutSec: config.upgradeConnectTimeout / 1000,
+    dataDir: config.dataDir,
+    version: agentVersion(),
+    selfDestructRunning: (): boolean => selfDestruct.running(),
+    log: child('upgrade'),
+  });
+  // run_command on a WebRTC data channel takes the cloud topic's path (contract, checks, limits, timeout) through
+  // a router of its own: without the idempotency cache, whose correlation ids are the cloud's.
+  const remoteDebug = new RemoteDebug({
+    proxy,
+    status: (name) => supervisor.status(name),
+    internalIp: (name) => watch.observed(name)?.internalIp ?? null,
+    allowedPorts: config.runCommand.ports,
+    limits: { perVplc: config.debug.maxPerVplc, total: config.debug.maxSessions },
+    iceServers: config.debug.iceServers,
+    hostAddresses: config.debug.hostAddresses,
+    maxTransferChars: config.cloudMaxMessageBytes,
+    runCommand: (payload) => channelRunCommand(channelRouter, payload),
+    log: child('debug'),
+  });
+  supervisor.onChange((status) => remoteDebug.observe(status));
+  const handlers = createTopicHandlers({
+    supervisor,
+    watch,
+    sidecar,
+    proxy,
+    hostMetrics,
+    orchestratorUsage,
+    leases,
+    dedicatedNics: () => dedicated.all(),
+    selfDestruct,
+    upgrade,
+    serial,
+    runCommandPorts: config.runCommand.ports,
+    runtimeImage: config.runtimeImage,
+    versions: () => orchestratorVersions({ version: agentVersion(), sidecar, engine, log: child('versions') }),
+    engineAddress: showDockerHost(config.dockerHost),
+    runCommandLimits: { perVplc: config.runCommand.maxPerVplc, total: config.runCommand.maxConcurrent },
+    readiness,
+    debug: { http: remoteDebug.http, webrtc: remoteDebug.webrtc },
+    log,
+  });
+  // The proxy has its own deadline; give it room to answer with its own, more precise error.
+  const topicTimeoutsMs = { run_command: config.runCommand.timeoutMs + 5_000 };
   const router = new TopicRouter({
-    handlers: createTopicHandlers({
-      supervisor,
-      watch,
-      sidecar,
-      proxy,
-      hostMetrics,
-      orchestratorUsage,
-      leases,
-      dedicatedNics: () => dedicated.all(),
-      selfDestruct,
-      serial,
-      runCommandPorts: config.runCommand.ports,
-      engineAddress: showDockerHost(config.dockerHost),
-      runCommandLimits: { perVplc: config.runCommand.maxPerVplc, total: config.runCommand.maxConcurrent },
-      readiness,
-      log,
-    }),
+    handlers,
     log: child('router'),
     idempotency: new IdempotencyCache(),
-    // The proxy has its own deadline; give it room to answer with its own, more precise error.
-    topicTimeoutsMs: { run_command: config.runCommand.timeoutMs + 5_000 },
+    topicTimeoutsMs,
+    ...(metrics && { observe: (topic, seconds, error) => metrics.request(topic, seconds, error) }),
   });
+  const channelRouter = new TopicRouter({ handlers, log: child('webrtc-router'), topicTimeoutsMs });
   const gate = new ReconcileGate();
   const route: Dispatch = (topic, args, emit) => void router.dispatch(topic, args, emit);
   const cloud = new CloudLink({
@@ -302,12 +381,21 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       maxMessageBytes: config.cloudMaxMessageBytes,
     }),
     dispatch: local ? gatedDispatch(route, gate, showDockerHost(config.dockerHost), child('router')) : route,
-    heartbeat: async () => heartbeatPayload(identity.agentId, await hostMetrics.sample()),
+    heartbeat: async () =>
+      heartbeatPayload({ id: identity.agentId, version: agentVersion() }, await hostMetrics.sample()),
     log: child('cloud'),
     random: opts.random,
     heartbeatIntervalMs: opts.heartbeatIntervalMs,
     onFatal: opts.onFatal,
+    ...(metrics && { onHeartbeat: (latenessMs) => metrics.heartbeatSent(latenessMs / 1000) }),
   });
+
+  const liveness = new LivenessBeat(undefined, (err) =>
+    log.warn(
+      { err: errorText(err) },
+      'could not write the liveness beat; the health check will call the agent unhealthy',
+    ),
+  );
 
   const boot = new AbortController();
   // Dedicated NICs of runtimes that no longer exist go home once the actors of those that do are built, and again
@@ -362,6 +450,32 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
         start: runReconcile,
         stop: () => boot.abort(),
       };
+  let metricsServer: Listening | null = null;
+  const metricsModule: AgentModule[] =
+    metricsFeed && config.metrics
+      ? [
+          {
+            name: 'metrics',
+            start: async () => {
+              metricsFeed.follow();
+              metricsServer = await serveMetrics(config.metrics!, metricsFeed.metrics, child('metrics'));
+            },
+            stop: async () => {
+              metricsFeed.stop();
+              await metricsServer?.close();
+            },
+          },
+        ]
+      : [];
+  const inspector =
+    config.inspect === null && config.inspectForward === null
+      ? null
+      : (await import('./inspector/module.js')).inspectorModule({
+          config,
+          supervisor,
+          links: { cloud, sidecar },
+          log: child('inspector'),
+        });
   const modules: AgentModule[] = [
     { name: 'store', start: () => {}, stop: () => store.close() },
     { name: 'records', start: () => {}, stop: () => records.flush() },
@@ -371,12 +485,18 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
     { name: 'sidecar', start: () => sidecar.start(), stop: () => sidecar.stop() },
     { name: 'dhcp', start: () => {}, stop: () => dhcp.close() },
     { name: 'supervisor', start: () => {}, stop: () => supervisor.stop() },
+    ...metricsModule,
+    ...(inspector ? [inspector.module] : []),
     bootModule,
     { name: 'run-command', start: () => {}, stop: () => proxy.close() },
+    { name: 'remote-debug', start: () => {}, stop: () => remoteDebug.stop() },
     { name: 'readiness', start: () => {}, stop: () => readiness.stop() },
     { name: 'self-destruct', start: () => {}, stop: () => selfDestruct.stop() },
+    { name: 'upgrade', start: () => upgrade.start(), stop: () => upgrade.stop() },
     ...(local ? [local.module] : []),
     { name: 'cloud', start: () => cloud.start(), stop: () => cloud.stop() },
+    // Last: the image's health check calls the agent alive only once everything above has started.
+    { name: 'liveness', start: () => liveness.start(), stop: () => liveness.stop() },
   ];
   const running = await startModules(modules, log);
   log.info(
@@ -394,5 +514,13 @@ export async function startAgent(config: Config, log: Logger, opts: AgentOptions
       return { address: engineAddress, reachable: gate.isOpen(), problem: gate.isOpen() ? null : engineProblem };
     },
   };
-  return { agentId: identity.agentId, cloud, supervisor, local: localView, stop: () => running.stop() };
+  return {
+    agentId: identity.agentId,
+    cloud,
+    supervisor,
+    local: localView,
+    metricsUrl: metricsServer === null ? null : `${(metricsServer as Listening).url}/metrics`,
+    inspectorUrl: inspector?.url() ?? null,
+    stop: () => running.stop(),
+  };
 }

@@ -49,6 +49,11 @@ export interface Option<S extends TSchema = TSchema> {
    */
   readonly switch?: true;
   readonly short?: string;
+  /**
+   * The text a flag given without a value stands for (`--inspect` alone serves on the default address); without it
+   * the value is required.
+   */
+  readonly bare?: string;
   readonly env: string;
   /** The value, as --help writes it after the flag. */
   readonly placeholder: string;
@@ -120,8 +125,16 @@ function readFlags(argv: readonly string[], options: readonly ListedOption[]): M
     if (o.flag !== undefined && o.switch) byName.set(`--no-${o.flag}`, o);
     if (o.short !== undefined) byName.set(`-${o.short}`, o);
   }
+  // A flag whose value may be left out, standing last or before another flag, is read as given with its bare text:
+  // parseArgs would take the next flag as its value.
+  const args = argv.map((written, i) => {
+    const o = byName.get(written);
+    const next = argv[i + 1];
+    const bare = o?.bare !== undefined && (next === undefined || next.startsWith('-'));
+    return bare ? `${written}=${o.bare}` : written;
+  });
   const { tokens } = parseArgs({
-    args: [...argv],
+    args,
     options: Object.fromEntries(
       options.flatMap((o): Array<[string, { type: 'string' | 'boolean'; short?: string }]> => {
         if (o.flag === undefined) return [];
@@ -144,7 +157,7 @@ function readFlags(argv: readonly string[], options: readonly ListedOption[]): M
     }
     // The name as written decides, not parseArgs's reading of it: a flag stands alone or with =value, so -l=x
     // gives x (parseArgs: '=x'), and -ldebug or -hl are unknown flags (parseArgs: -l debug, -h -l).
-    const written = argv[token.index]!;
+    const written = args[token.index]!;
     const eq = written.indexOf('=');
     const name = eq === -1 ? written : written.slice(0, eq);
     const option = byName.get(name);
@@ -248,7 +261,9 @@ export function helpLines(options: readonly ListedOption[]): string[] {
         ? `(environment only) ${o.env}=${o.placeholder}`
         : o.switch
           ? `${names}, --no-${o.flag}   [${o.env}=${o.placeholder}]`
-          : `${names} ${o.placeholder}   [${o.env}]`;
+          : o.bare !== undefined
+            ? `${names} [${o.placeholder}]   [${o.env}]`
+            : `${names} ${o.placeholder}   [${o.env}]`;
     return [`  ${head}`, `      ${o.help}`, `      Default: ${defaultText(o)}`];
   });
 }

@@ -4,6 +4,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import Type, { type Static } from 'typebox';
 import { displayUrl } from '../model/urls.js';
 import { networkText, parseIpv4Network } from '../model/ipv4.js';
+import { type ListenAddress, showListenAddress } from '../model/listen.js';
 import { ValueProblem } from './option.js';
 
 /**
@@ -296,4 +297,83 @@ export async function requireReadable(file: string): Promise<void> {
   } catch (err) {
     reject(`cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
   }
+}
+
+export const IceServersSchema = Type.Array(Type.String({ pattern: '^(stun|stuns|turn|turns):[^\\s,]+$' }));
+
+/**
+ * ICE servers for WebRTC debug sessions: STUN (or TURN) URLs, comma separated; `none` for host candidates only.
+ * TURN credentials are not taken here: a URL list printed at start must never carry secrets.
+ */
+export function iceServers(text: string): string[] {
+  if (text.toLowerCase() === 'none') return [];
+  const result: string[] = [];
+  for (const part of text.split(',')) {
+    const url = part.trim();
+    if (!/^(stun|stuns|turn|turns):[^\s,]+$/.test(url)) {
+      reject(`${JSON.stringify(url)} is not a STUN or TURN URL (e.g. stun:stun.l.google.com:19302), or none`);
+    }
+    if (!result.includes(url)) result.push(url);
+  }
+  return result;
+}
+
+export const showIceServers = (list: readonly string[]): string => (list.length === 0 ? 'none' : list.join(','));
+
+export const AddressListSchema = Type.Union([Type.Array(Type.String(), { minItems: 1 }), Type.Null()]);
+
+/** Comma separated IPv4 addresses of this host. */
+export function ipv4List(text: string): string[] {
+  const result: string[] = [];
+  for (const part of text.split(',')) {
+    const address = part.trim();
+    const octets = address.split('.');
+    const valid = octets.length === 4 && octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) <= 255);
+    if (!valid) reject(`${JSON.stringify(address)} is not an IPv4 address (list them comma separated)`);
+    if (!result.includes(address)) result.push(address);
+  }
+  return result;
+}
+
+export const showAddressList = (list: readonly string[] | null): string => (list === null ? 'all' : list.join(','));
+export const ListenAddressSchema = Type.Union([
+  Type.Object({
+    host: Type.String({ minLength: 1, maxLength: 253 }),
+    port: Type.Integer({ minimum: 0, maximum: 65_535 }),
+  }),
+  Type.Null(),
+]);
+
+/** `host:port`, `[v6]:port` or `:port` (loopback); port 0 takes any free port. */
+export function listenAddress(text: string): ListenAddress {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(text);
+  if (!m) return reject(`${JSON.stringify(text)} is not host:port (e.g. 127.0.0.1:8642)`);
+  const port = Number(m[3]);
+  if (port > 65_535) return reject(`${JSON.stringify(text)}: port ${port} is above 65535`);
+  const host = m[1] ?? (m[2] || '127.0.0.1');
+  return { host, port };
+}
+
+export function showListen(address: ListenAddress | null): string {
+  return address === null ? 'none' : showListenAddress(address);
+}
+
+/** An on/off switch in the usual spellings (the flag itself gives on or off). */
+export function onOff(text: string): boolean {
+  const t = text.toLowerCase();
+  if (['on', 'true', 'yes', '1'].includes(t)) return true;
+  if (['off', 'false', 'no', '0'].includes(t)) return false;
+  return reject();
+}
+
+export function wsUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return reject(`${JSON.stringify(displayUrl(text))} is not a ws:// or wss:// URL`);
+  }
+  if ((url.protocol !== 'ws:' && url.protocol !== 'wss:') || url.hostname === '')
+    return reject(`${JSON.stringify(displayUrl(text))} is not a ws:// or wss:// URL`);
+  return text;
 }

@@ -55,3 +55,30 @@ export const MAX_CONTAINER_NAME_LENGTH = 128;
 
 /** Docker's container-name rule (the daemon's `RestrictedNamePattern`). */
 export const CONTAINER_NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+/**
+ * An image reference split at its tag: `localhost:5000/openplc:v2` -> repository `localhost:5000/openplc`, tag `v2`.
+ * A reference without a tag has Docker's implicit `latest`; one pinned by digest (`…@sha256:…`) has no tag.
+ */
+export function splitImageReference(reference: string): { repository: string; tag: string | null } {
+  const at = reference.indexOf('@');
+  if (at !== -1) {
+    const named = reference.slice(0, at);
+    const colon = named.lastIndexOf(':');
+    return { repository: colon > named.lastIndexOf('/') ? named.slice(0, colon) : named, tag: null };
+  }
+  const colon = reference.lastIndexOf(':');
+  // A ':' before the last '/' is a registry's port (`localhost:5000/x`), not a tag.
+  if (colon > reference.lastIndexOf('/'))
+    return { repository: reference.slice(0, colon), tag: reference.slice(colon + 1) };
+  return { repository: reference, tag: 'latest' };
+}
+
+/**
+ * The image a vPLC runs: `--runtime-image` as it is, or its repository with the vPLC's `runtime_version` as tag (the
+ * old agent's `ghcr.io/autonomy-logic/openplc-runtime:<runtime_version or latest>`).
+ */
+export function runtimeImageOf(configuredImage: string, runtimeVersion: string | undefined): string {
+  if (runtimeVersion === undefined) return configuredImage;
+  return `${splitImageReference(configuredImage).repository}:${runtimeVersion}`;
+}

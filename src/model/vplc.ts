@@ -71,6 +71,11 @@ export interface VplcSpec {
   vnics: VnicConfig[];
   serials: SerialConfig[];
   /**
+   * `runtime_version`: the tag of the runtime image, on the repository of `--runtime-image`. Absent: the tag of
+   * `--runtime-image` itself (latest by default). Kept as a label of the container (docs/protocol.md#labels).
+   */
+  runtimeVersion?: string;
+  /**
    * A host network port moved into the runtime's network namespace for its exclusive use (`dedicated_interface`,
    * docs/protocol.md#dedicated-nics); absent when none.
    */

@@ -45,6 +45,8 @@ describe('the built agent against a test cloud', () => {
   beforeAll(async () => {
     agent = await startAgentProcess(agentArgs({ cloudUrl: cloud.url, pki, image: 'orchestrator-test/missing:never' }), {
       ORCH_NETMON_SOCKET: '/nonexistent/netmon.sock',
+      // As the release images stamp it: heartbeats and get_orchestrator_version must say it.
+      AGENT_VERSION: 'v9.9.9-e2e',
     });
     await waitFor(() => cloud.connectedCns.includes(TEST_AGENT_CN), {
       timeoutMs: 30_000,
@@ -59,9 +61,23 @@ describe('the built agent against a test cloud', () => {
     const before = cloud.heartbeats.length;
     const beats = await cloud.waitForHeartbeats(before + 2, 15_000);
     const last = beats.at(-1)!.payload as Reply;
-    expect(last).toMatchObject({ agent_id: TEST_AGENT_CN, status: 'active' });
+    expect(last).toMatchObject({ agent_id: TEST_AGENT_CN, agent_version: 'v9.9.9-e2e', status: 'active' });
+    expect(Object.keys(last).slice(0, 2)).toEqual(['agent_id', 'agent_version']);
     expect(typeof last.memory_total).toBe('number');
   }, 20_000);
+
+  it('answers get_orchestrator_version with its stamped version, unknown for what it cannot find', async () => {
+    const reply = await ask('get_orchestrator_version', { correlation_id: 21 });
+    expect(reply).toMatchObject({
+      action: 'get_orchestrator_version',
+      correlation_id: 21,
+      status: 'success',
+      orchestrator_version: 'v9.9.9-e2e',
+      // The agent runs on the host here, not in a container.
+      orchestrator_image_id: 'unknown',
+    });
+    expect(typeof reply.netmon_version).toBe('string');
+  });
 
   it('answers bad input with the correlation_id', async () => {
     expect(await ask('delete_device', { correlation_id: 5 })).toEqual({

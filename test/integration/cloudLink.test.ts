@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CloudLink } from '../../src/actors/cloud/link.js';
 import { CloudConnector } from '../../src/io/cloud/connection.js';
 import { heartbeatPayload } from '../../src/io/cloud/heartbeat.js';
+import { agentVersion } from '../../src/config.js';
 import { type ClientIdentity, loadClientIdentity } from '../../src/io/cloud/identity.js';
 import { makeTestPki, TEST_AGENT_CN, type TestPki } from '../support/certs.js';
 import { startTestCloud, type TestCloud } from '../support/cloudServer.js';
@@ -34,14 +35,17 @@ function startLink(identity: ClientIdentity, url = cloud.url): CloudLink {
       if (typeof ack === 'function') ack({ echo: topic });
     },
     heartbeat: async () =>
-      heartbeatPayload(identity.agentId, {
-        cpuPercent: 1,
-        memoryUsedGiB: 1,
-        memoryTotalGiB: 2,
-        diskUsedGiB: 3,
-        diskTotalGiB: 4,
-        uptimeSeconds: 5,
-      }),
+      heartbeatPayload(
+        { id: identity.agentId, version: agentVersion() },
+        {
+          cpuPercent: 1,
+          memoryUsedGiB: 1,
+          memoryTotalGiB: 2,
+          diskUsedGiB: 3,
+          diskTotalGiB: 4,
+          uptimeSeconds: 5,
+        },
+      ),
     log,
     // Deterministic, short backoff so the test waits on behaviour, not on jitter.
     random: () => 0.5,
@@ -108,10 +112,19 @@ describe('cloud link', () => {
     await link.whenOnline();
     expect(await cloud.request('get_serial_devices', { correlation_id: 1 })).toEqual({ echo: 'get_serial_devices' });
     const [beat] = await cloud.waitForHeartbeats(cloud.heartbeats.length + 1, 8_000);
-    expect(beat!.payload).toMatchObject({ agent_id: TEST_AGENT_CN, status: 'active', memory_total: 2, uptime: 5 });
+    expect(beat!.payload).toMatchObject({
+      agent_id: TEST_AGENT_CN,
+      agent_version: agentVersion(),
+      status: 'active',
+      memory_total: 2,
+      uptime: 5,
+    });
+    // The newest old agent's order: agent_version right after agent_id.
+    expect(Object.keys(beat!.payload as object).slice(0, 2)).toEqual(['agent_id', 'agent_version']);
     expect(Object.keys(beat!.payload as object).sort()).toEqual(
       [
         'agent_id',
+        'agent_version',
         'cpu_usage',
         'disk_total',
         'disk_usage',

@@ -163,15 +163,52 @@ async function readPair(keyFile: string, certFile: string): Promise<PemPair> {
 }
 
 /**
+ * Signs a certificate request (PEM) with the PKI's CA as a client certificate, as the cloud's enrolment does.
+ */
+export async function signClientCsr(pki: TestPki, csrPem: string): Promise<string> {
+  const csr = join(pki.dir, `enrol-${randomBytes(4).toString('hex')}.csr`);
+  const crt = `${csr}.crt`;
+  await writeFile(csr, csrPem);
+  try {
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      pki.caFile,
+      '-CAkey',
+      join(pki.dir, 'ca.key'),
+      '-set_serial',
+      randomSerial(),
+      '-days',
+      VALID_DAYS,
+      '-extfile',
+      join(pki.dir, 'openssl.cnf'),
+      '-extensions',
+      'client_ext',
+      '-out',
+      crt,
+    ]);
+    return await readFile(crt, 'utf8');
+  } finally {
+    await rm(csr, { force: true });
+    await rm(crt, { force: true });
+  }
+}
+
+/**
  * Makes a fresh PKI with the `openssl` CLI (EC P-256 keys: a few tens of milliseconds per certificate).
  * Layout under `dir`: `ca.crt|key`, `server.crt|key`, `rogue-ca.crt|key`, `mtls/`, `mtls-nocn/`, `mtls-rogue/`.
  */
-export async function makeTestPki(dir?: string): Promise<TestPki> {
+export async function makeTestPki(dir?: string, opts: { serverIps?: string[] } = {}): Promise<TestPki> {
   const created = dir === undefined;
   const root = dir ?? (await mkdtemp(join(tmpdir(), 't1-pki-')));
   await mkdir(root, { recursive: true });
   const cnf = join(root, 'openssl.cnf');
-  await writeFile(cnf, OPENSSL_CNF);
+  // Extra server addresses: a cloud a container reaches on the host's bridge address, not on loopback.
+  const extraIps = (opts.serverIps ?? []).map((ip) => `, IP:${ip}`).join('');
+  await writeFile(cnf, OPENSSL_CNF.replace('IP:127.0.0.1\n', `IP:127.0.0.1${extraIps}\n`));
 
   await Promise.all([
     makeCa(root, cnf, 'ca', '/O=AutonomyLogic Test/CN=Orchestrator Agent Test CA'),

@@ -91,8 +91,10 @@ export interface TestCloud {
 
 export interface StartTestCloudOptions {
   pki: TestPki;
-  /** Port on 127.0.0.1; 0 or absent picks a free one. restart() reuses whatever was bound first. */
+  /** Port on `host`; 0 or absent picks a free one. restart() reuses whatever was bound first. */
   port?: number;
+  /** Address to listen on, default 127.0.0.1 (the host's bridge address for an agent in a container). */
+  host?: string;
   /** Extra Socket.IO server options (e.g. a short pingInterval to notice a dead agent quickly). */
   serverOptions?: Partial<ServerOptions>;
 }
@@ -172,7 +174,7 @@ export async function startTestCloud(opts: StartTestCloudOptions): Promise<TestC
     ioServer.on('connection', onConnection);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
+      server.listen(port, opts.host ?? '127.0.0.1', () => {
         server.off('error', reject);
         resolve();
       });
@@ -232,7 +234,7 @@ export async function startTestCloud(opts: StartTestCloudOptions): Promise<TestC
 
   const cloud: TestCloud = {
     get url() {
-      return `https://127.0.0.1:${port}`;
+      return `https://${opts.host ?? '127.0.0.1'}:${port}`;
     },
     get port() {
       return port;

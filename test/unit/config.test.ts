@@ -62,6 +62,9 @@ describe('defaults', () => {
       dataDir: '/var/orchestrator',
       logLevel: 'info',
       runtimeImage: 'ghcr.io/autonomy-logic/openplc-runtime:latest',
+      upgradeAgentImage: 'ghcr.io/autonomy-logic/orchestrator-agent:latest',
+      upgradeNetmonImage: 'ghcr.io/autonomy-logic/autonomy-netmon:latest',
+      upgradeConnectTimeout: 120_000,
       netmonSocket: '/var/orchestrator/netmon.sock',
       runtimeUlimits: [
         { name: 'rtprio', soft: 99, hard: 99 },
@@ -75,6 +78,17 @@ describe('defaults', () => {
       maxVplcs: 64,
       internalSubnetPool: { base: '172.31.0.0/16', size: 28 },
       runCommand: { ports: [8443], timeoutMs: 30_000, maxBytes: 10_485_760, maxPerVplc: 4, maxConcurrent: 16 },
+      debug: {
+        iceServers: ['stun:stun.l.google.com:19302', 'stun:stun1.l.google.com:19302'],
+        hostAddresses: null,
+        maxPerVplc: 4,
+        maxSessions: 16,
+      },
+      inspect: null,
+      inspectAllowRemote: false,
+      inspectToken: null,
+      inspectForward: null,
+      metrics: null,
       faultKillAt: null,
       hostname: null,
     } satisfies Config);
@@ -235,6 +249,30 @@ describe('each flag and its environment variable', () => {
       want: 'localhost:5000/openplc-runtime:v4.1',
     },
     {
+      flag: '--upgrade-agent-image',
+      env: 'ORCH_UPGRADE_AGENT_IMAGE',
+      value: '127.0.0.1:5000/orchestrator-agent:next',
+      other: 'busybox',
+      expect: (c) => c.upgradeAgentImage,
+      want: '127.0.0.1:5000/orchestrator-agent:next',
+    },
+    {
+      flag: '--upgrade-netmon-image',
+      env: 'ORCH_UPGRADE_NETMON_IMAGE',
+      value: '127.0.0.1:5000/autonomy-netmon:next',
+      other: 'busybox',
+      expect: (c) => c.upgradeNetmonImage,
+      want: '127.0.0.1:5000/autonomy-netmon:next',
+    },
+    {
+      flag: '--upgrade-connect-timeout',
+      env: 'ORCH_UPGRADE_CONNECT_TIMEOUT',
+      value: '30',
+      other: '60',
+      expect: (c) => c.upgradeConnectTimeout,
+      want: 30_000,
+    },
+    {
       flag: '--netmon-socket',
       env: 'ORCH_NETMON_SOCKET',
       value: '/run/netmon.sock',
@@ -331,12 +369,68 @@ describe('each flag and its environment variable', () => {
       want: 2,
     },
     {
+      flag: '--inspect',
+      env: 'ORCH_INSPECT',
+      value: '127.0.0.2:9000',
+      other: '127.0.0.1:9001',
+      expect: (c) => c.inspect,
+      want: { host: '127.0.0.2', port: 9000 },
+    },
+    {
+      flag: '--inspect-forward',
+      env: 'ORCH_INSPECT_FORWARD',
+      value: 'ws://127.0.0.1:8080',
+      other: 'ws://127.0.0.1:8081',
+      expect: (c) => c.inspectForward,
+      want: 'ws://127.0.0.1:8080',
+    },
+    {
+      flag: '--metrics',
+      env: 'ORCH_METRICS',
+      value: '[::1]:9100',
+      other: '127.0.0.1:9101',
+      expect: (c) => c.metrics,
+      want: { host: '::1', port: 9100 },
+    },
+    {
       flag: '--run-command-max-concurrent',
       env: 'ORCH_RUN_COMMAND_MAX_CONCURRENT',
       value: '64',
       other: '1',
       expect: (c) => c.runCommand.maxConcurrent,
       want: 64,
+    },
+    {
+      flag: '--webrtc-ice-servers',
+      env: 'ORCH_WEBRTC_ICE_SERVERS',
+      value: 'stun:stun.plant.example:3478,turn:turn.plant.example:3478',
+      other: 'none',
+      expect: (c) => c.debug.iceServers,
+      want: ['stun:stun.plant.example:3478', 'turn:turn.plant.example:3478'],
+    },
+    {
+      flag: '--webrtc-host-addresses',
+      env: 'ORCH_WEBRTC_HOST_ADDRESSES',
+      value: '127.0.0.1, 10.1.2.3',
+      other: '192.168.1.1',
+      expect: (c) => c.debug.hostAddresses,
+      want: ['127.0.0.1', '10.1.2.3'],
+    },
+    {
+      flag: '--debug-max-sessions-per-vplc',
+      env: 'ORCH_DEBUG_MAX_SESSIONS_PER_VPLC',
+      value: '2',
+      other: '9',
+      expect: (c) => c.debug.maxPerVplc,
+      want: 2,
+    },
+    {
+      flag: '--debug-max-sessions-per-host',
+      env: 'ORCH_DEBUG_MAX_SESSIONS_PER_HOST',
+      value: '40',
+      other: '3',
+      expect: (c) => c.debug.maxSessions,
+      want: 40,
     },
   ];
 
@@ -368,9 +462,60 @@ describe('each flag and its environment variable', () => {
   });
 
   it('has a case above for every option with a flag', () => {
-    const covered = new Set([...cases.map((c) => c.flag), '--mtls-dir', '--ca-file', '--local']);
+    const covered = new Set([
+      ...cases.map((c) => c.flag),
+      '--mtls-dir',
+      '--ca-file',
+      '--local',
+      '--inspect-allow-remote',
+    ]);
     const flags = CONFIG_OPTIONS.flatMap((o) => (o.flag === undefined ? [] : [`--${o.flag}`]));
     expect(flags.filter((flag) => !covered.has(flag))).toEqual([]);
+  });
+
+  it('serves --inspect and --metrics on their loopback defaults when given alone, also before another flag', async () => {
+    const alone = await parse(['--inspect', '--metrics']);
+    expect(alone.inspect).toEqual({ host: '127.0.0.1', port: 8642 });
+    expect(alone.metrics).toEqual({ host: '127.0.0.1', port: 9464 });
+    const before = await parse(['--inspect', '--local', '--metrics', ':0']);
+    expect(before.inspect).toEqual({ host: '127.0.0.1', port: 8642 });
+    expect(before.local.enabled).toBe(true);
+    expect(before.metrics).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(await errorOf(parse(['--inspect', 'nowhere']))).toBe(
+      '--inspect: "nowhere" is not host:port (e.g. 127.0.0.1:8642)',
+    );
+    expect(await errorOf(parse(['--metrics', '127.0.0.1:70000']))).toBe(
+      '--metrics: "127.0.0.1:70000": port 70000 is above 65535',
+    );
+    expect(await errorOf(parse(['--inspect-forward', 'http://x']))).toBe(
+      '--inspect-forward: "http://x" is not a ws:// or wss:// URL',
+    );
+  });
+
+  it('refuses an inspector on a non-loopback address without --inspect-allow-remote and a token', async () => {
+    expect(await errorOf(parse(['--inspect', '0.0.0.0:8642']))).toBe(
+      '--inspect: 0.0.0.0:8642 is not a loopback address; the inspector shows every vPLC and the events it is sent, ' +
+        'so it listens beyond this host only with --inspect-allow-remote and a token in ORCH_INSPECT_TOKEN',
+    );
+    expect(await errorOf(parse([], { ORCH_INSPECT: '[::]:8642' }))).toMatch(
+      /^ORCH_INSPECT: \[::\]:8642 is not a loopback/,
+    );
+    expect(await errorOf(parse(['--inspect', '10.0.0.5:8642', '--inspect-allow-remote']))).toBe(
+      '--inspect: 10.0.0.5:8642 is reachable from other machines; set ORCH_INSPECT_TOKEN (16 characters or more) so ' +
+        'that only those who have it see the inspector',
+    );
+    expect(await errorOf(parse(['--inspect-allow-remote'], { ORCH_INSPECT_TOKEN: 'short' }))).toBe(
+      'ORCH_INSPECT_TOKEN: "short" is not a token of 16 to 512 characters',
+    );
+    const open = await parse(['--inspect', '0.0.0.0:8642', '--inspect-allow-remote'], {
+      ORCH_INSPECT_TOKEN: 'a-token-of-some-length',
+    });
+    expect(open.inspect).toEqual({ host: '0.0.0.0', port: 8642 });
+    expect(JSON.stringify(describeConfig(open))).not.toContain('a-token-of-some-length');
+    // Loopback in every spelling needs neither.
+    for (const host of ['127.0.0.1', '127.9.9.9', 'localhost', '[::1]']) {
+      expect((await parse(['--inspect', `${host}:1`])).inspect?.port).toBe(1);
+    }
   });
 
   it('accepts -l as the short form of --log-level', async () => {
@@ -404,6 +549,9 @@ describe('each flag and its environment variable', () => {
       'ORCH_DATA_DIR',
       'ORCH_LOG_LEVEL',
       'ORCH_RUNTIME_IMAGE',
+      'ORCH_UPGRADE_AGENT_IMAGE',
+      'ORCH_UPGRADE_NETMON_IMAGE',
+      'ORCH_UPGRADE_CONNECT_TIMEOUT',
       'ORCH_NETMON_SOCKET',
       'ORCH_RUNTIME_ULIMITS',
       'DOCKER_HOST',
@@ -418,6 +566,15 @@ describe('each flag and its environment variable', () => {
       'ORCH_RUN_COMMAND_MAX_BYTES',
       'ORCH_RUN_COMMAND_MAX_PER_VPLC',
       'ORCH_RUN_COMMAND_MAX_CONCURRENT',
+      'ORCH_WEBRTC_ICE_SERVERS',
+      'ORCH_WEBRTC_HOST_ADDRESSES',
+      'ORCH_DEBUG_MAX_SESSIONS_PER_VPLC',
+      'ORCH_DEBUG_MAX_SESSIONS_PER_HOST',
+      'ORCH_INSPECT',
+      'ORCH_INSPECT_ALLOW_REMOTE',
+      'ORCH_INSPECT_TOKEN',
+      'ORCH_INSPECT_FORWARD',
+      'ORCH_METRICS',
       'ORCH_FAULT_KILL_AT',
       'HOSTNAME',
     ]);

@@ -1,6 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { DOT_PATH, dotHash, SVG_PATH, vplcDot } from '../../scripts/draw-machines.js';
+import {
+  DEBUG_DOT_PATH,
+  DEBUG_SVG_PATH,
+  DOT_PATH,
+  debugSessionDot,
+  dotHash,
+  SVG_PATH,
+  vplcDot,
+} from '../../scripts/draw-machines.js';
 
 const REGENERATE = 'docs/vplc-machine.* are stale: run `npx tsx scripts/draw-machines.ts` and commit both files';
 
@@ -26,6 +34,22 @@ describe('vPLC machine diagram', () => {
       'deleted',
     ]) {
       expect(dot).toContain(`"vplc.${state}"`);
+    }
+  });
+});
+
+describe('debug session machine diagram', () => {
+  const stale = 'docs/debug-session-machine.* are stale: run `npx tsx scripts/draw-machines.ts` and commit both files';
+
+  it('matches the machine definition and was rendered from it', async () => {
+    expect(await readFile(DEBUG_DOT_PATH, 'utf8'), stale).toBe(debugSessionDot());
+    const svg = await readFile(DEBUG_SVG_PATH, 'utf8');
+    expect(svg.includes(`<!-- dot-sha256: ${dotHash(debugSessionDot())} -->`), stale).toBe(true);
+  });
+
+  it('draws every state of the machine', () => {
+    for (const state of ['negotiating.answering', 'negotiating.connecting', 'connected', 'closing', 'closed']) {
+      expect(debugSessionDot()).toContain(`"debugSession.${state}"`);
     }
   });
 });

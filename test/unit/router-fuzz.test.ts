@@ -17,6 +17,7 @@ import { RuntimeHttpProxy } from '../../src/io/runtime-http/proxy.js';
 import type { ObservedContainer } from '../../src/model/facts.js';
 import { FakeOps, flush } from '../model/support/fakeOps.js';
 import { fuzzedRequest, TOPICS } from '../support/fuzzRequests.js';
+import { remoteDebugFor } from '../support/remoteDebug.js';
 
 /**
  * Whatever the cloud sends, through the real router and the real topic handlers (a real supervisor over fake Docker
@@ -160,6 +161,14 @@ describe('the router under fuzzed cloud messages', () => {
       } as unknown as TopicDeps['selfDestruct'],
       serial: { state: () => undefined } as unknown as TopicDeps['serial'],
       runCommandPorts: [port],
+      debug: remoteDebugFor({
+        supervisor,
+        proxy: new RuntimeHttpProxy({ allowedPorts: [port], timeoutMs: 2_000, log: pino({ level: 'silent' }) }),
+        ports: [port],
+        internalIp: () => '127.0.0.1',
+        router: () => router,
+        log: pino({ level: 'silent' }),
+      }),
       log: pino({ level: 'silent' }),
     };
     router = new TopicRouter({ handlers: createTopicHandlers(deps), log, idempotency: new IdempotencyCache() });

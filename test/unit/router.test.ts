@@ -23,6 +23,7 @@ const CASES: Record<TopicName, { valid: Record<string, unknown>; missing?: strin
       wrong: ['device_id', 1, 'Value must be a string.'],
     },
     delete_orchestrator: { valid: { correlation_id: 9 }, wrong: ['action', 1, 'Value must be a string.'] },
+    upgrade_orchestrator: { valid: { correlation_id: 22 }, wrong: ['action', 1, 'Value must be a string.'] },
     run_command: {
       valid: { correlation_id: 12345, device_id: 'plc1', method: 'GET', api: '/api/status' },
       missing: 'api',
@@ -55,6 +56,10 @@ const CASES: Record<TopicName, { valid: Record<string, unknown>; missing?: strin
       valid: { correlation_id: 4 },
       wrong: ['correlation_id', 'x', 'Value must be a number.'],
     },
+    get_orchestrator_version: {
+      valid: { correlation_id: 21 },
+      wrong: ['requested_at', 'soon', 'Value must be a valid ISO datetime string.'],
+    },
     start_device: {
       valid: { correlation_id: 8, device_id: 'plc1' },
       missing: 'device_id',
@@ -69,6 +74,21 @@ const CASES: Record<TopicName, { valid: Record<string, unknown>; missing?: strin
       valid: { correlation_id: 8, device_id: 'plc1' },
       missing: 'device_id',
       wrong: ['correlation_id', true, 'Value must be a number.'],
+    },
+    'webrtc:offer': {
+      valid: { correlation_id: 31, session_id: 's-1', device_id: 'plc1', sdp: 'v=0\r\n', sdp_type: 'offer' },
+      missing: 'sdp_type',
+      wrong: ['sdp', 1, 'Value must be a string.'],
+    },
+    'webrtc:ice': {
+      valid: { correlation_id: 32, session_id: 's-1', candidate: 'candidate:1 1 udp 1 127.0.0.1 5000 typ host' },
+      missing: 'session_id',
+      wrong: ['sdp_mline_index', '0', 'Value must be a number.'],
+    },
+    'webrtc:disconnect': {
+      valid: { correlation_id: 33, session_id: 's-1' },
+      missing: 'session_id',
+      wrong: ['reason', 5, 'Value must be a string.'],
     },
   };
 
@@ -226,8 +246,11 @@ describe('TopicRouter', () => {
       error: 'Invalid field type: correlation_id: Value must be a number.',
       correlation_id: 'abc',
     });
-    const absent = await request(router, 'delete_device', { device_id: 'plc1' });
-    expect(absent.reply).toMatchObject({ error: 'Missing required field: correlation_id', correlation_id: null });
+    const absent = await request(router, 'delete_device', { device_id: ' ' });
+    expect(absent.reply).toMatchObject({
+      error: 'Invalid field type: device_id: Value must be a non-empty string.',
+      correlation_id: null,
+    });
     const nested = await request(router, 'create_new_runtime', {
       correlation_id: 3,
       container_name: 'plc1',
@@ -248,12 +271,12 @@ describe('TopicRouter', () => {
   it('answers an unknown topic that asked for an ack', async () => {
     const { handlers, calls } = makeHandlers();
     const router = new TopicRouter({ handlers, log: silent });
-    const { acks, reply } = await request(router, 'webrtc:offer', { correlation_id: 11, sdp: 'v=0' });
+    const { acks, reply } = await request(router, 'webrtc_debug_signal', { correlation_id: 11, sdp: 'v=0' });
     expect(acks).toHaveLength(1);
     expect(reply).toEqual({
       status: 'error',
-      error: 'Unknown topic webrtc:offer: this agent does not handle it',
-      action: 'webrtc:offer',
+      error: 'Unknown topic webrtc_debug_signal: this agent does not handle it',
+      action: 'webrtc_debug_signal',
       correlation_id: 11,
     });
     expect(calls).toHaveLength(0);
@@ -266,7 +289,7 @@ describe('TopicRouter', () => {
     await expect(
       router.dispatch('delete_device', [{ correlation_id: 1, device_id: 'plc1' }], () => {}),
     ).resolves.toBeUndefined();
-    await expect(router.dispatch('delete_device', [{ device_id: 'plc1' }], () => {})).resolves.toBeUndefined();
+    await expect(router.dispatch('delete_device', [{ correlation_id: 2 }], () => {})).resolves.toBeUndefined();
     await expect(router.dispatch('nope', [], () => {})).resolves.toBeUndefined();
     await expect(router.dispatch('get_serial_devices', [], () => {})).resolves.toBeUndefined();
     expect(calls).toHaveLength(1);

@@ -56,9 +56,12 @@ describe('delete_orchestrator', () => {
 
     await vi.waitFor(() => expect(fake.pending('plc-1')).toHaveLength(1));
     await settleAll(fake, 'plc-1');
+    // The agent removes itself only once a poll (as the cloud's get_device_status) delivered the final step.
+    await vi.waitFor(() => expect(selfDestruct.status()).toMatchObject({ status: 'deleted', step: 'done' }));
+    expect(removed).not.toContain('orchestrator_agent');
     await vi.waitFor(() => expect(removed).toContain('orchestrator_agent'));
     expect(sup.list()).toEqual([]);
-    expect(selfDestruct.status()).toMatchObject({ status: 'deleting', step: 'removing_self' });
+    expect(selfDestruct.status()).toMatchObject({ status: 'deleted', step: 'done' });
     sup.stop();
   });
 });

@@ -173,6 +173,24 @@ describe('the intent journal', () => {
     expect(parseJournal(JSON.parse(formatJournal(journal)))).toEqual({ value: journal, skipped: [] });
     expect(() => parseJournal({ version: 2, vplcs: {} })).toThrow(/version 2/);
   });
+
+  it('keeps the runtime_version of a create, and reads entries without one as before', () => {
+    const journal = emptyJournal();
+    const entry = {
+      desired: 'running' as const,
+      operation: 'create',
+      state: 'creating.image',
+      failure: null,
+      interruptions: 0,
+      updatedAt: '2026-01-20T10:00:00.000Z',
+    };
+    journal.vplcs.set('v2', { ...entry, spec: { name: 'v2', vnics: [], serials: [], runtimeVersion: 'v2' } });
+    journal.vplcs.set('plain', { ...entry, spec: { name: 'plain', vnics: [], serials: [] } });
+    const read = parseJournal(JSON.parse(formatJournal(journal)));
+    expect(read.value.vplcs.get('v2')?.spec.runtimeVersion).toBe('v2');
+    expect(read.value.vplcs.get('plain')?.spec).not.toHaveProperty('runtimeVersion');
+    expect(read).toEqual({ value: journal, skipped: [] });
+  });
 });
 
 describe('StateStore', () => {

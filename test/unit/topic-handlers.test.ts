@@ -11,6 +11,7 @@ import { hostInterfaces, serialDevices } from '../../src/actors/cloud/topics/hos
 import type { TopicContext } from '../../src/io/cloud/router.js';
 import type { DeviceContainerStatus, DeviceOperationStatus } from '../../src/io/cloud/topics/index.js';
 import { UsageBuffer } from '../../src/io/metrics/usageBuffer.js';
+import { validateRequest } from '../../src/io/cloud/validation.js';
 import { FakeOps, flush } from '../model/support/fakeOps.js';
 
 const log = pino({ level: 'silent' });
@@ -85,6 +86,61 @@ describe('create_new_runtime handler', () => {
   });
 });
 
+describe('create_new_runtime reply and runtime_version', () => {
+  it('leaves serial_configs_count out when no serial ports were asked for (absent, null or empty)', () => {
+    const { supervisor } = setup();
+    const requests = [
+      { container_name: 'plc-a', vnic_configs: [vnic] },
+      { container_name: 'plc-b', vnic_configs: [vnic], serial_configs: null },
+      { container_name: 'plc-c', vnic_configs: [vnic], serial_configs: [] },
+    ];
+    for (const request of requests) {
+      expect(createNewRuntime(supervisor, request)).toEqual({
+        status: 'creating',
+        container_id: request.container_name,
+        message: `Container creation started for ${request.container_name}`,
+      });
+    }
+  });
+
+  it('keeps runtime_version in the vPLC spec; absent, null and "" mean the configured tag', () => {
+    const { supervisor } = setup();
+    createNewRuntime(supervisor, { container_name: 'plc-v2', vnic_configs: [vnic], runtime_version: 'v2' });
+    expect(supervisor.status('plc-v2')?.spec.runtimeVersion).toBe('v2');
+    for (const [name, runtime_version] of [
+      ['plc-absent', undefined],
+      ['plc-null', null],
+      ['plc-empty', ''],
+    ] as const) {
+      createNewRuntime(supervisor, { container_name: name, vnic_configs: [vnic], runtime_version });
+      expect(supervisor.status(name)?.spec).not.toHaveProperty('runtimeVersion');
+    }
+  });
+
+  it('refuses a runtime_version that is not an image tag, naming it, and creates nothing', () => {
+    const { supervisor } = setup();
+    const tagRule =
+      "is not an image tag: use at most 128 letters, digits, '_', '.' or '-', starting with a letter, digit or '_' (e.g. latest or v4.1.2)";
+    for (const bad of ['latest@sha256:abc', '../v2', 'v2 beta', '-v2', '.v2', 'a'.repeat(129), 'v2:x', 'ü']) {
+      const reply = createNewRuntime(supervisor, {
+        container_name: 'plc-bad',
+        vnic_configs: [vnic],
+        runtime_version: bad,
+      });
+      expect(reply).toMatchObject({ status: 'error' });
+      expect((reply as { error: string }).error).toContain(tagRule);
+      expect((reply as { error: string }).error).toMatch(/^runtime_version '/);
+    }
+    expect(supervisor.status('plc-bad')).toBeUndefined();
+    for (const good of ['v2', 'latest', '4.1.2', '_x', 'A'.repeat(128)]) {
+      const name = `plc-ok-${good.length}-${good.slice(0, 3)}`;
+      expect(
+        createNewRuntime(supervisor, { container_name: name, vnic_configs: [vnic], runtime_version: good }),
+      ).toMatchObject({ status: 'creating' });
+    }
+  });
+});
+
 describe('device command handlers', () => {
   it('refuses an unknown device in the ack and still emits the same-name event with success false', () => {
     const { supervisor, events, ctx } = setup();
@@ -119,11 +175,18 @@ describe('device command handlers', () => {
     ]);
   });
 
-  it('refuses a delete without a device id', () => {
+  it('refuses a delete without a device id by validation, before the handler runs', () => {
     const { supervisor } = setup();
-    expect(deleteDevice(supervisor, { device_id: '  ', correlation_id: 1 })).toEqual({
+    for (const device_id of ['', '  ']) {
+      expect(validateRequest('delete_device', { device_id, correlation_id: 1 })).toEqual({
+        ok: false,
+        error: 'Invalid field type: device_id: Value must be a non-empty string.',
+      });
+    }
+    // A delete of a name the agent does not know is refused by the handler, naming it.
+    expect(deleteDevice(supervisor, { device_id: 'ghost' })).toEqual({
       status: 'error',
-      error: 'Device ID must be a non-empty string',
+      error: 'ghost does not exist; create it first',
     });
   });
 });

@@ -12,7 +12,7 @@ import {
 import { NOT_AN_OBJECT_ERROR, validateRequest } from '../../src/io/cloud/validation.js';
 import type { SerialConfig, VnicConfig } from '../../src/model/vplc.js';
 
-type Kind = 'number' | 'string' | 'boolean' | 'list' | 'date' | 'any';
+type Kind = 'number' | 'string' | 'nonempty' | 'boolean' | 'list' | 'date' | 'any';
 
 /** The old agent's contracts (docs/protocol.md#topics), field by field in declaration order. */
 const CONTRACTS: Record<
@@ -24,7 +24,7 @@ const CONTRACTS: Record<
     ['action', 'string', 'optional'],
     ['requested_at', 'date', 'optional'],
   ];
-  const device: Array<[string, Kind, 'required' | 'optional']> = [...base, ['device_id', 'string', 'required']];
+  const device: Array<[string, Kind, 'required' | 'optional']> = [...base, ['device_id', 'nonempty', 'required']];
   const periods: Array<[string, Kind, 'required' | 'optional']> = [
     ['cpuPeriod', 'string', 'required'],
     ['memoryPeriod', 'string', 'required'],
@@ -38,30 +38,21 @@ const CONTRACTS: Record<
       },
       fields: [
         ...base,
-        ['container_name', 'string', 'required'],
+        ['container_name', 'nonempty', 'required'],
         ['vnic_configs', 'list', 'required'],
         ['serial_configs', 'list', 'optional'],
+        ['runtime_version', 'string', 'optional'],
       ],
     },
-    delete_device: {
-      valid: { correlation_id: 7, device_id: 'plc1' },
-      fields: [
-        ['correlation_id', 'number', 'required'],
-        ['device_id', 'string', 'required'],
-        ['action', 'string', 'optional'],
-        ['requested_at', 'date', 'optional'],
-      ],
-    },
+    delete_device: { valid: { correlation_id: 7, device_id: 'plc1' }, fields: device },
     delete_orchestrator: { valid: { correlation_id: 9 }, fields: base },
+    upgrade_orchestrator: { valid: { correlation_id: 22 }, fields: base },
     run_command: {
       valid: { correlation_id: 12345, device_id: 'plc1', method: 'GET', api: '/api/status' },
       fields: [
-        ['correlation_id', 'number', 'required'],
-        ['device_id', 'string', 'required'],
+        ...device,
         ['method', 'string', 'required'],
         ['api', 'string', 'required'],
-        ['action', 'string', 'optional'],
-        ['requested_at', 'date', 'optional'],
         ['port', 'number', 'optional'],
         ['headers', 'any', 'optional'],
         ['data', 'any', 'optional'],
@@ -84,9 +75,34 @@ const CONTRACTS: Record<
     },
     get_serial_devices: { valid: { correlation_id: 4 }, fields: base },
     list_devices: { valid: { correlation_id: 4 }, fields: base },
+    get_orchestrator_version: { valid: { correlation_id: 21 }, fields: base },
     start_device: { valid: { correlation_id: 8, device_id: 'plc1' }, fields: device },
     stop_device: { valid: { correlation_id: 8, device_id: 'plc1' }, fields: device },
     restart_device: { valid: { correlation_id: 8, device_id: 'plc1' }, fields: device },
+    'webrtc:offer': {
+      valid: { correlation_id: 31, session_id: 's-1', device_id: 'plc1', sdp: 'v=0\r\n', sdp_type: 'offer' },
+      fields: [
+        ...base,
+        ['session_id', 'string', 'required'],
+        ['device_id', 'string', 'required'],
+        ['sdp', 'string', 'required'],
+        ['sdp_type', 'string', 'required'],
+      ],
+    },
+    'webrtc:ice': {
+      valid: { correlation_id: 32, session_id: 's-1' },
+      fields: [
+        ...base,
+        ['session_id', 'string', 'required'],
+        ['candidate', 'string', 'optional'],
+        ['sdp_mid', 'string', 'optional'],
+        ['sdp_mline_index', 'number', 'optional'],
+      ],
+    },
+    'webrtc:disconnect': {
+      valid: { correlation_id: 33, session_id: 's-1' },
+      fields: [...base, ['session_id', 'string', 'required'], ['reason', 'string', 'optional']],
+    },
   };
 })();
 
@@ -101,6 +117,15 @@ const WRONG: Record<Exclude<Kind, 'any'>, Array<[unknown, string]>> = {
     [5, 'Value must be a string.'],
     [false, 'Value must be a string.'],
     [{}, 'Value must be a string.'],
+  ],
+  // The newest old agent's NonEmptyStringType: a string, and not only white space.
+  nonempty: [
+    [5, 'Value must be a string.'],
+    [false, 'Value must be a string.'],
+    [{}, 'Value must be a string.'],
+    ['', 'Value must be a non-empty string.'],
+    ['   ', 'Value must be a non-empty string.'],
+    ['\t\n', 'Value must be a non-empty string.'],
   ],
   boolean: [
     [1, 'Value must be a boolean.'],
@@ -122,11 +147,13 @@ function expectError(topic: TopicName, payload: unknown, error: string) {
 }
 
 describe('topic list', () => {
-  it('holds exactly the twelve topics of the old agent', () => {
+  it("holds the old agent's topics, its newest get_orchestrator_version and WebRTC signalling, and list_devices", () => {
     expect(allTopics.map((topic) => topic.name).sort()).toEqual(Object.keys(CONTRACTS).sort());
     expect(isTopicName('create_new_runtime')).toBe(true);
     expect(isTopicName('heartbeat')).toBe(false);
-    expect(findTopic('webrtc:offer')).toBeUndefined();
+    expect(isTopicName('webrtc:offer')).toBe(true);
+    // The old agent's design documents named a topic it never had.
+    expect(findTopic('webrtc_debug_signal')).toBeUndefined();
   });
 
   it('answers start, stop and restart with an ack and a same-name event, everything else with an ack', () => {
@@ -143,6 +170,7 @@ describe('topic list', () => {
       'get_consumption_orchestrator',
       'get_device_status',
       'get_host_interfaces',
+      'get_orchestrator_version',
       'get_serial_devices',
       'list_devices',
     ]);
@@ -347,8 +375,8 @@ describe('create_new_runtime nested items', () => {
     );
   });
 
-  it('accepts an empty vNIC list and empty names: the handler words those refusals', () => {
-    expect(validateRequest('create_new_runtime', { ...valid, container_name: '', vnic_configs: [] }).ok).toBe(true);
+  it('accepts an empty vNIC list and bad vNIC values: the handler words those refusals', () => {
+    expect(validateRequest('create_new_runtime', { ...valid, vnic_configs: [] }).ok).toBe(true);
     expect(
       validateRequest('create_new_runtime', { ...valid, vnic_configs: [{ ...vnic, network_mode: 'DHCP', mac: 'zz' }] })
         .ok,

@@ -12,7 +12,8 @@ import { receivedVnic } from '../state/records.js';
 import type { Admission, CommandName, Requester } from '../vplc/supervisor.js';
 import type { AdoptedRuntimes } from './adoptedRuntimes.js';
 import { OldAgentFootprint } from './oldAgentFootprint.js';
-import { macvlanParentOf, runtimeOfInternalNetwork } from '../../model/names.js';
+import { macvlanParentOf, runtimeOfInternalNetwork, splitImageReference } from '../../model/names.js';
+import { isImageTag } from '../../machines/vplc/validate.js';
 import { backoffMs } from '../../model/backoff.js';
 import { errorText } from '../../model/errors.js';
 
@@ -132,8 +133,15 @@ function specFromJournal(entry: JournalEntry | undefined): VplcSpec | undefined 
     name: entry.spec.name,
     vnics: entry.spec.vnics as unknown as VnicConfig[],
     serials: entry.spec.serials as unknown as SerialConfig[],
+    ...(entry.spec.runtimeVersion !== undefined ? { runtimeVersion: entry.spec.runtimeVersion } : {}),
     ...(entry.spec.dedicated_interface ? { dedicatedInterface: entry.spec.dedicated_interface } : {}),
   };
+}
+
+/** The tag of an old agent's runtime image (`…/openplc-runtime:<runtime_version>`), when it is a usable tag. */
+function legacyRuntimeVersion(image: string): string | undefined {
+  const { tag } = splitImageReference(image);
+  return tag !== null && isImageTag(tag) ? tag : undefined;
 }
 
 function observedOf(facts: ContainerFacts | undefined): ObservedRuntime {
@@ -201,6 +209,10 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
       if (footprint.isOldAgentRuntime(facts)) {
         c.facts = facts;
         c.legacy = true;
+        // The old agent labelled nothing: its runtime_version is the tag of the image it ran the runtime from.
+        const version = legacyRuntimeVersion(facts.image);
+        if (version !== undefined && c.spec.runtimeVersion === undefined)
+          c.spec = { ...c.spec, runtimeVersion: version };
         return;
       }
       // A container holds the name but is neither ours nor the old agent's: the vPLC is supervised without a

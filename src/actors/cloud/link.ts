@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { createActor, fromCallback, fromPromise } from 'xstate';
+import { createActor, fromCallback, fromPromise, type InspectionEvent } from 'xstate';
 import type { CloudConnector, CloudSession } from '../../io/cloud/connection.js';
 import { HEARTBEAT_EVENT, HEARTBEAT_INTERVAL_MS } from '../../io/cloud/heartbeat.js';
 import { type LinkEvent, type LinkSession, linkMachine } from '../../machines/link.machine.js';
@@ -24,6 +24,8 @@ export interface CloudLinkOptions {
    * and the agent exits for its container's restart policy (docs/decisions.md#a-fatal-fault-ends-the-process).
    */
   onFatal?: (what: string, error: unknown) => void;
+  /** Each heartbeat sent, with how many ms after its due time it went out (metrics). */
+  onHeartbeat?: (latenessMs: number) => void;
 }
 
 export type CloudLinkState = 'connecting' | 'online' | 'backingOff' | 'stopped';
@@ -37,6 +39,7 @@ export class CloudLink {
   private readonly outbox: Array<{ event: string; payload: object }> = [];
   private live: CloudSession | null = null;
   private readonly onlineWaiters = new Set<() => void>();
+  private readonly stateListeners = new Set<(state: CloudLinkState) => void>();
 
   constructor(private readonly opts: CloudLinkOptions) {
     const { log } = opts;
@@ -58,7 +61,7 @@ export class CloudLink {
           this.flushOutbox(session);
           for (const wake of this.onlineWaiters) wake();
           this.onlineWaiters.clear();
-          const stopHeartbeats = startHeartbeatLoop(session, opts.heartbeat, interval, log);
+          const stopHeartbeats = startHeartbeatLoop(session, opts.heartbeat, interval, log, opts.onHeartbeat);
           return () => {
             stopHeartbeats();
             if (this.live === session) this.live = null;
@@ -76,6 +79,7 @@ export class CloudLink {
         const state = String(snapshot.value);
         if (state === previous) return;
         previous = state;
+        for (const listener of this.stateListeners) listener(state as CloudLinkState);
         if (state === 'backingOff') {
           log.warn(
             {
@@ -107,6 +111,23 @@ export class CloudLink {
 
   state(): CloudLinkState {
     return String(this.actor.getSnapshot().value) as CloudLinkState;
+  }
+
+  /** Called with every new state of the link (metrics, the inspector). */
+  onState(listener: (state: CloudLinkState) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
+  /** The link's actor, for the inspector's list of live actors. */
+  actorRef() {
+    return this.actor;
+  }
+
+  /** Dev tooling: every XState inspection event of the link's actor system; nothing is produced while nobody listens. */
+  inspect(observer: (event: InspectionEvent) => void): () => void {
+    const sub = this.actor.system.inspect(observer);
+    return () => sub.unsubscribe();
   }
 
   /** Resolves on the next (or current) live connection. */
@@ -144,10 +165,13 @@ function startHeartbeatLoop(
   build: () => Promise<object>,
   intervalMs: number,
   log: Logger,
+  onSent?: (latenessMs: number) => void,
 ): () => void {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
+  let due = 0;
   const schedule = (delay: number) => {
+    due = Date.now() + delay;
     timer = setTimeout(tick, delay);
   };
   const tick = async () => {
@@ -156,6 +180,7 @@ function startHeartbeatLoop(
       const payload = await build();
       if (stopped) return;
       if (!session.emit(HEARTBEAT_EVENT, payload)) log.debug('heartbeat skipped: connection already closed');
+      else onSent?.(Date.now() - due);
     } catch (error) {
       log.warn({ err: error }, 'Failed to build heartbeat');
     }

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { isoLocal } from '../../model/time.js';
 import type { Supervisor } from '../vplc/supervisor.js';
-import type { DeleteOrchestratorResult, DeviceOperationStatus } from '../../io/cloud/topics/index.js';
+import type { DeleteOrchestratorResult, OrchestratorOperationStatus } from '../../io/cloud/topics/index.js';
 import type { NetworkFacts } from '../../io/docker/convert.js';
 import type { NetworkOwnership } from '../../io/docker/engine.js';
 import { isOurNetwork } from '../../io/docker/ownership.js';
@@ -29,7 +29,11 @@ type Step =
   | 'clearing_records'
   | 'deleting_netmon'
   | 'deleting_volume'
-  | 'removing_self';
+  | 'removing_self'
+  | 'done';
+
+/** How long the agent waits, once done, for the cloud to poll and see it; then it removes itself anyway. */
+export const FINAL_POLL_WAIT_MS = 30_000;
 
 /**
  * `delete_orchestrator`, the cloud's uninstall: removes every vPLC through its own lifecycle (so each is
@@ -40,7 +44,7 @@ export class SelfDestruct {
   readonly pseudoDeviceId = '__orchestrator__';
   private timer: NodeJS.Timeout | undefined;
   private progress: {
-    status: 'deleting' | 'error';
+    status: 'deleting' | 'deleted' | 'error';
     step: Step;
     startedAt: Date;
     updatedAt: Date;
@@ -59,19 +63,34 @@ export class SelfDestruct {
        */
       isOldAgentNetwork?: (net: NetworkFacts) => boolean;
       /**
-       * "Return every dedicated NIC to the host" (DedicatedNics.returnAllToHost, docs/protocol.md#dedicated-nics): run
-       * before the runtimes go, as the old agent's `returning_dedicated_nics`; never fails the self-destruct.
+       * Step `returning_dedicated_nics`: give every dedicated NIC back to the host (DedicatedNics.returnAllToHost,
+       * docs/protocol.md#dedicated-nics), before the runtimes go, as the old agent does; never fails the self-destruct.
        */
       returnDedicatedNics?: () => Promise<{ returned: string[]; failed: string[] }>;
-      /** The sidecar's `cleanup_all_proxy_arp` (docs/protocol.md#wifi-vnics): resolves with the bridges removed. */
+      /** Step `cleaning_proxy_arp`: the sidecar's `cleanup_all_proxy_arp` (docs/protocol.md#wifi-vnics), with the bridges removed. */
       cleanupAllProxyArp?: () => Promise<number>;
+      /**
+       * Starts what removes the shared volume once the agent's container is gone (the agent cannot: it mounts it).
+       * Given the agent's own container id; absent where the agent does not run in a container.
+       */
+      removeVolumeAfterExit?: (self: { id: string; name: string }) => Promise<void>;
+      /** An upgrade runs: no self-destruct starts. */
+      upgradeRunning?: () => boolean;
+      finalPollWaitMs?: number;
       log: Logger;
       now?: () => Date;
     },
   ) {}
 
+  /** A poll delivered the final step (see `status`). */
+  private finalSeen: (() => void) | null = null;
+
+  running(): boolean {
+    return this.progress?.status === 'deleting' || this.progress?.status === 'deleted';
+  }
+
   begin(): DeleteOrchestratorResult {
-    if (this.progress?.status === 'deleting')
+    if (this.running() || this.deps.upgradeRunning?.())
       return { status: 'error', error: 'Self-destruct operation already in progress' };
     // From the ack on, no create can slip in behind the list of vPLCs to delete.
     this.deps.supervisor.beginSelfDestruct();
@@ -96,9 +115,10 @@ export class SelfDestruct {
   }
 
   /** get_device_status for `__orchestrator__` while (or after) a self-destruct runs; undefined if none ran. */
-  status(): DeviceOperationStatus | undefined {
+  status(): OrchestratorOperationStatus | undefined {
     const p = this.progress;
     if (!p) return undefined;
+    if (p.status === 'deleted') queueMicrotask(() => this.finalSeen?.());
     return {
       status: p.status,
       device_id: this.pseudoDeviceId,
@@ -107,21 +127,31 @@ export class SelfDestruct {
       updated_at: isoLocal(p.updatedAt),
       step: p.step,
       ...(p.error ? { error: p.error } : {}),
-      message: p.error ? `Operation failed: ${p.error}` : `Container ${this.pseudoDeviceId} is being deleted`,
+      message: p.error
+        ? `Operation failed: ${p.error}`
+        : p.status === 'deleted'
+          ? 'Self-destruct complete: every vPLC, network and the sidecar are removed; the agent removes itself now.'
+          : `Container ${this.pseudoDeviceId} is being deleted`,
     };
   }
 
   private async run(): Promise<void> {
-    const { supervisor, engine, log } = this.deps;
+    const { supervisor, engine, log, returnDedicatedNics, cleanupAllProxyArp } = this.deps;
     try {
-      if (this.deps.returnDedicatedNics) {
-        this.step('returning_dedicated_nics');
-        const nics = await this.deps.returnDedicatedNics();
-        log.info({ returned: nics.returned, failed: nics.failed }, 'dedicated NICs returned to the host');
-      }
+      this.step('returning_dedicated_nics');
+      await this.bestEffort(
+        'returning_dedicated_nics',
+        returnDedicatedNics &&
+          (async () => {
+            const nics = await returnDedicatedNics();
+            log.info({ returned: nics.returned, failed: nics.failed }, 'dedicated NICs returned to the host');
+          }),
+      );
 
       this.step('deleting_runtimes');
+      // Every supervised runtime by its name, whatever the name looks like (the old agent's UUIDs or any other).
       for (const vplc of supervisor.list()) {
+        log.info({ step: 'self_destruct.runtime', vplc: vplc.name }, 'deleting runtime');
         const admission = supervisor.command(vplc.name, 'DELETE');
         if (!admission.accepted) {
           // Already deleting: wait for that delete instead of starting another.
@@ -139,20 +169,23 @@ export class SelfDestruct {
       for (const driver of ['bridge', 'macvlan']) {
         for (const net of await engine.networksByDriver(driver)) {
           if (!ours(net) || Object.keys(net.containers).length > 0) continue;
-          await engine.removeNetworkIfUnused(net.name, { ours }).catch((error: unknown) => {
+          const outcome = await engine.removeNetworkIfUnused(net.name, { ours }).catch((error: unknown) => {
             log.warn({ err: error, network: net.name }, 'could not remove network during self-destruct');
+            return 'failed';
           });
+          log.info({ step: 'self_destruct.network', network: net.name, outcome }, 'network');
         }
       }
 
-      if (this.deps.cleanupAllProxyArp) {
-        this.step('cleaning_proxy_arp');
-        // Only logged, as in the old agent: the runtimes are gone, and their bridge ends went with them.
-        await this.deps.cleanupAllProxyArp().then(
-          (removed) => log.info({ removed }, 'Proxy-ARP bridges removed'),
-          (error: unknown) => log.warn({ err: errorText(error) }, 'could not remove the Proxy-ARP bridges'),
-        );
-      }
+      this.step('cleaning_proxy_arp');
+      // The runtimes are gone, and their bridge ends went with them: a failure here is logged, never fatal.
+      await this.bestEffort(
+        'cleaning_proxy_arp',
+        cleanupAllProxyArp &&
+          (async () => {
+            log.info({ removed: await cleanupAllProxyArp() }, 'Proxy-ARP bridges removed');
+          }),
+      );
 
       this.step('clearing_records');
       await this.deps.clearRecords();
@@ -162,21 +195,55 @@ export class SelfDestruct {
       await engine.removeContainer(NETMON_CONTAINER);
 
       this.step('deleting_volume');
-      // Expected to fail while this agent still mounts the volume; the records in it were cleared above.
-      await engine.removeVolume(SHARED_VOLUME).catch((error: unknown) => {
-        log.warn({ err: error }, `could not remove volume ${SHARED_VOLUME} (still mounted by the agent)`);
+      // Fails while this agent still mounts the volume (the old agent's only attempt); then it is removed right
+      // after the agent's container is gone (removing_self).
+      const volume = await engine.removeVolume(SHARED_VOLUME).catch((error: unknown) => {
+        log.info({ err: errorText(error) }, `volume ${SHARED_VOLUME} is still mounted by the agent; removed after it`);
+        return 'in_use' as const;
       });
 
       this.step('removing_self');
       const self = await engine.findSelf();
       if (!self) throw new Error('Could not detect orchestrator-agent container for self-destruct');
-      log.warn({ container: self.name }, 'self-destruct: removing the agent container');
+      if (volume === 'in_use') await this.deps.removeVolumeAfterExit?.(self);
+
+      // The last word the cloud hears: the old agent vanished at removing_self and never said it was done.
+      this.finish();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.deps.finalPollWaitMs ?? FINAL_POLL_WAIT_MS);
+        this.finalSeen = () => {
+          clearTimeout(timer);
+          // Let the reply that carried it leave the socket before the container goes.
+          setTimeout(resolve, 500);
+        };
+      });
+      log.warn(
+        { step: 'self_destruct.removing_self', container: self.name },
+        'self-destruct: removing the agent container',
+      );
       await engine.removeContainer(self.name);
     } catch (error) {
       const message = errorText(error);
       log.error({ err: error, step: this.progress?.step }, 'self-destruct failed');
       if (this.progress) this.progress = { ...this.progress, status: 'error', error: message, updatedAt: this.now() };
     }
+  }
+
+  private finish(): void {
+    if (!this.progress) return;
+    this.progress = { ...this.progress, status: 'deleted', step: 'done', updatedAt: this.now() };
+    this.deps.log.info({ step: 'done' }, 'self-destruct step');
+  }
+
+  /** A step whose failure is logged and never fails the self-destruct (as in the old agent). */
+  private async bestEffort(step: Step, work: (() => Promise<void>) | undefined): Promise<void> {
+    if (!work) {
+      this.deps.log.debug({ step }, 'nothing to do in this step');
+      return;
+    }
+    await work().catch((error: unknown) =>
+      this.deps.log.warn({ step, err: errorText(error) }, 'step failed; going on'),
+    );
   }
 
   private step(step: Step): void {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { createActor, fromCallback, fromPromise } from 'xstate';
+import { createActor, fromCallback, fromPromise, type InspectionEvent } from 'xstate';
 import type {
   DhcpUpdateEvent,
   InterfaceInfo,
@@ -31,6 +31,7 @@ export class SidecarUnavailable extends Error {
  */
 export class SidecarLink {
   private readonly actor;
+  private readonly stateListeners = new Set<(state: string) => void>();
   private live: NetmonSession | null = null;
   private interfaces = new Map<string, InterfaceInfo>();
   /** Serial devices by `by_id` (devices without one cannot be matched to a config). */
@@ -88,6 +89,7 @@ export class SidecarLink {
         const state = String(snapshot.value);
         if (state === previous) return;
         previous = state;
+        for (const listener of this.stateListeners) listener(state);
         if (state === 'backingOff')
           log.debug({ error: snapshot.context.lastError }, 'network monitor unavailable; retrying');
       },
@@ -109,6 +111,28 @@ export class SidecarLink {
 
   online(): boolean {
     return this.live !== null;
+  }
+
+  /** The link machine's state: connecting, online, backingOff or stopped. */
+  state(): string {
+    return String(this.actor.getSnapshot().value);
+  }
+
+  /** Called with every new state of the link (metrics, the inspector). */
+  onState(listener: (state: string) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
+  /** The link's actor, for the inspector's list of live actors. */
+  actorRef() {
+    return this.actor;
+  }
+
+  /** Dev tooling: every XState inspection event of the link's actor system; nothing is produced while nobody listens. */
+  inspect(observer: (event: InspectionEvent) => void): () => void {
+    const sub = this.actor.system.inspect(observer);
+    return () => sub.unsubscribe();
   }
 
   on<K extends keyof SidecarListeners>(event: K, listener: SidecarListeners[K]): () => void {

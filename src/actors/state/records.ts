@@ -390,6 +390,7 @@ function toJournalSpec(spec: VplcSpec): JournalSpec {
     name: spec.name,
     vnics: spec.vnics.map((v) => ({ ...v }) as VnicRecord),
     serials: spec.serials.map((s) => ({ ...s })),
+    ...(spec.runtimeVersion !== undefined ? { runtimeVersion: spec.runtimeVersion } : {}),
     ...(spec.dedicatedInterface ? { dedicated_interface: spec.dedicatedInterface } : {}),
   };
 }

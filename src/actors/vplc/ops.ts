@@ -2,9 +2,9 @@ import type { Logger } from 'pino';
 import type { ContainerFacts, ContainerPlan, MacvlanEndpointPlan, NetworkFacts } from '../../io/docker/convert.js';
 import { isOldAgentInternalNetwork, isOurInternalNetwork } from '../../io/docker/ownership.js';
 import type { DockerEngine } from '../../io/docker/engine.js';
-import { Conflict, EngineError } from '../../io/docker/errors.js';
-import { LABEL_VNICS, isManagedRuntime, runtimeLabels } from '../../io/docker/labels.js';
-import { internalNetworkName, macvlanNetworkName, unknownMacvlanKey } from '../../model/names.js';
+import { Conflict, EngineError, ImageMissing } from '../../io/docker/errors.js';
+import { LABEL_RUNTIME_VERSION, LABEL_VNICS, isManagedRuntime, runtimeLabels } from '../../io/docker/labels.js';
+import { internalNetworkName, macvlanNetworkName, runtimeImageOf, unknownMacvlanKey } from '../../model/names.js';
 import {
   type InterfaceLookup,
   type ResolvedSubnet,
@@ -19,6 +19,7 @@ import { stripPrefix, validateVplcSpec } from '../../machines/vplc/validate.js';
 import { assertMacsFree, chooseMacs, type KeptMacs } from '../network/macs.js';
 import { NetworkMover } from '../network/move.js';
 import { errorText } from '../../model/errors.js';
+import { KeyedLock, type LockMode } from './keyedLock.js';
 
 export interface DhcpControl {
   start(spec: VplcSpec): Promise<void>;
@@ -31,7 +32,7 @@ export interface VplcOpsDeps {
   /** The runtime's address on its internal network after every join (clients.json keeps it, as the old agent did). */
   onInternalAddress?: (name: string, ip: string | null) => void;
   engine: DockerEngine;
-  /** `--runtime-image`. */
+  /** `--runtime-image`: the image of vPLCs created without `runtime_version`, and the repository of the others. */
   image: string;
   /** `--runtime-ulimits` (may be empty). */
   ulimits: readonly RuntimeUlimit[];
@@ -78,37 +79,6 @@ function wired(spec: VplcSpec): VplcSpec {
   return spec.vnics.some(isWifiVnic) ? { ...spec, vnics: spec.vnics.filter((v) => !isWifiVnic(v)) } : spec;
 }
 
-/** Serialises work per key (network name) inside this agent: a runtime being deleted must not remove a network
- *  that another runtime is about to attach to. */
-class KeyedLock {
-  private readonly tails = new Map<string, Promise<void>>();
-
-  async with<T>(keys: readonly string[], work: () => Promise<T>): Promise<T> {
-    // Sorted and de-duplicated so two holders of overlapping sets cannot deadlock.
-    const sorted = [...new Set(keys)].sort();
-    const releases: Array<() => void> = [];
-    for (const key of sorted) {
-      const previous = this.tails.get(key) ?? Promise.resolve();
-      let release!: () => void;
-      const mine = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      const tail = previous.then(() => mine);
-      this.tails.set(key, tail);
-      releases.push(() => {
-        release();
-        if (this.tails.get(key) === tail) this.tails.delete(key);
-      });
-      await previous;
-    }
-    try {
-      return await work();
-    } finally {
-      for (const release of releases) release();
-    }
-  }
-}
-
 /**
  * Lock key of a parent interface: Docker allows one MACVLAN network per parent, so creating, removing and moving
  * networks on the same parent must not interleave.
@@ -117,6 +87,9 @@ function parentKeys(spec: VplcSpec, only?: readonly string[]): string[] {
   const parents = spec.vnics.map((v) => v.parent_interface).filter((p) => only === undefined || only.includes(p));
   return [...new Set(parents)].map((p) => `parent:${p}`);
 }
+
+/** Lock key for making a parent's MACVLAN network and choosing MACs on it: short, exclusive, creates only. */
+const makeKey = (parent: string) => `make:${parent}`;
 
 function vnicLabel(vnic: VnicConfig, index: number): string {
   return vnic.name.trim() === '' ? `unnamed_vnic_${index}` : vnic.name;
@@ -201,20 +174,68 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
     return 'present';
   }
 
+  /** Called holding the runtime's networks (see `createLocks`); a parent's MACVLAN network is made by one at a time. */
   async function ensureNetworks(spec: VplcSpec): Promise<string[]> {
     const networks = await networksOf(spec);
     await engine.ensureInternalNetwork(spec.name, { oldAgentRuntime: isAdopted(spec.name) });
     const names: string[] = [];
     for (const [i, vnic] of spec.vnics.entries()) {
       const net = networks[i] as ResolvedSubnet;
-      const made = await engine.ensureMacvlanNetwork({
-        parent: vnic.parent_interface,
-        subnet: net.subnet,
-        gateway: net.gateway,
-      });
+      const made = await lock.exclusive([makeKey(vnic.parent_interface)], () =>
+        engine.ensureMacvlanNetwork({ parent: vnic.parent_interface, subnet: net.subnet, gateway: net.gateway }),
+      );
       names.push(made.name);
     }
     return names;
+  }
+
+  /**
+   * MACs chosen for containers not made yet, by parent: Docker knows a MAC only once its container exists, so two
+   * creates side by side must not both take it meanwhile (a generated one, or the same requested one).
+   */
+  const reservedMacs = new Map<string, Map<string, string>>();
+  const macsWithReservations = {
+    async macsInUse(parent: string, excludeContainer?: string): Promise<Map<string, string>> {
+      const used = await engine.macsInUse(parent, excludeContainer);
+      for (const [mac, holder] of reservedMacs.get(parent) ?? [])
+        if (holder !== excludeContainer) used.set(mac, holder);
+      return used;
+    },
+  };
+
+  /** Chooses this runtime's MACs and holds them until `release` (once its container exists, or failed to). */
+  async function reserveMacs(spec: VplcSpec): Promise<{ macs: string[]; release: () => void }> {
+    const parents = [...new Set(spec.vnics.map((v) => v.parent_interface))];
+    return lock.exclusive(parents.map(makeKey), async () => {
+      // A requested MAC was checked in `prepare`; a create running beside this one may have taken it since.
+      await assertMacsFree(macsWithReservations, spec);
+      const macs = await chooseMacs(macsWithReservations, spec);
+      const mine: Array<[string, string]> = spec.vnics.map((v, i) => [v.parent_interface, macs[i] as string]);
+      for (const [parent, mac] of mine) {
+        const held = reservedMacs.get(parent) ?? new Map<string, string>();
+        reservedMacs.set(parent, held);
+        held.set(mac, spec.name);
+      }
+      const release = () => {
+        for (const [parent, mac] of mine) {
+          const held = reservedMacs.get(parent);
+          if (held?.get(mac) === spec.name) held.delete(mac);
+          if (held?.size === 0) reservedMacs.delete(parent);
+        }
+      };
+      return { macs, release };
+    });
+  }
+
+  /**
+   * What a create step holds: its own internal network exclusive, its MACVLAN networks and parents shared. Creates
+   * on one parent therefore run side by side; a delete or a move on that parent waits for them, and they for it.
+   */
+  async function createLocks(spec: VplcSpec): Promise<Array<{ key: string; mode: LockMode }>> {
+    return [
+      { key: internalNetworkName(spec.name), mode: 'exclusive' },
+      ...[...(await macvlanKeys(spec)), ...parentKeys(spec)].map((key) => ({ key, mode: 'shared' as const })),
+    ];
   }
 
   async function macvlanKeys(spec: VplcSpec): Promise<string[]> {
@@ -223,6 +244,24 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
       const r = resolved[i];
       return r ? [macvlanNetworkName(v.parent_interface, r.subnet)] : [];
     });
+  }
+
+  /**
+   * The vPLC's image, pulled or found locally. A `runtime_version` that is neither fails with the old agent's sentence
+   * (docs/protocol.md#runtime-image), followed by why the pull failed and what to do.
+   */
+  async function ensureRuntimeImage(spec: VplcSpec): Promise<void> {
+    const image = runtimeImageOf(deps.image, spec.runtimeVersion);
+    log.info({ step: 'image.ensure', vplc: spec.name, image }, 'making sure the runtime image is on this host');
+    try {
+      await engine.ensureImage(image);
+    } catch (err) {
+      if (!(err instanceof ImageMissing) || spec.runtimeVersion === undefined) throw err;
+      throw new ImageMissing(
+        `Runtime version '${spec.runtimeVersion}' not found. The image ${image} does not exist in the registry or locally. Pulling it failed (${err.engineMessage ?? err.message}); send a runtime_version that exists, or load that image on the host (docker load / docker pull).`,
+        { engineMessage: err.engineMessage },
+      );
+    }
   }
 
   function dedicatedNics(spec: VplcSpec): DedicatedNics | undefined {
@@ -247,22 +286,23 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
       if (internal.problem) throw new Conflict(internal.problem);
       await networksOf(spec);
       await assertMacsFree(engine, spec);
-      await engine.ensureImage(deps.image);
+      await ensureRuntimeImage(spec);
     },
 
     async createNetworks(full) {
       const spec = wired(full);
-      const keys = [internalNetworkName(spec.name), ...(await macvlanKeys(spec)), ...parentKeys(spec)];
-      await lock.with(keys, () => ensureNetworks(spec));
+      await lock.with(await createLocks(spec), () => ensureNetworks(spec));
     },
 
     async createContainer(full) {
       const spec = wired(full);
-      const keys = [internalNetworkName(spec.name), ...(await macvlanKeys(spec)), ...parentKeys(spec)];
-      return lock.with(keys, async () => {
+      return lock.with(await createLocks(spec), async () => {
         const existing = await engine.inspectContainer(spec.name);
         if (existing) {
-          const sameSpec = existing.labels[LABEL_VNICS] === runtimeLabels(full)[LABEL_VNICS];
+          const wanted = runtimeLabels(full);
+          const sameSpec =
+            existing.labels[LABEL_VNICS] === wanted[LABEL_VNICS] &&
+            existing.labels[LABEL_RUNTIME_VERSION] === wanted[LABEL_RUNTIME_VERSION];
           if (!isManagedRuntime(existing.labels) || !sameSpec) {
             throw new Conflict(
               `A container named ${spec.name} already exists with a different configuration; delete it before creating it again.`,
@@ -277,36 +317,40 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
         }
         // Re-ensured under the lock: a concurrent delete of another runtime may have removed a shared network.
         const names = await ensureNetworks(spec);
-        const macs = await chooseMacs(engine, spec);
-        const macvlans: MacvlanEndpointPlan[] = [];
-        for (const [i, vnic] of spec.vnics.entries()) {
-          const endpoint: MacvlanEndpointPlan = { network: names[i] as string, mac: macs[i] as string };
-          if (vnic.network_mode === 'static' && vnic.ip) endpoint.ipv4 = stripPrefix(vnic.ip);
-          macvlans.push(endpoint);
-        }
-        if (!(await engine.multiNetworkCreate())) {
-          const unhonoured = spec.vnics.slice(1).filter((v) => v.mac);
-          if (unhonoured.length > 0) {
-            log.warn(
-              { step: 'container.mac_not_settable', vplc: spec.name, vnics: unhonoured.map((v) => v.name) },
-              'Docker API < 1.44 cannot set the MAC of a second network; Docker assigns it (reported in get_device_status)',
-            );
+        const { macs, release } = await reserveMacs(spec);
+        try {
+          const macvlans: MacvlanEndpointPlan[] = [];
+          for (const [i, vnic] of spec.vnics.entries()) {
+            const endpoint: MacvlanEndpointPlan = { network: names[i] as string, mac: macs[i] as string };
+            if (vnic.network_mode === 'static' && vnic.ip) endpoint.ipv4 = stripPrefix(vnic.ip);
+            macvlans.push(endpoint);
           }
+          if (!(await engine.multiNetworkCreate())) {
+            const unhonoured = spec.vnics.slice(1).filter((v) => v.mac);
+            if (unhonoured.length > 0) {
+              log.warn(
+                { step: 'container.mac_not_settable', vplc: spec.name, vnics: unhonoured.map((v) => v.name) },
+                'Docker API < 1.44 cannot set the MAC of a second network; Docker assigns it (reported in get_device_status)',
+              );
+            }
+          }
+          const plan: ContainerPlan = {
+            name: spec.name,
+            image: runtimeImageOf(deps.image, spec.runtimeVersion),
+            labels: runtimeLabels(
+              full,
+              Object.fromEntries(spec.vnics.map((v, i) => [v.name, (macvlans[i] as MacvlanEndpointPlan).mac])),
+            ),
+            macvlans,
+            internalNetwork: internalNetworkName(spec.name),
+            dns: dnsUnion(full),
+            ulimits: [...deps.ulimits],
+            dedicatedNic: full.dedicatedInterface !== undefined,
+          };
+          return await engine.createContainer(plan);
+        } finally {
+          release();
         }
-        const plan: ContainerPlan = {
-          name: spec.name,
-          image: deps.image,
-          labels: runtimeLabels(
-            full,
-            Object.fromEntries(spec.vnics.map((v, i) => [v.name, (macvlans[i] as MacvlanEndpointPlan).mac])),
-          ),
-          macvlans,
-          internalNetwork: internalNetworkName(spec.name),
-          dns: dnsUnion(full),
-          ulimits: [...deps.ulimits],
-          dedicatedNic: full.dedicatedInterface !== undefined,
-        };
-        return engine.createContainer(plan);
       });
     },
 
@@ -389,7 +433,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
       mover.forget(spec.name);
       // Leases belong to this incarnation: a runtime created again under the same name must not show them.
       for (const vnic of full.vnics) deps.dhcp.forgetLease?.(spec.name, vnic.name);
-      await lock.with([internal, ...candidates, ...parentKeys(spec)], async () => {
+      await lock.exclusive([internal, ...candidates, ...parentKeys(spec)], async () => {
         if (await engine.inspectContainer(spec.name)) {
           throw new Conflict(`Container ${spec.name} still exists; remove it before its networks.`);
         }
@@ -423,7 +467,7 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
       const spec = wired(full);
       const parents = [...new Set(parentInterfaces)].filter((p) => spec.vnics.some((v) => v.parent_interface === p));
       if (parents.length === 0) return { conflicts: [] };
-      return lock.with(parentKeys(spec, parents), async () => {
+      return lock.exclusive(parentKeys(spec, parents), async () => {
         const conflicts: string[] = [];
         for (const parent of parents) conflicts.push(...(await mover.move(spec, parent)));
         return { conflicts };

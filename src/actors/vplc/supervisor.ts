@@ -21,6 +21,7 @@ import { errorText } from '../../machines/vplc/messages.js';
 import type { VplcOps } from '../../machines/vplc/ports.js';
 import type { VplcFact } from '../../model/facts.js';
 import type { VplcSpec } from '../../model/vplc.js';
+import { restartsInWindow } from '../../machines/vplc/restartPolicy.js';
 
 /**
  * The running system's root: one supervisor actor whose children are the vPLC actors. Topic handlers and
@@ -213,6 +214,27 @@ export class Supervisor {
   onChange(listener: (status: VplcStatus) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Watchdog restarts the vPLC has left inside its budget window (0: the next crash sends it to failed), or
+   * undefined for a name it does not supervise.
+   */
+  restartBudgetLeft(name: string): number | undefined {
+    const w = this.watched.get(name);
+    if (!w) return undefined;
+    const { restarts, budget } = w.ref.getSnapshot().context;
+    return Math.max(0, budget.max - 1 - restartsInWindow(restarts, this.now(), budget).length);
+  }
+
+  /** The live actors of this system, root first (the inspector lists them). */
+  actorRefs(): Array<{ id: string; ref: Actor<SupervisorMachine> | VplcActor }> {
+    return [
+      { id: 'supervisor', ref: this.root },
+      ...[...this.watched.entries()]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([, w]) => ({ id: w.ref.id, ref: w.ref })),
+    ];
   }
 
   /** Dev tooling: every XState inspection event of the whole system. Nothing is produced while nobody listens. */

@@ -1,9 +1,36 @@
+import Type, { type Static } from 'typebox';
 import type { HostSample } from '../metrics/hostMetrics.js';
 import { isoLocal } from '../../model/time.js';
+import { NonEmptyString } from './topics/base.js';
 
-/** The `heartbeat` event payload, field for field as the old agent's (GiB with one decimal, agent uptime in s). */
+/**
+ * The `heartbeat` event as the old agent's newest releases send it (docs/protocol.md#heartbeat), key by key in their
+ * order: the contract tests check every payload the agent builds against it.
+ */
+export const HeartbeatEvent = Type.Object({
+  agent_id: Type.String(),
+  agent_version: NonEmptyString({
+    description: 'This build: AGENT_VERSION when the image stamps it, else package.json.',
+  }),
+  cpu_usage: Type.Number(),
+  memory_usage: Type.Number(),
+  memory_total: Type.Number(),
+  disk_usage: Type.Number(),
+  disk_total: Type.Number(),
+  uptime: Type.Integer(),
+  status: Type.Literal('active'),
+  timestamp: Type.String(),
+});
+export type HeartbeatEvent = Static<typeof HeartbeatEvent>;
+
+/**
+ * The `heartbeat` event payload, field for field as the old agent's newest releases send it (GiB with one decimal,
+ * agent uptime in s), `agent_version` in second place.
+ */
 export interface HeartbeatPayload {
   agent_id: string;
+  /** This build's version (src/version.ts): `AGENT_VERSION` when the image stamps it, else package.json. */
+  agent_version: string;
   cpu_usage: number;
   memory_usage: number;
   memory_total: number;
@@ -22,9 +49,14 @@ export type HeartbeatMetrics = Pick<
 export const HEARTBEAT_EVENT = 'heartbeat';
 export const HEARTBEAT_INTERVAL_MS = 5_000;
 
-export function heartbeatPayload(agentId: string, m: HeartbeatMetrics, now: Date = new Date()): HeartbeatPayload {
+export function heartbeatPayload(
+  agent: { id: string; version: string },
+  m: HeartbeatMetrics,
+  now: Date = new Date(),
+): HeartbeatPayload {
   return {
-    agent_id: agentId,
+    agent_id: agent.id,
+    agent_version: agent.version,
     cpu_usage: oneDecimal(m.cpuPercent),
     memory_usage: oneDecimal(m.memoryUsedGiB),
     memory_total: oneDecimal(m.memoryTotalGiB),

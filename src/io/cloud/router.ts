@@ -49,6 +49,8 @@ export interface TopicRouterOptions {
   /** Answers repeated mutating commands with their first reply; without it every request runs. */
   idempotency?: IdempotencyCache;
   now?: () => number;
+  /** Told of every request once it has its reply (metrics): the topic as sent, seconds taken, status error. */
+  observe?: (topic: string, seconds: number, error: boolean) => void;
 }
 
 type Reply = Record<string, unknown>;
@@ -67,6 +69,7 @@ export class TopicRouter {
   private readonly topicTimeoutsMs: Partial<Record<TopicName, number>>;
   private readonly idempotency: IdempotencyCache | undefined;
   private readonly now: () => number;
+  private readonly observe: TopicRouterOptions['observe'];
 
   constructor(opts: TopicRouterOptions) {
     this.handlers = opts.handlers;
@@ -75,6 +78,7 @@ export class TopicRouter {
     this.topicTimeoutsMs = opts.topicTimeoutsMs ?? {};
     this.idempotency = opts.idempotency;
     this.now = opts.now ?? Date.now;
+    this.observe = opts.observe;
   }
 
   /** Names of every topic this router answers. */
@@ -125,6 +129,7 @@ export class TopicRouter {
     const status = typeof reply.status === 'string' ? reply.status : 'ok';
     const fields = { topic: truncate(topic), correlation_id: correlationId, duration_ms: this.now() - started, status };
     const level = mutating ? 'info' : 'debug';
+    this.observe?.(topic, fields.duration_ms / 1000, status === 'error');
     if (status === 'error') {
       this.log[level]({ ...fields, replayed, error: echo(reply.error, 500) }, 'request answered with an error');
     } else {

@@ -16,6 +16,7 @@ import {
   allTopics,
   INTERFACE_NAME_FORMAT,
   ISO_DATETIME_FORMAT,
+  NON_BLANK_PATTERN,
   type TopicName,
   type TopicRequests,
 } from './topics/index.js';
@@ -34,6 +35,7 @@ interface CompiledCheck {
 interface SchemaNode {
   type?: string;
   format?: string;
+  pattern?: string;
   properties?: Record<string, SchemaNode>;
   required?: string[];
   items?: SchemaNode;
@@ -55,6 +57,22 @@ const FORMAT_TEXT: Record<string, string> = {
   [INTERFACE_NAME_FORMAT]:
     'Value must be a valid Linux interface name (alphanumeric, dots, dashes, underscores, max 15 chars).',
 };
+
+/** What a string that fails its pattern is told, by pattern. */
+const PATTERN_TEXT: Record<string, string> = {
+  [NON_BLANK_PATTERN]: 'Value must be a non-empty string.',
+};
+
+/** JSON Schema patterns are ECMA-262 regular expressions, matched anywhere in the string (as TypeBox does). */
+const patterns = new Map<string, RegExp>();
+function matchesPattern(pattern: string, value: string): boolean {
+  let regex = patterns.get(pattern);
+  if (!regex) {
+    regex = new RegExp(pattern, 'u');
+    patterns.set(pattern, regex);
+  }
+  return regex.test(value);
+}
 
 const compiled = new Map<string, { schema: SchemaNode; check: CompiledCheck }>(
   allTopics.map((topic) => [
@@ -140,6 +158,10 @@ function firstFailure(schema: SchemaNode, value: unknown, path: string): string 
   }
   // The same registry the compiled check uses, so the walk and the check never disagree.
   if (formatText && schema.format && !Format.Test(schema.format, value as string)) return typeError(path, formatText);
+  if (schema.pattern !== undefined && typeof value === 'string' && !matchesPattern(schema.pattern, value)) {
+    const text = PATTERN_TEXT[schema.pattern];
+    return text ? typeError(path, text) : `Validation error: ${path || '(payload)'}: must match ${schema.pattern}`;
+  }
   if (schema.type === 'array' && schema.items && Array.isArray(value)) {
     for (let index = 0; index < value.length; index++) {
       const failure = firstFailure(schema.items, value[index], `${path}[${index}]`);

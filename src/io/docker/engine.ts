@@ -19,6 +19,7 @@ import {
   isNotFound,
   toEngineError,
 } from './errors.js';
+import { dockerCallKind } from './callKinds.js';
 import { onJsonLines } from './jsonLines.js';
 import { MANAGED_FILTER, type Labels, internalNetworkLabels, macvlanNetworkLabels } from './labels.js';
 import { looksLikeShortId, ownContainerIds } from './selfContainer.js';
@@ -56,6 +57,11 @@ export interface DockerEngineOptions {
    * bridge that captures the host's traffic to them). Default: this process's own route table.
    */
   hostSubnets?: () => Promise<string[]>;
+  /**
+   * Told of every engine call when it ends (metrics): its kind (callKinds.ts), how long it took, and the typed
+   * error's code when it failed.
+   */
+  observe?: (call: string, seconds: number, errorCode: string | null) => void;
 }
 
 /** A container as `docker ps` lists it. */
@@ -175,8 +181,16 @@ export class DockerEngine {
   private readonly procRoot: string;
   private readonly pool: InternalSubnetPool;
   private readonly hostSubnets: () => Promise<string[]>;
-  /** Internal networks are made one at a time in this process, so two creates never pick the same free subnet. */
-  private allocating: Promise<unknown> = Promise.resolve();
+  /**
+   * Internal subnets this process is making, or made after a listing still in use was taken: two concurrent creates
+   * never pick the same free subnet, yet neither waits for the other
+   * (docs/performance.md#creates-on-one-parent-run-side-by-side). `seq` orders makes and listings.
+   */
+  private readonly subnetClaims: Array<{ net: Ipv4Network; madeAt: number | null }> = [];
+  /** The `seq` at which each allocation still running took its listing of the subnets in use. */
+  private readonly listingsInUse = new Set<number>();
+  private seq = 0;
+  private readonly observe: DockerEngineOptions['observe'];
   private version: Promise<string> | undefined;
   private self: Promise<{ id: string; name: string } | null> | undefined;
 
@@ -195,6 +209,7 @@ export class DockerEngine {
     this.procRoot = options.procRoot ?? '/proc';
     this.pool = options.internalSubnetPool ?? DEFAULT_INTERNAL_SUBNET_POOL;
     this.hostSubnets = options.hostSubnets ?? (() => readRouteTable());
+    this.observe = options.observe;
   }
 
   /**
@@ -218,10 +233,17 @@ export class DockerEngine {
         );
       }, timeoutMs);
     });
+    const started = performance.now();
+    const ended = (code: string | null) =>
+      this.observe?.(dockerCallKind(action), (performance.now() - started) / 1000, code);
     try {
-      return await Promise.race([fn(controller.signal), deadline]);
+      const result = await Promise.race([fn(controller.signal), deadline]);
+      ended(null);
+      return result;
     } catch (err) {
-      throw toEngineError(err, { action, timeoutMs });
+      const typed = toEngineError(err, { action, timeoutMs });
+      ended(typed.code);
+      throw typed;
     } finally {
       clearTimeout(timer);
     }
@@ -381,9 +403,7 @@ export class DockerEngine {
     if (problem) throw new Conflict(problem);
     if (existing) return existing;
     try {
-      const made = this.allocating.then(() => this.createInternalNetwork(name, runtimeName));
-      this.allocating = made.catch(() => undefined);
-      await made;
+      await this.createInternalNetwork(name, runtimeName);
     } catch (err) {
       if (!(err instanceof Conflict)) throw err;
     }
@@ -419,11 +439,38 @@ export class DockerEngine {
   private async createInternalNetwork(name: string, runtimeName: string): Promise<void> {
     const pool = parseIpv4Network(this.pool.base);
     if (pool === null) throw new EngineError(`the internal subnet pool ${this.pool.base} is not an IPv4 network`);
+    const listedAt = ++this.seq;
+    this.listingsInUse.add(listedAt);
+    try {
+      await this.allocateInternalNetwork(name, runtimeName, pool, listedAt);
+    } finally {
+      this.listingsInUse.delete(listedAt);
+      // A subnet made before every listing still in use was taken is in all of them: its claim is no longer needed.
+      const oldest = Math.min(...this.listingsInUse);
+      for (let i = this.subnetClaims.length - 1; i >= 0; i--) {
+        const made = this.subnetClaims[i]!.madeAt;
+        if (made !== null && made < oldest) this.subnetClaims.splice(i, 1);
+      }
+    }
+  }
+
+  private async allocateInternalNetwork(
+    name: string,
+    runtimeName: string,
+    pool: Ipv4Network,
+    listedAt: number,
+  ): Promise<void> {
     const taken = await this.subnetsTaken();
+    // Claimed by another create: being made now, or made after this listing was taken (so it may not be in it).
+    const claimed = (candidate: Ipv4Network) =>
+      this.subnetClaims.some((c) => (c.madeAt === null || c.madeAt > listedAt) && overlaps(c.net, candidate));
     let refusals = 0;
     for (const candidate of subnetsOf(pool, this.pool.size)) {
       if (taken.some((t) => overlaps(t, candidate))) continue;
+      if (claimed(candidate)) continue;
       const subnet = networkText(candidate);
+      const claim: { net: Ipv4Network; madeAt: number | null } = { net: candidate, madeAt: null };
+      this.subnetClaims.push(claim);
       try {
         await this.call(`create network ${name}`, (signal) =>
           this.docker.createNetwork({
@@ -436,9 +483,11 @@ export class DockerEngine {
             abortSignal: signal,
           } as Dockerode.NetworkCreateOptions),
         );
+        claim.madeAt = ++this.seq;
         this.log.info({ step: 'network.created', network: name, subnet }, 'created internal network');
         return;
       } catch (err) {
+        this.subnetClaims.splice(this.subnetClaims.indexOf(claim), 1);
         const text = err instanceof EngineError ? (err.engineMessage ?? '') : '';
         if (err instanceof Conflict || !/overlap/i.test(text) || ++refusals > 16) throw err;
         taken.push(candidate);
@@ -884,6 +933,22 @@ export class DockerEngine {
       return await this.docker.getEvents(opts as Dockerode.GetEventsOptions);
     } catch (err) {
       throw toEngineError(err, { action: 'open the events stream' });
+    }
+  }
+
+  /**
+   * A container's image id and environment (`Config.Env`, `NAME=value` entries), for get_orchestrator_version;
+   * `undefined` when there is no such container.
+   */
+  async containerImage(name: string): Promise<{ imageId: string; env: string[] } | undefined> {
+    try {
+      const info = await this.call(`inspect container ${name}`, (signal) =>
+        this.docker.getContainer(name).inspect({ abortSignal: signal } as object),
+      );
+      return { imageId: info.Image, env: info.Config?.Env ?? [] };
+    } catch (err) {
+      if (isNotFound(err) || err instanceof NotFound) return undefined;
+      throw err;
     }
   }
 

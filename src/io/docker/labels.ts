@@ -11,6 +11,8 @@ export const LABEL_SERIALS = 'edge.autonomy.serials';
 export const LABEL_SPEC_VERSION = 'edge.autonomy.spec-version';
 /** MACs chosen at create, by vNIC name (generated ones too), so a recreated runtime keeps its DHCP identity. */
 export const LABEL_MACS = 'edge.autonomy.macs';
+/** The vPLC's `runtime_version` (the image tag it was created with); absent when it runs the `--runtime-image` tag. */
+export const LABEL_RUNTIME_VERSION = 'edge.autonomy.runtime-version';
 /** The runtime's dedicated NIC (`dedicated_interface`), when it has one. */
 export const LABEL_DEDICATED_NIC = 'edge.autonomy.dedicated-interface';
 /** On networks: which kind of network we made (`internal` | `macvlan`). */
@@ -39,6 +41,7 @@ export function runtimeLabels(spec: VplcSpec, macs?: Record<string, string>): La
     [LABEL_SERIALS]: JSON.stringify(spec.serials),
   };
   if (macs) labels[LABEL_MACS] = JSON.stringify(macs);
+  if (spec.runtimeVersion !== undefined) labels[LABEL_RUNTIME_VERSION] = spec.runtimeVersion;
   if (spec.dedicatedInterface) labels[LABEL_DEDICATED_NIC] = spec.dedicatedInterface;
   return labels;
 }
@@ -114,6 +117,13 @@ export function specFromLabels(name: string, labels: Labels | null | undefined):
   const serials = parseArray(labels[LABEL_SERIALS] ?? '[]');
   if (vnics === undefined || serials === undefined) return undefined;
   if (!vnics.every(isVnic) || !serials.every(isSerial)) return undefined;
+  const runtimeVersion = labels[LABEL_RUNTIME_VERSION];
   const dedicated = labels[LABEL_DEDICATED_NIC];
-  return { name, vnics, serials, ...(dedicated ? { dedicatedInterface: dedicated } : {}) };
+  return {
+    name,
+    vnics,
+    serials,
+    ...(runtimeVersion ? { runtimeVersion } : {}),
+    ...(dedicated ? { dedicatedInterface: dedicated } : {}),
+  };
 }

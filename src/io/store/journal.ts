@@ -15,6 +15,8 @@ export interface JournalSpec {
   name: string;
   vnics: VnicRecord[];
   serials: Array<Record<string, unknown> & { name: string; device_id: string; container_path: string }>;
+  /** `runtime_version` of the create, when one was given. */
+  runtimeVersion?: string;
   /** The dedicated NIC (`dedicated_interface`), when one was asked for. */
   dedicated_interface?: string;
 }
@@ -60,9 +62,16 @@ function entry(name: string, v: unknown): JournalEntry | undefined {
   if (!Array.isArray(vnics) || !vnics.every(isVnicRecord)) return undefined;
   if (!Array.isArray(serials) || !serials.every(isSerial)) return undefined;
   if (v.desired !== 'running' && v.desired !== 'stopped') return undefined;
+  const { runtimeVersion } = v.spec;
   const dedicated = typeof v.spec.dedicated_interface === 'string' ? v.spec.dedicated_interface : undefined;
   return {
-    spec: { name, vnics, serials, ...(dedicated ? { dedicated_interface: dedicated } : {}) },
+    spec: {
+      name,
+      vnics,
+      serials,
+      ...(typeof runtimeVersion === 'string' ? { runtimeVersion } : {}),
+      ...(dedicated ? { dedicated_interface: dedicated } : {}),
+    },
     desired: v.desired,
     operation: typeof v.operation === 'string' ? v.operation : null,
     state: typeof v.state === 'string' ? v.state : 'unknown',

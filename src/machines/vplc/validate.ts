@@ -16,6 +16,9 @@ export function validateVplcSpec(spec: VplcSpec): string | null {
   if (!CONTAINER_NAME_PATTERN.test(spec.name)) {
     return `Container name '${spec.name}' is not a valid Docker container name: use letters, digits, '_', '.' or '-', starting with a letter or digit`;
   }
+  if (spec.runtimeVersion !== undefined && !isImageTag(spec.runtimeVersion)) {
+    return `runtime_version '${spec.runtimeVersion.slice(0, 40)}${spec.runtimeVersion.length > 40 ? '…' : ''}' is not an image tag: use at most 128 letters, digits, '_', '.' or '-', starting with a letter, digit or '_' (e.g. latest or v4.1.2)`;
+  }
   if (spec.vnics.length === 0) return 'At least one vNIC configuration is required';
 
   const vnicNames = new Map<string, number>();
@@ -73,6 +76,16 @@ export function validateVplcSpec(spec: VplcSpec): string | null {
     paths.set(serial.container_path, i);
   }
   return null;
+}
+
+/**
+ * A Docker image tag (the grammar of distribution's reference package): the old agent put any string after the ':',
+ * so `latest@sha256:…` or `x/../y` became another image reference (docs/decisions.md#runtime_version-is-an-image-tag).
+ */
+const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+export function isImageTag(text: string): boolean {
+  return IMAGE_TAG.test(text);
 }
 
 /** Linux interface names: 1–15 characters, no '/', ':' or white space. */

@@ -1,11 +1,13 @@
 // Stand-in for the OpenPLC runtime's REST API, baked into orchestrator-test/openplc-standin (see
-// scripts/build-runtime-standin.sh). It only needs Node's built-ins because the image holds nothing else.
+// scripts/build-runtime-standin.sh). It needs Node's built-ins, and socket.io for the debug namespace (debug.mjs),
+// which the build copies into the image with its dependencies.
 // HTTPS on 8443 (self-signed certificate made at image build time, like the real runtime) and plain HTTP on 8080,
 // both serving the same routes. One log line per request on stdout; SIGTERM closes everything at once.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { networkInterfaces } from 'node:os';
+import { attachDebug, login } from './debug.mjs';
 
 const HTTPS_PORT = Number(process.env.HTTPS_PORT ?? 8443);
 const HTTP_PORT = Number(process.env.HTTP_PORT ?? 8080);
@@ -131,6 +133,9 @@ async function route(req, res, url) {
   }
   if (path === '/api/status' && (method === 'GET' || method === 'HEAD')) {
     return sendJson(res, 200, { status: plcStatus });
+  }
+  if (path === '/api/login' && method === 'POST') {
+    return login(await readBody(req), sendJson, res);
   }
   if (path === '/api/start-plc' && method === 'POST') {
     await readBody(req);
@@ -351,8 +356,13 @@ const START_DELAY_MS = Number(process.env.STANDIN_START_DELAY_MS ?? 500);
 const servers = [];
 const tls = { cert: readFileSync(`${CERT_DIR}/cert.pem`), key: readFileSync(`${CERT_DIR}/key.pem`) };
 setTimeout(() => {
-  servers.push(https.createServer(tls, handler('https')).listen(HTTPS_PORT, '0.0.0.0'));
-  servers.push(http.createServer(handler('http')).listen(HTTP_PORT, '0.0.0.0'));
+  const secure = https.createServer(tls, handler('https'));
+  const plain = http.createServer(handler('http'));
+  // The runtime's debug namespace (Socket.IO) shares its HTTPS server; see debug.mjs.
+  attachDebug(secure);
+  attachDebug(plain);
+  servers.push(secure.listen(HTTPS_PORT, '0.0.0.0'));
+  servers.push(plain.listen(HTTP_PORT, '0.0.0.0'));
   process.stdout.write(`openplc-standin listening: https ${HTTPS_PORT}, http ${HTTP_PORT}\n`);
 }, START_DELAY_MS);
 

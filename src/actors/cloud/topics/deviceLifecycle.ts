@@ -51,22 +51,25 @@ export function createNewRuntime(
     serials: (req.serial_configs ?? []) as VplcSpec['serials'],
     ...(req.dedicated_interface ? { dedicatedInterface: req.dedicated_interface } : {}),
   };
+  // Absent, null or "" all mean the tag of --runtime-image, as the old agent's `latest`.
+  if (req.runtime_version) spec.runtimeVersion = req.runtime_version;
   const invalid = validateVplcSpec(spec);
   if (invalid) return { status: 'error', error: invalid };
   const admission = supervisor.create(spec);
   if (!admission.accepted) return { status: 'error', error: admission.reason };
+  // The newest old agent's rule: the count only when serial ports were asked for, never 0
+  // (docs/decisions.md#the-contract-follows-the-newest-release-where-both-clouds-are-served).
   return {
     status: 'creating',
     container_id: spec.name,
     message: `Container creation started for ${spec.name}`,
-    serial_configs_count: spec.serials.length,
+    ...(spec.serials.length > 0 ? { serial_configs_count: spec.serials.length } : {}),
   };
 }
 
 /** delete_device: only runtimes this agent manages, so a mistyped id cannot delete a foreign container. */
 export function deleteDevice(supervisor: Supervisor, req: DeleteDeviceRequest): DeleteDeviceResult {
   const id = req.device_id;
-  if (!id.trim()) return { status: 'error', error: 'Device ID must be a non-empty string' };
   const admission = supervisor.command(id, 'DELETE');
   if (!admission.accepted) return { status: 'error', error: admission.reason };
   return { status: 'deleting', device_id: id, message: `Container deletion started for ${id}` };
@@ -93,11 +96,6 @@ export function deviceCommand(
   const correlation_id = req.correlation_id ?? null;
   const event = (outcome: { success: boolean; error?: string }) =>
     ctx.emit(topic, { action: topic, correlation_id, device_id: id, ...outcome });
-  if (!id.trim()) {
-    const error = 'Device ID must be a non-empty string';
-    event({ success: false, error });
-    return { status: 'error', error };
-  }
   const admission = supervisor.command(id, COMMANDS[topic]);
   if (!admission.accepted) {
     event({ success: false, error: admission.reason });

@@ -27,6 +27,8 @@ export interface DeviceStatusSources {
   serialPort: (port: SerialConfig) => SerialPortState | undefined;
   /** The runtime's API answers (see RuntimeReadiness); false while it starts and whenever it is not running. */
   ready?: boolean;
+  /** The tag of `--runtime-image`: the runtime_version of vPLCs created without one. */
+  defaultRuntimeVersion?: string;
   now: Date;
 }
 
@@ -38,7 +40,7 @@ export interface DeviceStatusSources {
 export function deviceStatus(id: string, src: DeviceStatusSources): GetDeviceStatusResult {
   const { status } = src;
   if (!status) return notFound(id);
-  const lifecycle = lifecycleFields(status, src.ready === true);
+  const lifecycle = lifecycleFields(status, src.ready === true, src.defaultRuntimeVersion);
 
   // Create and delete are the operations the old agent tracked; their progress keeps its shape
   // (the first reply shape in docs/protocol.md#get_device_status).
@@ -100,11 +102,17 @@ function notFound(id: string): DeviceNotFound {
   return { status: 'not_found', device_id: id, message: `Container ${id} does not exist` };
 }
 
-function lifecycleFields(status: VplcStatus, ready: boolean): DeviceLifecycleFields {
+function lifecycleFields(
+  status: VplcStatus,
+  ready: boolean,
+  defaultRuntimeVersion: string | undefined,
+): DeviceLifecycleFields {
   const fields: DeviceLifecycleFields = { state: status.state, ready, desired_state: status.desired };
   Object.assign(fields, stepField(status));
   if (status.lastError) fields.last_error = status.lastError;
   if (status.failure) fields.failure = status.failure;
+  const runtimeVersion = status.spec.runtimeVersion ?? defaultRuntimeVersion;
+  if (runtimeVersion !== undefined) fields.runtime_version = runtimeVersion;
   return fields;
 }
 

@@ -27,6 +27,16 @@ export const IsoDateTime = Type.String({
     '(e.g. 2024-01-01, 2024-01-01T12:00:00, 2024-01-01T12:00:00.123456+02:00, 2024-01-01T12:00:00Z).',
 });
 
+/**
+ * The pattern of the newest old agent's `NonEmptyStringType`: at least one character that is not white space. The
+ * validator words a failure as `Value must be a non-empty string.` (validation.ts, PATTERN_TEXT).
+ */
+export const NON_BLANK_PATTERN = '\\S';
+
+/** The newest old agent's `NonEmptyStringType`: a string with at least one non-white-space character. */
+export function NonEmptyString(options: { description: string }) {
+  return Type.String({ ...options, pattern: NON_BLANK_PATTERN });
+}
 /** The JSON Schema `format` name of the old agent's `InterfaceNameType`. */
 export const INTERFACE_NAME_FORMAT = 'linux-interface-name';
 Format.Set(INTERFACE_NAME_FORMAT, (value) => /^[a-zA-Z0-9_.-]{1,15}$/.test(value));
@@ -49,10 +59,13 @@ export const BASE_MESSAGE_FIELDS = {
   requested_at: Opt(IsoDateTime),
 };
 
-/** BASE_MESSAGE + `device_id` (the old agent's BASE_DEVICE). */
+/**
+ * BASE_MESSAGE + `device_id` (the old agent's BASE_DEVICE). As in its newest releases, a blank `device_id` is refused
+ * by validation (docs/decisions.md#the-contract-follows-the-newest-release-where-both-clouds-are-served).
+ */
 export const BASE_DEVICE_FIELDS = {
   ...BASE_MESSAGE_FIELDS,
-  device_id: Type.String({ description: 'The runtime container name.' }),
+  device_id: NonEmptyString({ description: 'The runtime container name.' }),
 };
 
 export const BASE_MESSAGE = Type.Object(BASE_MESSAGE_FIELDS);

@@ -1,6 +1,14 @@
 /** `create_new_runtime`: create a vPLC; the reply says the work started, progress is polled. */
 import Type, { type Static } from 'typebox';
-import { BASE_MESSAGE_FIELDS, defineTopic, type ErrorResult, InterfaceName, Opt, type Reply } from './base.js';
+import {
+  BASE_MESSAGE_FIELDS,
+  defineTopic,
+  type ErrorResult,
+  InterfaceName,
+  NonEmptyString,
+  Opt,
+  type Reply,
+} from './base.js';
 
 /** One vNIC as the cloud asks for it. Keys in the old agent's checking order. */
 export const RequestedVnic = Type.Object(
@@ -33,9 +41,15 @@ export type RequestedSerial = Static<typeof RequestedSerial>;
 export const CreateNewRuntimeRequest = Type.Object(
   {
     ...BASE_MESSAGE_FIELDS,
-    container_name: Type.String({ description: 'Runtime container name; also its device id.' }),
+    container_name: NonEmptyString({ description: 'Runtime container name; also its device id.' }),
     vnic_configs: Type.Array(RequestedVnic, { description: 'At least one vNIC.' }),
     serial_configs: Opt(Type.Array(RequestedSerial)),
+    runtime_version: Opt(
+      Type.String({
+        description:
+          'Tag of the runtime image (the repository of --runtime-image, by default ghcr.io/autonomy-logic/openplc-runtime); absent, null or "" means the tag of --runtime-image (latest).',
+      }),
+    ),
     dedicated_interface: Opt(
       Type.String({
         ...InterfaceName,
@@ -53,7 +67,8 @@ export type CreateNewRuntimeResult =
       status: 'creating';
       container_id: string;
       message: string;
-      serial_configs_count: number;
+      /** Present only when serial ports were asked for: then their number (the newest old agent's rule). */
+      serial_configs_count?: number;
     }
   | ErrorResult;
 export type CreateNewRuntimeReply = Reply<'create_new_runtime', CreateNewRuntimeResult>;

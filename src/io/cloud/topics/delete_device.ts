@@ -1,16 +1,13 @@
 /** `delete_device`: remove a vPLC this agent manages, with its networks. */
 import Type, { type Static } from 'typebox';
-import { defineTopic, type ErrorResult, IsoDateTime, Opt, type Reply } from './base.js';
+import { BASE_DEVICE_FIELDS, defineTopic, type ErrorResult, type Reply } from './base.js';
 
-/** Its own contract, not BASE_DEVICE: `correlation_id` is required here, as in the old agent's January release. */
+/**
+ * BASE_DEVICE, as in the old agent's newest releases: `correlation_id` optional, `requested_at` date-checked,
+ * `device_id` non-blank (docs/decisions.md#the-contract-follows-the-newest-release-where-both-clouds-are-served).
+ */
 export const DeleteDeviceRequest = Type.Object(
-  {
-    correlation_id: Type.Number({ description: 'Chosen by the cloud; echoed in the reply.' }),
-    device_id: Type.String({ description: 'The runtime container name.' }),
-    action: Opt(Type.String()),
-    // The old agent skipped the date check here; we check it as everywhere else (one rule for one field).
-    requested_at: Opt(IsoDateTime),
-  },
+  { ...BASE_DEVICE_FIELDS },
   { description: 'Delete a vPLC and the networks only it used.' },
 );
 export type DeleteDeviceRequest = Static<typeof DeleteDeviceRequest>;

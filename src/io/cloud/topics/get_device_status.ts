@@ -20,6 +20,11 @@ export type DeviceLifecycleFields = {
   step?: string;
   last_error?: string;
   failure?: { reason: string; exitCode: number | null; oomKilled: boolean; at: string };
+  /**
+   * The runtime image tag the vPLC was created with (`runtime_version`), or the tag of `--runtime-image` when the
+   * create named none; absent when that image is pinned by digest.
+   */
+  runtime_version?: string;
 };
 type WithLifecycle<T> = T & Partial<DeviceLifecycleFields>;
 
@@ -47,6 +52,24 @@ export type DeviceSerialPortStatus = {
   error?: string;
 };
 
+/**
+ * `__orchestrator__`: the agent's own upgrade or self-destruct. Beyond the old agent's `upgrading`/`deleting`/`error`:
+ * `success` (step `upgraded`) from the new agent after an upgrade, `error` step `rolled_back` from the previous
+ * agent after a rollback, and `deleted` (step `done`), the last word of a self-destruct before the agent is gone.
+ */
+export type OrchestratorOperationStatus = {
+  status: 'upgrading' | 'deleting' | 'deleted' | 'success' | 'error';
+  device_id: string;
+  operation: 'upgrade' | 'delete';
+  started_at: string;
+  updated_at: string;
+  step?: string;
+  error?: string;
+  message?: string;
+  /** The version now running (after an upgrade or a rollback). */
+  orchestrator_version?: string;
+};
+
 /** The container exists. */
 export type DeviceContainerStatus = WithLifecycle<{
   status: 'success';
@@ -66,6 +89,7 @@ export type DeviceNotFound = WithLifecycle<{ status: 'not_found'; device_id: str
 
 export type GetDeviceStatusResult =
   | DeviceOperationStatus
+  | OrchestratorOperationStatus
   | DeviceContainerStatus
   | DeviceNotFound
   | WithLifecycle<ErrorResult & { device_id?: string }>;

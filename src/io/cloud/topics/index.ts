@@ -8,12 +8,17 @@ import { getConsumptionDevice } from './get_consumption_device.js';
 import { getConsumptionOrchestrator } from './get_consumption_orchestrator.js';
 import { getDeviceStatus } from './get_device_status.js';
 import { getHostInterfaces } from './get_host_interfaces.js';
+import { getOrchestratorVersion } from './get_orchestrator_version.js';
 import { getSerialDevices } from './get_serial_devices.js';
 import { listDevices } from './list_devices.js';
 import { restartDevice } from './restart_device.js';
 import { runCommand } from './run_command.js';
 import { startDevice } from './start_device.js';
 import { stopDevice } from './stop_device.js';
+import { webrtcDisconnect } from './webrtc_disconnect.js';
+import { webrtcIce } from './webrtc_ice.js';
+import { webrtcOffer } from './webrtc_offer.js';
+import { upgradeOrchestrator } from './upgrade_orchestrator.js';
 
 export * from './base.js';
 export * from './create_new_runtime.js';
@@ -23,6 +28,7 @@ export * from './get_consumption_device.js';
 export * from './get_consumption_orchestrator.js';
 export * from './get_device_status.js';
 export * from './get_host_interfaces.js';
+export * from './get_orchestrator_version.js';
 export * from './get_serial_devices.js';
 export { isPythonIsoDateTime } from './iso-datetime.js';
 export * from './list_devices.js';
@@ -30,6 +36,10 @@ export * from './restart_device.js';
 export * from './run_command.js';
 export * from './start_device.js';
 export * from './stop_device.js';
+export * from './webrtc_disconnect.js';
+export * from './webrtc_ice.js';
+export * from './webrtc_offer.js';
+export * from './upgrade_orchestrator.js';
 
 export const allTopics = [
   createNewRuntime,
@@ -40,11 +50,16 @@ export const allTopics = [
   getConsumptionOrchestrator,
   getDeviceStatus,
   getHostInterfaces,
+  getOrchestratorVersion,
   getSerialDevices,
   listDevices,
   startDevice,
   stopDevice,
   restartDevice,
+  webrtcOffer,
+  webrtcIce,
+  webrtcDisconnect,
+  upgradeOrchestrator,
 ] as const;
 
 export type AnyTopic = (typeof allTopics)[number];
