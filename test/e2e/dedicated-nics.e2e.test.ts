@@ -272,8 +272,18 @@ describe.skipIf(!docker)('dedicated NICs and WiFi vNICs on real ports, runtimes 
             dedicated_interface: NIC,
           }),
         ).toMatchObject({ status: 'creating', container_id: PLC_NIC });
-        await until(PLC_NIC, running, `${PLC_NIC} running`);
+        const up = await until(PLC_NIC, running, `${PLC_NIC} running`);
         const createdMs = Date.now() - started;
+        // Its static WiFi vNIC is served through a Proxy-ARP bridge too, and answers from the access point's side.
+        expect((up.networks as Record<string, Reply>)[`wifi_${WIFI}_wlan`]).toEqual({
+          ip_address: '10.246.0.20',
+          mac_address: null,
+          gateway: '10.246.0.1',
+        });
+        await waitFor(() => pingFrom(WLAN, '10.246.0.20'), {
+          timeoutMs: 10_000,
+          message: 'a ping to the static WiFi vNIC',
+        });
         const pid = await containerPid(PLC_NIC);
         expect(await onHost(NIC)).toBe(false);
         expect(await linksIn(pid)).toContain(NIC);
