@@ -9,6 +9,7 @@
 #   busybox-static            the sidecar's udhcpc (and its hook's sh)
 #   iproute2                  the sidecar's `ip` (vNIC addresses, MACs, routes)
 #   util-linux (minbase)      the sidecar's nsenter
+#   iptables                  the sidecar's FORWARD rules for WiFi vNICs' Proxy-ARP bridges
 #
 # The rootfs tarball is cached outside the clone (ORCH_CI_CACHE, default /var/cache/orchestrator-ci), keyed by the
 # package list, the Debian source and the Node.js version: a second run only imports it (about 4 s), or does nothing
@@ -34,7 +35,7 @@ done
 CACHE="${ORCH_CI_CACHE:-/var/cache/orchestrator-ci}"
 DOCKER=(/usr/bin/docker -H "unix://$SOCKET")
 LABEL="org.autonomy.ci.base-key"
-PACKAGES="libstdc++6,libgcc-s1,ca-certificates,busybox-static,iproute2"
+PACKAGES="libstdc++6,libgcc-s1,ca-certificates,busybox-static,iproute2,iptables"
 SUITE=bookworm
 
 fail() { echo "build-base-image: $*" >&2; exit 1; }

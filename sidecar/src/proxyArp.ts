@@ -4,7 +4,7 @@
  * end has the vNIC's address and its default route via the WiFi gateway, the host routes that address (/32) to the
  * host end, and the host answers ARP for it on the WiFi interface (a proxy neighbour) and forwards between the two.
  *
- * The old sidecar's commands, with these differences (each a defect of it, docs/decisions.md#wifi-vnics):
+ * The old sidecar's commands, with these differences (each a defect of it, docs/decisions.md#wifi-vnics-go-through-a-proxy-arp-bridge):
  * - names: the host end is `veth-<10 hex of sha1(container:vnic)>` and the runtime end the first free `ethN` (N ≥ 1)
  *   inside the runtime, so two WiFi vNICs, two runtimes sharing leading characters, or a runtime that already has
  *   `eth1` never collide (the old `veth-<8 chars>`/`eth1` did);

@@ -147,7 +147,13 @@ describe('the router under fuzzed cloud messages', () => {
         usage: (name: string) => (name === PLC ? new UsageBuffer() : undefined),
         engineAvailable: () => true,
       } as unknown as TopicDeps['watch'],
-      sidecar: { interfaceList: () => INTERFACES, serialDevices: () => SERIALS } as unknown as TopicDeps['sidecar'],
+      // Not connected: creates look their made-up parents up at once, without waiting for a discovery.
+      sidecar: {
+        interfaceList: () => INTERFACES,
+        serialDevices: () => SERIALS,
+        online: () => false,
+        state: () => 'backingOff',
+      } as unknown as TopicDeps['sidecar'],
       proxy: new RuntimeHttpProxy({ allowedPorts: [port], timeoutMs: 2_000, log: pino({ level: 'silent' }) }),
       hostMetrics: {
         staticInfo: () => ({ memoryMb: 7821, cpuCount: 4, os: 'Linux 6.1', kernel: '6.1', diskGb: 117 }),

@@ -5,7 +5,12 @@ import type { ObservedContainer } from '../../src/actors/vplc/containerWatch.js'
 import { LeaseBook } from '../../src/actors/network/leases.js';
 import { Supervisor } from '../../src/actors/vplc/supervisor.js';
 import { consumptionDevice, consumptionOrchestrator } from '../../src/actors/cloud/topics/consumption.js';
-import { createNewRuntime, deleteDevice, deviceCommand } from '../../src/actors/cloud/topics/deviceLifecycle.js';
+import {
+  createNewRuntime,
+  deleteDevice,
+  deviceCommand,
+  parentTypes,
+} from '../../src/actors/cloud/topics/deviceLifecycle.js';
 import { deviceStatus } from '../../src/actors/cloud/topics/deviceStatus.js';
 import { hostInterfaces, serialDevices } from '../../src/actors/cloud/topics/hostDevices.js';
 import type { TopicContext } from '../../src/io/cloud/router.js';
@@ -582,5 +587,52 @@ describe('host device handlers', () => {
       ],
       count: 1,
     });
+  });
+});
+
+describe('parentTypes: a create looks up its parents once the sidecar has reported them', () => {
+  /** A sidecar link whose state and interface list the test sets. */
+  function link(state: string, list: InterfaceInfo[] = []) {
+    const source = {
+      state: () => state,
+      online: () => state === 'online',
+      interfaceList: () => list,
+      set(next: { state?: string; list?: InterfaceInfo[] }) {
+        if (next.state) state = next.state;
+        if (next.list) list = next.list;
+      },
+    };
+    return source;
+  }
+  const wifi = iface('wlan0', [], { type: 'wifi' });
+
+  it('waits for the discovery of a sidecar that just connected, so a WiFi parent is known as one', async () => {
+    const sidecar = link('online');
+    setTimeout(() => sidecar.set({ list: [wifi] }), 150);
+    const started = Date.now();
+    const typeOf = await parentTypes(sidecar, ['wlan0'], 3000, 10);
+    expect(typeOf('wlan0')).toBe('wifi');
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('waits while the link is still connecting', async () => {
+    const sidecar = link('connecting');
+    setTimeout(() => sidecar.set({ state: 'online', list: [wifi] }), 150);
+    expect((await parentTypes(sidecar, ['wlan0'], 3000, 10))('wlan0')).toBe('wifi');
+  });
+
+  it('does not wait when the sidecar is down, when every parent is known, or without vNICs', async () => {
+    const started = Date.now();
+    expect((await parentTypes(link('backingOff'), ['wlan0'], 3000, 10))('wlan0')).toBeUndefined();
+    expect((await parentTypes(link('online', [wifi]), ['wlan0'], 3000, 10))('wlan0')).toBe('wifi');
+    expect((await parentTypes(link('connecting'), [], 3000, 10))('wlan0')).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
+  it('gives up after its wait on a parent the sidecar does not report', async () => {
+    const started = Date.now();
+    const typeOf = await parentTypes(link('online', [wifi]), ['eth9'], 200, 10);
+    expect(typeOf('eth9')).toBeUndefined();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
   });
 });

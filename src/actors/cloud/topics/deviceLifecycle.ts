@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { InterfaceInfo } from '../../../../sidecar/src/protocol.js';
 import type { TopicContext } from '../../../io/cloud/router.js';
 import type {
   CreateNewRuntimeRequest,
@@ -31,6 +33,40 @@ function withNetworkMethod(
 ): VplcSpec['vnics'][number] {
   if (typeOf(vnic.parent_interface) !== 'wifi') return vnic;
   return { ...vnic, _interface_type: 'wifi', _is_wifi: true, _network_method: 'proxy_arp' };
+}
+
+/** What `parentTypes` reads of the sidecar link. */
+export interface InterfaceSource {
+  online(): boolean;
+  /** connecting, online, backingOff or stopped. */
+  state(): string;
+  interfaceList(): InterfaceInfo[];
+}
+
+/**
+ * The sidecar's interface type of each parent of a create, for `withNetworkMethod`. Right after the sidecar
+ * (re)connects, and while the link is still connecting, its interface list lacks what its discovery has not sent yet:
+ * a WiFi parent looked up then would read as unknown and get a MACVLAN network it cannot carry. So a create waits
+ * (up to `waitMs`) while the link is connecting, or online without every parent in its list. A sidecar that is down
+ * costs no wait: nothing would arrive.
+ */
+export async function parentTypes(
+  sidecar: InterfaceSource,
+  parents: readonly string[],
+  waitMs = 3000,
+  intervalMs = 100,
+): Promise<(iface: string) => 'wifi' | 'ethernet' | undefined> {
+  const lookup = (iface: string) => sidecar.interfaceList().find((i) => i.interface === iface)?.type;
+  const deadline = Date.now() + waitMs;
+  const pending = () => {
+    if (parents.length === 0) return false;
+    if (sidecar.state() === 'connecting') return true;
+    if (!sidecar.online()) return false;
+    const known = new Set(sidecar.interfaceList().map((i) => i.interface));
+    return parents.some((p) => !known.has(p));
+  };
+  while (pending() && Date.now() < deadline) await sleep(intervalMs);
+  return lookup;
 }
 
 /** create_new_runtime: refuse bad specs at once; otherwise the vPLC actor starts creating. */

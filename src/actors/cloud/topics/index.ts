@@ -18,7 +18,7 @@ import type { RuntimeReadiness } from '../../vplc/readiness.js';
 import type { Supervisor } from '../../vplc/supervisor.js';
 import { splitImageReference } from '../../../model/names.js';
 import { consumptionDevice, consumptionOrchestrator } from './consumption.js';
-import { createNewRuntime, deleteDevice, deviceCommand } from './deviceLifecycle.js';
+import { createNewRuntime, deleteDevice, deviceCommand, parentTypes } from './deviceLifecycle.js';
 import { deviceStatus } from './deviceStatus.js';
 import { hostInterfaces, serialDevices } from './hostDevices.js';
 import {
@@ -74,7 +74,10 @@ export function createTopicHandlers(deps: TopicDeps): TopicHandlers {
       createNewRuntime(
         deps.supervisor,
         req,
-        (iface) => deps.sidecar.interfaceList().find((i) => i.interface === iface)?.type,
+        await parentTypes(
+          deps.sidecar,
+          (req.vnic_configs ?? []).map((v) => v.parent_interface),
+        ),
       ),
     delete_device: async (req) => deleteDevice(deps.supervisor, req),
     start_device: async (req, ctx) => deviceCommand(deps.supervisor, 'start_device', req, ctx),
