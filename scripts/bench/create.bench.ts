@@ -8,13 +8,17 @@ import { createAndWait, deleteAll, openRig, PREFIX, type Rig, removeLeftovers, s
 const sh = promisify(execFile);
 const ROUNDS = 3;
 const AT_ONCE = 10;
-/** The raw rounds' MACVLAN parent, a veth end: one no network uses (see `freeRawNetwork`). */
-let RAW_PARENT = `${PREFIX}raw0`;
-
+/** A raw round's MACVLAN parent, a veth end made for it: one no network uses (see `freeRawNetwork`). */
 async function freeRawParent(docker: Docker): Promise<string> {
   const networks = await docker.listNetworks({ filters: { driver: ['macvlan'] } });
   const used = new Set(networks.map((n) => n.Options?.parent));
-  for (let k = 0; ; k++) if (!used.has(`${PREFIX}raw${k}`)) return `${PREFIX}raw${k}`;
+  let k = 0;
+  while (used.has(`${PREFIX}raw${k}`)) k++;
+  const parent = `${PREFIX}raw${k}`;
+  await sh('ip', ['link', 'del', parent]).catch(() => {});
+  await sh('ip', ['link', 'add', parent, 'type', 'veth', 'peer', 'name', `${parent}q`]);
+  await sh('ip', ['link', 'set', parent, 'up']);
+  return parent;
 }
 const RAW_NETWORK = `${PREFIX}-raw-macvlan`;
 
@@ -96,12 +100,13 @@ async function rawRound(docker: Docker, image: string, count: number): Promise<n
   const names = Array.from({ length: count }, (_, i) => `${PREFIX}-raw-${i}`);
   // One MACVLAN network per parent: the first create makes it, the others wait for it (as the agent's do).
   const free = await freeRawNetwork(docker);
+  const parent = await freeRawParent(docker);
   const macvlan = docker
     .createNetwork({
       Name: free.name,
       Driver: 'macvlan',
       CheckDuplicate: true,
-      Options: { parent: RAW_PARENT },
+      Options: { parent },
       IPAM: { Driver: 'default', Config: [{ Subnet: `10.219.${free.octet}.0/24`, Gateway: `10.219.${free.octet}.1` }] },
       Labels: { 'i12.bench': 'raw' },
     })
@@ -112,6 +117,7 @@ async function rawRound(docker: Docker, image: string, count: number): Promise<n
     await macvlan.catch(() => {});
     await sh('/usr/bin/docker', ['rm', '-f', ...names]).catch(() => {});
     await sh('/usr/bin/docker', ['network', 'rm', free.name, ...names.map((n) => `${n}_internal`)]).catch(() => {});
+    await sh('ip', ['link', 'del', parent]).catch(() => {});
   }
 }
 
@@ -137,10 +143,6 @@ export default defineBenchmark({
     await removeLeftovers();
     const rig = await openRig({ parent: `${PREFIX}cr0`, subnetOctet: 216 });
     const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-    RAW_PARENT = await freeRawParent(docker);
-    await sh('ip', ['link', 'del', RAW_PARENT]).catch(() => {});
-    await sh('ip', ['link', 'add', RAW_PARENT, 'type', 'veth', 'peer', 'name', `${RAW_PARENT}q`]);
-    await sh('ip', ['link', 'set', RAW_PARENT, 'up']);
     const agent = await startAgent(rig);
     const one = { agent: [] as number[], raw: [] as number[] };
     const ten = {
@@ -203,7 +205,6 @@ export default defineBenchmark({
     } finally {
       await agent.proc.stop();
       await rig.close();
-      await sh('ip', ['link', 'del', RAW_PARENT]).catch(() => {});
     }
   },
 });
