@@ -8,8 +8,32 @@ import { createAndWait, deleteAll, openRig, PREFIX, type Rig, removeLeftovers, s
 const sh = promisify(execFile);
 const ROUNDS = 3;
 const AT_ONCE = 10;
-const RAW_PARENT = `${PREFIX}raw0`;
+/** A raw round's MACVLAN parent, a veth end made for it: one no network uses (see `freeRawNetwork`). */
+async function freeRawParent(docker: Docker): Promise<string> {
+  const networks = await docker.listNetworks({ filters: { driver: ['macvlan'] } });
+  const used = new Set(networks.map((n) => n.Options?.parent));
+  let k = 0;
+  while (used.has(`${PREFIX}raw${k}`)) k++;
+  const parent = `${PREFIX}raw${k}`;
+  await sh('ip', ['link', 'del', parent]).catch(() => {});
+  await sh('ip', ['link', 'add', parent, 'type', 'veth', 'peer', 'name', `${parent}q`]);
+  await sh('ip', ['link', 'set', parent, 'up']);
+  return parent;
+}
 const RAW_NETWORK = `${PREFIX}-raw-macvlan`;
+
+/**
+ * The raw rounds' MACVLAN network: `10.219.<octet>.0/24` on a subnet no network holds. Docker 20.10 sometimes keeps a
+ * stale endpoint that stops a network from being removed; the next round then takes another name and subnet.
+ */
+async function freeRawNetwork(docker: Docker): Promise<{ name: string; octet: number }> {
+  const taken = new Set((await docker.listNetworks()).flatMap((n) => (n.IPAM?.Config ?? []).map((c) => c.Subnet)));
+  for (let octet = 0; octet < 255; octet++) {
+    if (!taken.has(`10.219.${octet}.0/24`))
+      return { name: octet === 0 ? RAW_NETWORK : `${RAW_NETWORK}-${octet}`, octet };
+  }
+  throw new Error('no free 10.219.x.0/24 subnet for the raw MACVLAN network');
+}
 
 /**
  * Raw dockerode doing what a create must do on the engine, with nothing else: look the name up, list the networks (to
@@ -17,7 +41,13 @@ const RAW_NETWORK = `${PREFIX}-raw-macvlan`;
  * container with the agent's own create body (toCreateOptions), connect it to the internal bridge, start it, inspect
  * it. `at` picks distinct internal subnets and addresses, so concurrent creates need no coordination.
  */
-async function rawCreate(docker: Docker, image: string, name: string, at: number, macvlan: Promise<void>) {
+async function rawCreate(
+  docker: Docker,
+  image: string,
+  name: string,
+  at: number,
+  macvlan: Promise<{ name: string; octet: number }>,
+) {
   const started = performance.now();
   await docker
     .getContainer(name)
@@ -40,15 +70,15 @@ async function rawCreate(docker: Docker, image: string, name: string, at: number
     IPAM: { Driver: 'default', Config: [{ Subnet: `10.218.${at}.0/28` }] },
     Labels: { 'i12.bench': 'raw' },
   });
-  await macvlan;
-  await docker.getNetwork(RAW_NETWORK).inspect();
+  const raw = await macvlan;
+  await docker.getNetwork(raw.name).inspect();
   const request = toCreateOptions(
     {
       name,
       image,
       labels: { 'i12.bench': 'raw' },
       macvlans: [
-        { network: RAW_NETWORK, mac: `02:42:0a:da:00:${(at + 16).toString(16)}`, ipv4: `10.219.0.${at + 20}` },
+        { network: raw.name, mac: `02:42:0a:da:00:${(at + 16).toString(16)}`, ipv4: `10.219.${raw.octet}.${at + 20}` },
       ],
       internalNetwork: internal,
       dns: [],
@@ -69,22 +99,25 @@ async function rawCreate(docker: Docker, image: string, name: string, at: number
 async function rawRound(docker: Docker, image: string, count: number): Promise<number[]> {
   const names = Array.from({ length: count }, (_, i) => `${PREFIX}-raw-${i}`);
   // One MACVLAN network per parent: the first create makes it, the others wait for it (as the agent's do).
+  const free = await freeRawNetwork(docker);
+  const parent = await freeRawParent(docker);
   const macvlan = docker
     .createNetwork({
-      Name: RAW_NETWORK,
+      Name: free.name,
       Driver: 'macvlan',
       CheckDuplicate: true,
-      Options: { parent: RAW_PARENT },
-      IPAM: { Driver: 'default', Config: [{ Subnet: '10.219.0.0/24', Gateway: '10.219.0.1' }] },
+      Options: { parent },
+      IPAM: { Driver: 'default', Config: [{ Subnet: `10.219.${free.octet}.0/24`, Gateway: `10.219.${free.octet}.1` }] },
       Labels: { 'i12.bench': 'raw' },
     })
-    .then(() => undefined);
+    .then(() => free);
   try {
     return await Promise.all(names.map((n, i) => rawCreate(docker, image, n, i, macvlan)));
   } finally {
     await macvlan.catch(() => {});
     await sh('/usr/bin/docker', ['rm', '-f', ...names]).catch(() => {});
-    await sh('/usr/bin/docker', ['network', 'rm', RAW_NETWORK, ...names.map((n) => `${n}_internal`)]).catch(() => {});
+    await sh('/usr/bin/docker', ['network', 'rm', free.name, ...names.map((n) => `${n}_internal`)]).catch(() => {});
+    await sh('ip', ['link', 'del', parent]).catch(() => {});
   }
 }
 
@@ -109,9 +142,6 @@ export default defineBenchmark({
   async run() {
     await removeLeftovers();
     const rig = await openRig({ parent: `${PREFIX}cr0`, subnetOctet: 216 });
-    await sh('ip', ['link', 'del', RAW_PARENT]).catch(() => {});
-    await sh('ip', ['link', 'add', RAW_PARENT, 'type', 'veth', 'peer', 'name', `${RAW_PARENT}q`]);
-    await sh('ip', ['link', 'set', RAW_PARENT, 'up']);
     const docker = new Docker({ socketPath: '/var/run/docker.sock' });
     const agent = await startAgent(rig);
     const one = { agent: [] as number[], raw: [] as number[] };
@@ -175,7 +205,6 @@ export default defineBenchmark({
     } finally {
       await agent.proc.stop();
       await rig.close();
-      await sh('ip', ['link', 'del', RAW_PARENT]).catch(() => {});
     }
   },
 });

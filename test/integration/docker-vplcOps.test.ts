@@ -302,6 +302,36 @@ describe.each(engines.map((e, i) => ({ ...e, index: i })))('VplcOps on Docker $l
     expect(await networkNames(docker)).not.toContain(shared);
   }, 120_000);
 
+  it('gives one requested MAC to only one of two creates made side by side on one parent', async () => {
+    const vnic = (ip: number) => ({
+      name: 'eth0',
+      parent_interface: parentA,
+      network_mode: 'static',
+      ip: `${net(9)}.${ip}`,
+      subnet: `${net(9)}.0/24`,
+      gateway: `${net(9)}.1`,
+      mac: '02:55:00:00:09:09',
+    });
+    const specs: VplcSpec[] = [1, 2].map((i) => ({
+      name: `t5-ops-${tag}-twin${i}`,
+      vnics: [vnic(10 + i)],
+      serials: [],
+    }));
+    const outcomes = await Promise.allSettled(specs.map((spec) => createLikeMachine(ops, spec)));
+    const made = outcomes.filter((o) => o.status === 'fulfilled');
+    const refused = outcomes.flatMap((o) => (o.status === 'rejected' ? [String(o.reason)] : []));
+    expect(made).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatch(/MAC address 02:55:00:00:09:09 is already in use/);
+    const winner = specs[outcomes.findIndex((o) => o.status === 'fulfilled')] as VplcSpec;
+    const loser = specs.find((s) => s !== winner) as VplcSpec;
+    expect(macsFromLabels((await docker.getContainer(winner.name).inspect()).Config.Labels ?? {})).toEqual({
+      eth0: '02:55:00:00:09:09',
+    });
+    await expect(docker.getContainer(loser.name).inspect()).rejects.toMatchObject({ statusCode: 404 });
+    await deleteLikeMachine(ops, winner);
+  }, 120_000);
+
   it('refuses specs that cannot work, with the sentence a plant engineer needs', async () => {
     const ok = {
       name: 'eth0',

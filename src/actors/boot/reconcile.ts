@@ -61,7 +61,12 @@ export interface ReconcileDeps {
   engine: ReconcileEngine;
   supervisor: ReconcileSupervisor;
   ops: Pick<VplcOps, 'removeContainer' | 'removeNetworks'>;
-  watch: { track(name: string): void; refresh(name: string): Promise<unknown> };
+  watch: {
+    track(name: string): void;
+    refresh(name: string): Promise<unknown>;
+    /** What the watch already saw of a runtime's container (its first look precedes reconciliation). */
+    observed?(name: string): { id: string } | undefined;
+  };
   records: ReconcileRecords;
   /** The files as read at start (before anything was adopted). */
   loaded: LoadedState;
@@ -231,7 +236,9 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
   // 3. One actor per runtime, and the interrupted operations finished.
   // Keyed by runtime names from outside: without a prototype, `__proto__` or `constructor` are keys like any other.
   const summary: ReconcileSummary = { runtimes: Object.create(null) as ReconcileSummary['runtimes'], removedNetworks };
-  for (const [name, c] of candidates) {
+  // Each runtime's settling is a few Docker calls of its own; one after another, 50 runtimes kept the agent from
+  // the cloud for seconds. A bound keeps a large fleet from flooding the engine.
+  await eachBounded([...candidates], SETTLE_CONCURRENCY, async ([name, c]) => {
     try {
       const action = await settle(deps, footprint, name, c, maxInterruptions);
       summary.runtimes[name] = { found: observedOf(c.facts).state, action, legacy: c.legacy };
@@ -241,10 +248,22 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
       deps.supervisor.adopt(c.spec, observedOf(c.facts));
       summary.runtimes[name] = { found: observedOf(c.facts).state, action: 'adopted', legacy: c.legacy };
     }
-  }
+  });
   deps.supervisor.reconciled();
   log.info({ step: 'reconcile.done', ...summary }, 'boot reconciliation done');
   return summary;
+}
+
+/** Runtimes settled side by side at boot. */
+const SETTLE_CONCURRENCY = 8;
+
+/** `work` on every item, at most `limit` at a time. */
+async function eachBounded<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** Read what reconciliation needs from Docker, waiting (with backoff) while the engine does not answer. */
@@ -328,7 +347,10 @@ async function settle(
     const policy = await engine.ensureRestartPolicy(c.facts.id, 'no');
     if (policy === 'updated')
       vlog.info({ step: 'reconcile.restart_policy' }, 'restart policy set to no (watchdog owns restarts)');
-    await deps.watch.refresh(name);
+    // The watch looked at every labelled runtime just before reconciliation and follows the event stream since;
+    // it has to look again only at a container it has not seen (an unlabelled runtime of the old agent, just
+    // tracked) or no longer holds.
+    if (deps.watch.observed?.(name)?.id !== c.facts.id) await deps.watch.refresh(name);
   }
 
   if (operation === 'create') {

@@ -190,41 +190,73 @@ export function createVplcOps(deps: VplcOpsDeps): VplcOps {
   }
 
   /**
-   * MACs chosen for containers not made yet, by parent: Docker knows a MAC only once its container exists, so two
-   * creates side by side must not both take it meanwhile (a generated one, or the same requested one).
+   * MACs chosen by creates of this agent, by parent: Docker knows a MAC only once its container exists, so two
+   * creates side by side must not both take it meanwhile (a generated one, or the same requested one). Engine state
+   * is read before taking the parent's lock, side by side with the other creates; only the choice is made one at a
+   * time. A read may therefore miss a container made meanwhile, so a reservation is kept (released, with the tick it
+   * was released at) until no read that began before its container existed is still to be used.
    */
-  const reservedMacs = new Map<string, Map<string, string>>();
-  const macsWithReservations = {
-    async macsInUse(parent: string, excludeContainer?: string): Promise<Map<string, string>> {
-      const used = await engine.macsInUse(parent, excludeContainer);
-      for (const [mac, holder] of reservedMacs.get(parent) ?? [])
-        if (holder !== excludeContainer) used.set(mac, holder);
-      return used;
-    },
-  };
+  interface MacReservation {
+    parent: string;
+    mac: string;
+    holder: string;
+    releasedAt: number | null;
+  }
+  const reservations = new Set<MacReservation>();
+  /** Orders reads of the engine and releases of reservations. */
+  let tick = 0;
+  /** Ticks at which reads still to be used began. */
+  const readsInUse = new Map<symbol, number>();
+
+  function forgetOldReservations(): void {
+    const oldestRead = Math.min(...readsInUse.values());
+    for (const r of reservations) if (r.releasedAt !== null && r.releasedAt < oldestRead) reservations.delete(r);
+  }
 
   /** Chooses this runtime's MACs and holds them until `release` (once its container exists, or failed to). */
   async function reserveMacs(spec: VplcSpec): Promise<{ macs: string[]; release: () => void }> {
     const parents = [...new Set(spec.vnics.map((v) => v.parent_interface))];
-    return lock.exclusive(parents.map(makeKey), async () => {
-      // A requested MAC was checked in `prepare`; a create running beside this one may have taken it since.
-      await assertMacsFree(macsWithReservations, spec);
-      const macs = await chooseMacs(macsWithReservations, spec);
-      const mine: Array<[string, string]> = spec.vnics.map((v, i) => [v.parent_interface, macs[i] as string]);
-      for (const [parent, mac] of mine) {
-        const held = reservedMacs.get(parent) ?? new Map<string, string>();
-        reservedMacs.set(parent, held);
-        held.set(mac, spec.name);
-      }
-      const release = () => {
-        for (const [parent, mac] of mine) {
-          const held = reservedMacs.get(parent);
-          if (held?.get(mac) === spec.name) held.delete(mac);
-          if (held?.size === 0) reservedMacs.delete(parent);
-        }
+    const read = Symbol(spec.name);
+    const readAt = ++tick;
+    readsInUse.set(read, readAt);
+    try {
+      const seen = new Map(
+        await Promise.all(
+          parents.map(async (p) => [p, await engine.macsInUse(p, spec.name)] as [string, Map<string, string>]),
+        ),
+      );
+      const view = {
+        async macsInUse(parent: string, excludeContainer?: string): Promise<Map<string, string>> {
+          const used = new Map(seen.get(parent) ?? (await engine.macsInUse(parent, excludeContainer)));
+          for (const r of reservations) {
+            const missedByRead = r.releasedAt === null || r.releasedAt > readAt;
+            if (r.parent === parent && r.holder !== excludeContainer && missedByRead) used.set(r.mac, r.holder);
+          }
+          return used;
+        },
       };
-      return { macs, release };
-    });
+      return await lock.exclusive(parents.map(makeKey), async () => {
+        // A requested MAC was checked in `prepare`; a create running beside this one may have taken it since.
+        await assertMacsFree(view, spec);
+        const macs = await chooseMacs(view, spec);
+        const mine: MacReservation[] = spec.vnics.map((v, i) => ({
+          parent: v.parent_interface,
+          mac: macs[i] as string,
+          holder: spec.name,
+          releasedAt: null,
+        }));
+        for (const r of mine) reservations.add(r);
+        const release = () => {
+          const at = ++tick;
+          for (const r of mine) r.releasedAt ??= at;
+          forgetOldReservations();
+        };
+        return { macs, release };
+      });
+    } finally {
+      readsInUse.delete(read);
+      forgetOldReservations();
+    }
   }
 
   /**

@@ -194,11 +194,15 @@ export class Supervisor {
 
   /** An engine or sidecar fact about one runtime. */
   notify(name: string, fact: VplcFact): void {
-    if (!this.watched.has(name)) {
+    const w = this.watched.get(name);
+    if (!w) {
       this.log.debug({ vplc: name, fact: fact.type }, 'fact about a runtime this agent does not manage ignored');
       return;
     }
-    this.root.send({ type: 'vplc.fact', name, fact });
+    // Straight to the child the supervisor spawned and still owns (`watched` follows every spawn, replacement and
+    // removal): a fact changes nothing in the supervisor itself, and the extra hop through its machine halved the
+    // rate at which a fleet's facts are delivered.
+    w.ref.send(fact);
   }
 
   status(name: string): VplcStatus | undefined {

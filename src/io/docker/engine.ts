@@ -616,17 +616,25 @@ export class DockerEngine {
   async macsInUse(parent: string, excludeContainer?: string): Promise<Map<string, string>> {
     const networks = (await this.networksByDriver('macvlan')).filter((n) => n.parent === parent);
     const used = macsInUseOnParent(networks, parent, excludeContainer);
-    for (const net of networks) {
-      const attached = new Set(Object.keys(net.containers));
-      const idle = (await this.containersOn(net.name)).filter(
-        (c) => !attached.has(c.id) && c.name !== excludeContainer,
-      );
-      for (const c of idle) {
-        const facts = await this.inspectContainer(c.id);
-        const mac = facts?.networks[net.name]?.mac ?? (facts?.networkMode === net.name ? facts.configuredMac : null);
-        if (mac) used.set(mac.toLowerCase(), c.name);
-      }
-    }
+    // Side by side: a create chooses its MACs holding its parent exclusively, so every call here is a wait for
+    // the other creates on that parent (ten at once leave up to nine created, not started, to inspect).
+    const idleMacs = await Promise.all(
+      networks.map(async (net) => {
+        const attached = new Set(Object.keys(net.containers));
+        const idle = (await this.containersOn(net.name)).filter(
+          (c) => !attached.has(c.id) && c.name !== excludeContainer,
+        );
+        return Promise.all(
+          idle.map(async (c): Promise<[string, string] | null> => {
+            const facts = await this.inspectContainer(c.id);
+            const mac =
+              facts?.networks[net.name]?.mac ?? (facts?.networkMode === net.name ? facts.configuredMac : null);
+            return mac ? [mac.toLowerCase(), c.name] : null;
+          }),
+        );
+      }),
+    );
+    for (const found of idleMacs.flat()) if (found) used.set(found[0], found[1]);
     return used;
   }
 
