@@ -34,6 +34,17 @@ async function settleAll(fake: FakeOps, name: string) {
   }
 }
 
+/** Two vPLCs created and running, with the cloud served. */
+async function twoRunning() {
+  const { fake, sup } = atBoot();
+  sup.reconciled();
+  const done = [accepted(sup.create(spec('plc-1'))), accepted(sup.create(spec('plc-2')))];
+  await settleAll(fake, 'plc-1');
+  await settleAll(fake, 'plc-2');
+  await Promise.all(done);
+  return { fake, sup };
+}
+
 const stillReconciling = (doing: string, name: string) =>
   `${doing} ${name} is not possible yet: the agent has just started and is still taking over the runtimes it found; try again in a moment`;
 
@@ -97,15 +108,6 @@ describe('Supervisor while boot reconciliation runs', () => {
 });
 
 describe('Supervisor while self-destructing', () => {
-  async function twoRunning() {
-    const { fake, sup } = atBoot();
-    sup.reconciled();
-    const done = [accepted(sup.create(spec('plc-1'))), accepted(sup.create(spec('plc-2')))];
-    await settleAll(fake, 'plc-1');
-    await settleAll(fake, 'plc-2');
-    await Promise.all(done);
-    return { fake, sup };
-  }
   const removing = (doing: string, name: string) =>
     `${doing} ${name} is not possible: delete_orchestrator is removing this agent and every runtime it manages, ${name} included`;
 
@@ -165,6 +167,74 @@ describe('Supervisor while self-destructing', () => {
     sup.adopt(spec('plc-1'), { state: 'stopped', containerId: 'id-plc-1' });
     expect(sup.status('plc-1')).toBeUndefined();
     sup.stop();
+  });
+});
+
+describe('self-destruct steps as the supervisor state', () => {
+  const rootState = (sup: Supervisor) => sup.actorRefs()[0]!.ref.getSnapshot().value;
+
+  it('runs the steps in selfDestructing.working, and finished once they are done', async () => {
+    const { sup } = await twoRunning();
+    let finish!: () => void;
+    let runs = 0;
+    sup.beginSelfDestruct(() => {
+      runs++;
+      return new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+    });
+    expect(rootState(sup)).toEqual({ selfDestructing: 'working' });
+    expect(runs).toBe(1);
+    finish();
+    await flush();
+    expect(rootState(sup)).toEqual({ selfDestructing: 'finished' });
+    expect(sup.mode).toBe('selfDestructing');
+    // Finished is not a way back: creates stay refused, and a second begin starts nothing.
+    expect(sup.create(spec('plc-3')).accepted).toBe(false);
+    sup.beginSelfDestruct(async () => {
+      runs++;
+    });
+    expect(runs).toBe(1);
+    sup.stop();
+  });
+
+  it('goes to failed when a step fails, keeps refusing, and starts the steps over when asked again', async () => {
+    const { sup } = await twoRunning();
+    sup.beginSelfDestruct(async () => {
+      throw new Error('could not delete plc-1');
+    });
+    await flush();
+    expect(rootState(sup)).toEqual({ selfDestructing: 'failed' });
+    expect(sup.create(spec('plc-3')).accepted).toBe(false);
+    expect(sup.command('plc-1', 'START').accepted).toBe(false);
+    let again = 0;
+    sup.beginSelfDestruct(async () => {
+      again++;
+    });
+    expect(again).toBe(1);
+    await flush();
+    expect(rootState(sup)).toEqual({ selfDestructing: 'finished' });
+    sup.stop();
+  });
+
+  it('fails, and says why, when it begins without its steps', async () => {
+    const { sup } = await twoRunning();
+    sup.beginSelfDestruct();
+    await flush();
+    expect(rootState(sup)).toEqual({ selfDestructing: 'failed' });
+    sup.stop();
+  });
+
+  it('tells running steps that the agent is shutting down', async () => {
+    const { sup } = await twoRunning();
+    let signal: AbortSignal | undefined;
+    sup.beginSelfDestruct((s) => {
+      signal = s;
+      return new Promise<void>(() => {});
+    });
+    expect(signal?.aborted).toBe(false);
+    sup.stop();
+    expect(signal?.aborted).toBe(true);
   });
 });
 

@@ -8,7 +8,7 @@ import {
   startsWork,
 } from '../../src/machines/supervisor/admission.js';
 import { vplcOf } from '../../src/machines/supervisor/children.js';
-import { supervisorMachine } from '../../src/machines/supervisor/machine.js';
+import { supervisorMachine, supervisorModeOf } from '../../src/machines/supervisor/machine.js';
 import type { SupervisorEvent } from '../../src/machines/supervisor/types.js';
 import { provideVplcOps } from '../../src/machines/vplc/machine.js';
 import type { VplcSpec } from '../../src/model/vplc.js';
@@ -30,7 +30,7 @@ function machineIn(mode: Exclude<SupervisorMode, 'stopped'>) {
   actor.send({ type: 'vplc.create', spec: spec('plc-new'), by: 'reconciliation' });
   if (mode !== 'reconciling') actor.send({ type: 'reconciliation.finished' });
   if (mode === 'selfDestructing') actor.send({ type: 'selfDestruct.began' });
-  expect(actor.getSnapshot().value).toBe(mode);
+  expect(supervisorModeOf(actor.getSnapshot().value)).toBe(mode);
   return { fake, actor };
 }
 

@@ -42,7 +42,7 @@ export const FINAL_POLL_WAIT_MS = 30_000;
  */
 export class SelfDestruct {
   readonly pseudoDeviceId = '__orchestrator__';
-  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private progress: {
     status: 'deleting' | 'deleted' | 'error';
     step: Step;
@@ -92,15 +92,11 @@ export class SelfDestruct {
   begin(): DeleteOrchestratorResult {
     if (this.running() || this.deps.upgradeRunning?.())
       return { status: 'error', error: 'Self-destruct operation already in progress' };
-    // From the ack on, no create can slip in behind the list of vPLCs to delete.
-    this.deps.supervisor.beginSelfDestruct();
     const now = this.now();
     this.progress = { status: 'deleting', step: 'starting', startedAt: now, updatedAt: now, error: null };
-    // Reply first; the work runs after the ack has gone out (the old agent also waited 0.1 s).
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.run();
-    }, 100);
+    // From the ack on, no create can slip in behind the list of vPLCs to delete; the steps run as the
+    // supervisor's selfDestructing state (docs/protocol.md#delete_orchestrator).
+    this.deps.supervisor.beginSelfDestruct((signal) => this.run(signal));
     return {
       status: 'accepted',
       message: `Self-destruct initiated. Poll get_device_status with device_id='${this.pseudoDeviceId}' for progress.`,
@@ -110,8 +106,7 @@ export class SelfDestruct {
 
   /** Agent shutdown: a self-destruct accepted but not yet begun does not begin. */
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.stopped = true;
   }
 
   /** get_device_status for `__orchestrator__` while (or after) a self-destruct runs; undefined if none ran. */
@@ -135,8 +130,15 @@ export class SelfDestruct {
     };
   }
 
-  private async run(): Promise<void> {
+  /** The steps, in order; a failure is recorded for the cloud and fails the supervisor's `working` state. */
+  private async run(signal: AbortSignal): Promise<void> {
     const { supervisor, engine, log, returnDedicatedNics, cleanupAllProxyArp } = this.deps;
+    // Reply first; the work runs after the ack has gone out (the old agent also waited 0.1 s).
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (signal.aborted || this.stopped) {
+      log.warn('self-destruct not begun: the agent is shutting down');
+      return;
+    }
     try {
       this.step('returning_dedicated_nics');
       await this.bestEffort(
@@ -226,6 +228,7 @@ export class SelfDestruct {
       const message = errorText(error);
       log.error({ err: error, step: this.progress?.step }, 'self-destruct failed');
       if (this.progress) this.progress = { ...this.progress, status: 'error', error: message, updatedAt: this.now() };
+      throw error;
     }
   }
 

@@ -1,5 +1,12 @@
 import type { Logger } from 'pino';
-import { type Actor, type ActorOptions, createActor, type InspectionEvent, type Subscription } from 'xstate';
+import {
+  type Actor,
+  type ActorOptions,
+  createActor,
+  fromPromise,
+  type InspectionEvent,
+  type Subscription,
+} from 'xstate';
 import {
   admitCommand,
   admitCreate,
@@ -12,7 +19,7 @@ import {
   whyNotAdopt,
 } from '../../machines/supervisor/admission.js';
 import { vplcOf } from '../../machines/supervisor/children.js';
-import { type SupervisorMachine, supervisorMachine } from '../../machines/supervisor/machine.js';
+import { type SupervisorMachine, supervisorMachine, supervisorModeOf } from '../../machines/supervisor/machine.js';
 import type { ObservedRuntime, SupervisorEvent } from '../../machines/supervisor/types.js';
 import type { OperationEnded, VplcActor, VplcSnapshot } from '../../machines/vplc/machine.js';
 import { provideVplcOps } from '../../machines/vplc/machine.js';
@@ -110,6 +117,7 @@ export class Supervisor {
   private readonly watched = new Map<string, Watched>();
   private readonly listeners = new Set<(status: VplcStatus) => void>();
   private stopped = false;
+  private selfDestructSteps: ((signal: AbortSignal) => Promise<void>) | undefined;
 
   constructor(opts: SupervisorOptions) {
     this.log = opts.log;
@@ -122,7 +130,17 @@ export class Supervisor {
       ...(opts.maxVplcs !== undefined ? { maxVplcs: opts.maxVplcs } : {}),
       ...(opts.random ? { random: opts.random } : {}),
     };
-    this.root = createActor(supervisorMachine, {
+    // The self-destruct steps are handed over when delete_orchestrator is accepted (beginSelfDestruct): they need
+    // the supervisor themselves, so they cannot exist before it.
+    const machine = supervisorMachine.provide({
+      actors: {
+        selfDestructSequence: fromPromise<void>(({ signal }) => {
+          const steps = this.selfDestructSteps;
+          return steps ? steps(signal) : Promise.reject(new Error('self-destruct began without its steps'));
+        }),
+      },
+    });
+    this.root = createActor(machine, {
       input,
       ...(opts.clock ? { clock: opts.clock } : {}),
       ...(opts.inspect ? { inspect: opts.inspect } : {}),
@@ -144,7 +162,7 @@ export class Supervisor {
    * `serving`, `selfDestructing` (only deletes are taken) or `stopped`.
    */
   get mode(): SupervisorMode {
-    return this.root.getSnapshot().value;
+    return supervisorModeOf(this.root.getSnapshot().value);
   }
 
   /** Create a new runtime. `done` settles when it runs (or when creating it failed). */
@@ -186,8 +204,13 @@ export class Supervisor {
     this.log.info({ mode: this.mode }, 'boot reconciliation finished');
   }
 
-  /** `delete_orchestrator` was accepted: refuse creates (and START/STOP/RESTART), carry out the deletes. */
-  beginSelfDestruct(): void {
+  /**
+   * `delete_orchestrator` was accepted: refuse creates (and START/STOP/RESTART), carry out the deletes, and run
+   * `steps` as the supervisor's `selfDestructing.working` state (again after a failed run). `signal` aborts when
+   * the agent shuts down.
+   */
+  beginSelfDestruct(steps?: (signal: AbortSignal) => Promise<void>): void {
+    this.selfDestructSteps = steps;
     this.root.send({ type: 'selfDestruct.began' });
     this.log.warn({ mode: this.mode }, 'self-destruct began: only deletes are taken from now on');
   }

@@ -1,3 +1,4 @@
+import type { SnapshotFrom } from 'xstate';
 import { DEFAULT_MAX_VPLCS } from '../../model/vplc.js';
 import type { SupervisorMode } from './admission.js';
 import { supervisorSetup } from './setup.js';
@@ -9,8 +10,10 @@ import { supervisorSetup } from './setup.js';
  *   interrupted are finished; the cloud's requests are refused (the cloud link opens only afterwards anyway).
  * - `serving`: the cloud creates and commands vPLCs.
  * - `selfDestructing`: `delete_orchestrator` is removing the agent: creates and START/STOP/RESTART are refused,
- *   the deletes of the remaining vPLCs are carried out. It lasts until the agent is gone or restarted, also
- *   when a step failed (the cloud may run `delete_orchestrator` again).
+ *   the deletes of the remaining vPLCs are carried out. `working` runs the steps (every vPLC deleted through its
+ *   own actor, then networks, sidecar, records, volume and the agent's own container); `finished` waits for the
+ *   container to go; `failed` keeps refusing until the cloud runs `delete_orchestrator` again, which starts the
+ *   steps over. It lasts until the agent is gone or restarted.
  * - `stopped`: the agent shut down, and every vPLC actor with it.
  *
  * One vPLC actor per runtime name (see `children.ts`). A request is answered by the `Supervisor` class from the
@@ -66,8 +69,18 @@ export const supervisorMachine = supervisorSetup.createMachine({
       },
     },
     selfDestructing: {
+      initial: 'working',
       on: {
         'vplc.command': command('selfDestructing'),
+      },
+      states: {
+        working: {
+          invoke: { src: 'selfDestructSequence', onDone: 'finished', onError: 'failed' },
+        },
+        finished: {},
+        failed: {
+          on: { 'selfDestruct.began': { target: 'working' } },
+        },
       },
     },
     stopped: {
@@ -78,3 +91,8 @@ export const supervisorMachine = supervisorSetup.createMachine({
 });
 
 export type SupervisorMachine = typeof supervisorMachine;
+
+/** What the agent as a whole is doing: the supervisor's top-level state, whatever step self-destruct is at. */
+export function supervisorModeOf(value: SnapshotFrom<SupervisorMachine>['value']): SupervisorMode {
+  return typeof value === 'string' ? value : 'selfDestructing';
+}

@@ -1,4 +1,4 @@
-import { assertEvent, emit, enqueueActions, sendTo, setup } from 'xstate';
+import { assertEvent, emit, enqueueActions, fromPromise, sendTo, setup } from 'xstate';
 import { errorText } from '../vplc/messages.js';
 import { admitCommand, admitCreate, type SupervisorMode, startsWork, whyNotAdopt } from './admission.js';
 import { adoptedInput, createdInput, replacementInput, startVplc, vplcOf, vplcThatEnded } from './children.js';
@@ -14,6 +14,15 @@ export const supervisorSetup = setup({
     events: SupervisorEvent;
     input: SupervisorInput;
     emitted: SupervisorEmitted;
+  },
+  actors: {
+    /**
+     * The steps of `delete_orchestrator`, run while the supervisor is `selfDestructing` (the agent provides them:
+     * actors/orchestrator/selfDestruct.ts). Given none, the state says so by failing instead of doing nothing.
+     */
+    selfDestructSequence: fromPromise<void>(async () => {
+      throw new Error('self-destruct began without its steps: nothing was removed');
+    }),
   },
   guards: {
     /** `mode`: the state whose transition asks (a guard does not see the state it is in). */
