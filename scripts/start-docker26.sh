@@ -47,8 +47,20 @@ if ! command -v runc >/dev/null 2>&1; then
 fi
 
 rm -f "$sock" "$d/docker.pid"
-# A bridge of its own: with --bridge=none this engine deletes the host's docker0 (both engines share the host's
-# network namespace), which breaks the first engine's default network and its `docker build` RUN steps.
+# Both engines share the host's network namespace, and a dockerd that starts without live containers clears the
+# default bridge network it finds and deletes the interface named docker0 with it, whatever -b says (measured
+# here with -b and with --bridge=none). That breaks the first engine's default network and its `docker build` RUN
+# steps, so the first engine's docker0 is put back as it was once this one has started (restore_docker0).
+docker0_addr=$(ip -4 -o addr show dev docker0 2>/dev/null | awk '{print $4; exit}')
+restore_docker0() {
+  [ -n "$docker0_addr" ] || return 0
+  ip link show docker0 >/dev/null 2>&1 && return 0
+  ip link add docker0 type bridge
+  ip addr add "$docker0_addr" dev docker0
+  ip link set docker0 up
+  echo "docker26: put back the host's docker0 ($docker0_addr), which this dockerd removed as it started"
+}
+# A bridge of its own for this engine's default network.
 ip link add docker26br0 type bridge 2>/dev/null || true
 ip link set docker26br0 up
 PATH="$d/root/usr/bin:$PATH" setsid "$d/root/usr/sbin/dockerd" -H "unix://$sock" --data-root "$d/data" \
@@ -57,6 +69,7 @@ PATH="$d/root/usr/bin:$PATH" setsid "$d/root/usr/sbin/dockerd" -H "unix://$sock"
 
 for _ in $(seq 1 100); do
   if answers; then
+    restore_docker0
     echo "docker26: ready at $sock (API $(DOCKER_HOST="unix://$sock" "$client" version --format '{{.Server.APIVersion}}'))"
     exit 0
   fi
